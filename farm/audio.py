@@ -1,0 +1,152 @@
+"""Audio: each variant's audio timeline rendered once, to AAC 48 kHz stereo.
+
+The rule is the video's: output sample ``m`` is taken at ``t = m / 48000`` from
+the clip active at ``t``, at source time ``source_in + (t - clip_start)``.
+Sources are resampled to 48 kHz first, so that rule is a plain offset copy.
+Clips without audio and gaps are silence; several audio tracks are summed.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from farm.errors import MediaError, Where
+from farm.scheduler.keys import content_key
+from farm.timing import audio_samples_of
+
+SAMPLE_RATE = 48000
+CHANNELS = 2
+AAC_BITRATE = 192_000
+AAC_FRAME = 1024
+
+
+@dataclass(frozen=True)
+class AudioClip:
+    path: str
+    identity: str
+    has_audio: bool
+    start: Fraction  # timeline seconds
+    duration: Fraction
+    source_in: Fraction  # seconds from the source's first video frame
+    origin: Fraction  # container time of the source's first video frame (A/V sync reference)
+
+
+@dataclass(frozen=True)
+class AudioJob:
+    key: str
+    tracks: tuple[tuple[AudioClip, ...], ...]
+    duration: Fraction  # the variant's video duration: frames / rate
+
+    @property
+    def samples(self) -> int:
+        return math.ceil(self.duration * SAMPLE_RATE)
+
+
+def audio_key(tracks: tuple[tuple[AudioClip, ...], ...], duration: Fraction) -> str:
+    parts = [
+        [[c.identity, c.has_audio, c.start, c.duration, c.source_in, c.origin] for c in track] for track in tracks
+    ]
+    return content_key("audio", tracks=parts, duration=duration, rate=SAMPLE_RATE, bitrate=AAC_BITRATE)
+
+
+def _read_source(clip: AudioClip, first: int, count: int) -> np.ndarray:
+    """``count`` samples (48 kHz stereo float32) of a source, from sample ``first`` after its origin.
+
+    Samples before the source's audio starts or after it ends are silence.
+    """
+    import av
+
+    out = np.zeros((count, CHANNELS), dtype=np.float32)
+    where = Where(path=clip.path, clip=None)
+    try:
+        container = av.open(clip.path)
+    except av.error.FFmpegError as exc:
+        raise MediaError(f"cannot open for audio ({exc})", where) from None
+    with container:
+        stream = container.streams.audio[0]
+        begin = Fraction(first, SAMPLE_RATE) + clip.origin  # container time of the first sample
+        end = begin + Fraction(count, SAMPLE_RATE)
+        tb = Fraction(stream.time_base)
+        container.seek(max(0, int((begin - 1) / tb)), stream=stream, backward=True)
+        resampler = av.AudioResampler(format="flt", layout="stereo", rate=SAMPLE_RATE)
+        cursor: int | None = None  # absolute 48 kHz sample index (container time) of the next resampled sample
+        try:
+            for frame in container.decode(stream):
+                if frame.pts is None:
+                    continue
+                if cursor is None:
+                    cursor = math.floor(frame.pts * tb * SAMPLE_RATE)
+                for rf in resampler.resample(frame):
+                    cursor = _place(out, rf.to_ndarray(), cursor, begin)
+                if cursor is not None and Fraction(cursor, SAMPLE_RATE) >= end:
+                    break
+            else:
+                for rf in resampler.resample(None):
+                    cursor = _place(out, rf.to_ndarray(), cursor or 0, begin)
+        except av.error.FFmpegError as exc:
+            raise MediaError(f"the audio does not decode ({exc})", where) from None
+    return out
+
+
+def _place(out: np.ndarray, packed: np.ndarray, cursor: int, begin: Fraction) -> int:
+    """Copy resampled samples starting at absolute sample ``cursor`` into ``out``."""
+    samples = packed.reshape(-1, CHANNELS)  # packed 'flt' stereo arrives as (1, n*2)
+    offset = cursor - math.floor(begin * SAMPLE_RATE)
+    lo, hi = max(offset, 0), min(offset + len(samples), len(out))
+    if hi > lo:
+        out[lo:hi] = samples[lo - offset : hi - offset]
+    return cursor + len(samples)
+
+
+def mix(job: AudioJob) -> np.ndarray:
+    """The variant's audio as float32 (samples, 2) at 48 kHz."""
+    total = job.samples
+    mixdown = np.zeros((total, CHANNELS), dtype=np.float32)
+    for track in job.tracks:
+        for clip in track:
+            span = audio_samples_of(clip.start, clip.duration, SAMPLE_RATE)
+            lo, hi = span.start, min(span.stop, total)
+            if hi <= lo or not clip.has_audio:
+                continue
+            # source sample for output sample m: floor((source_in + m/48000 - start) * 48000)
+            first = math.floor((clip.source_in - clip.start) * SAMPLE_RATE) + lo
+            try:
+                mixdown[lo:hi] += _read_source(clip, first, hi - lo)
+            except MediaError as exc:
+                raise exc.with_where(frames=(lo, hi), unit="output audio sample") from None
+    np.clip(mixdown, -1.0, 1.0, out=mixdown)
+    return mixdown
+
+
+def render_audio(job: AudioJob, out_path: Path) -> dict:
+    """Mix and encode a variant's audio to ``out_path`` (.m4a), atomically."""
+    import av
+
+    samples = mix(job)
+    tmp = out_path.with_name(f".{out_path.name}.tmp{os.getpid()}")
+    try:
+        with av.open(str(tmp), "w", format="mp4") as container:
+            stream = container.add_stream("aac", rate=SAMPLE_RATE, layout="stereo")
+            stream.bit_rate = AAC_BITRATE
+            planar = np.ascontiguousarray(samples.T)
+            for start in range(0, len(samples), AAC_FRAME * 8):
+                chunk = planar[:, start : start + AAC_FRAME * 8]
+                frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk), format="fltp", layout="stereo")
+                frame.sample_rate = SAMPLE_RATE
+                frame.pts = start
+                frame.time_base = Fraction(1, SAMPLE_RATE)
+                for packet in stream.encode(frame):
+                    container.mux(packet)
+            for packet in stream.encode(None):
+                container.mux(packet)
+        os.replace(tmp, out_path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return {"samples": len(samples), "key": job.key}

@@ -1,0 +1,58 @@
+"""Choosing a backend: what was asked, what this machine has, and why.
+
+There is no silent fallback: ``auto`` says what it picked and why; a named
+backend that cannot run is an error naming what is missing.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+from farm.errors import BackendUnavailableError
+
+CHOICES = ("auto", "cpu", "nvidia")
+
+
+def nvidia_missing() -> list[str]:
+    """What the nvidia backend needs and this machine lacks (empty: it can run)."""
+    missing = []
+    if importlib.util.find_spec("cupy") is None:
+        missing.append("CuPy (pip install 'farm[gpu]')")
+    if importlib.util.find_spec("PyNvVideoCodec") is None:
+        missing.append("PyNvVideoCodec (pip install 'farm[gpu]')")
+    if not missing:
+        try:
+            import cupy
+
+            if cupy.cuda.runtime.getDeviceCount() < 1:
+                missing.append("a CUDA GPU")
+        except Exception as exc:  # CuPy raises CUDARuntimeError and friends without a driver
+            missing.append(f"a working CUDA driver ({type(exc).__name__}: {exc})")
+    return missing
+
+
+def nvidia_implemented() -> bool:
+    return importlib.util.find_spec("farm.workers.nvidia") is not None
+
+
+def select_backend(requested: str) -> tuple[str, str]:
+    """The backend to run and the reason, for the report."""
+    if requested not in CHOICES:
+        raise BackendUnavailableError(f"unknown backend {requested!r}", hint=f"choose one of {', '.join(CHOICES)}")
+    if requested == "cpu":
+        return "cpu", "requested with --backend cpu"
+    missing = nvidia_missing()
+    if requested == "nvidia":
+        if missing:
+            raise BackendUnavailableError(
+                "the nvidia backend cannot run here: missing " + "; ".join(missing),
+                hint="use --backend cpu, or install the GPU extras on a machine with an NVIDIA GPU",
+            )
+        if not nvidia_implemented():
+            raise BackendUnavailableError("the nvidia backend is not part of this build")
+        return "nvidia", "requested with --backend nvidia"
+    if missing:
+        return "cpu", "auto: no usable NVIDIA GPU (missing " + "; ".join(missing) + ")"
+    if not nvidia_implemented():
+        return "cpu", "auto: a GPU is present but this build has no nvidia backend"
+    return "nvidia", "auto: NVIDIA GPU, CuPy and PyNvVideoCodec found"

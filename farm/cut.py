@@ -1,0 +1,218 @@
+"""Cuts: an OpenTimelineIO timeline read into exact, validated items.
+
+Only what farm renders survives: the first video track's clips and gaps in
+exact rational time, the audio tracks' clips, and warnings for what is
+simplified (transitions render as cuts).  Media paths are resolved here and
+refused when they escape the project's allowed roots.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+from farm.errors import CutError, MissingInputError, Where
+from farm.timing import exact_rate, exact_value
+
+_ALLOWED_SCHEMES = ("", "file")
+
+
+@dataclass(frozen=True)
+class ClipItem:
+    """A clip placed on the timeline."""
+
+    name: str  # the clip's name in the cut (or "clip N")
+    path: Path  # resolved source file
+    start: Fraction  # timeline start, seconds
+    duration: Fraction  # seconds on the timeline (> 0)
+    source_in: Fraction  # seconds from the source's first frame
+
+    def __post_init__(self) -> None:
+        if self.duration <= 0:
+            raise ValueError(f"clip {self.name!r} has a non-positive duration")
+
+    @property
+    def end(self) -> Fraction:
+        return self.start + self.duration
+
+
+@dataclass(frozen=True)
+class GapItem:
+    """Black and silence on the timeline."""
+
+    start: Fraction
+    duration: Fraction
+
+    @property
+    def end(self) -> Fraction:
+        return self.start + self.duration
+
+
+Item = ClipItem | GapItem
+
+
+@dataclass(frozen=True)
+class Cut:
+    variant: str
+    timeline_path: Path
+    video: tuple[Item, ...]  # contiguous, ordered, covering [0, duration)
+    #: audio tracks' clips (each track a tuple), or None: take the video clips' audio
+    audio_tracks: tuple[tuple[ClipItem, ...], ...] | None
+    duration: Fraction
+    warnings: tuple[str, ...] = ()
+
+    def clips(self) -> list[ClipItem]:
+        return [i for i in self.video if isinstance(i, ClipItem)]
+
+    def audio_clips(self) -> tuple[tuple[ClipItem, ...], ...]:
+        """What the audio is made of: the audio tracks, or the video clips' own audio."""
+        if self.audio_tracks is not None:
+            return self.audio_tracks
+        return (tuple(self.clips()),)
+
+
+def _seconds(rt) -> Fraction:  # type: ignore[no-untyped-def]
+    return exact_value(rt.value) / exact_rate(rt.rate)
+
+
+def resolve_media(
+    url: str, root: Path, allowed_roots: tuple[Path, ...], where: Where
+) -> Path:
+    """A clip's media URL as a checked, absolute path under one of ``allowed_roots``."""
+    parsed = urllib.parse.urlparse(url)
+    scheme = parsed.scheme.lower()
+    if len(scheme) == 1:  # a Windows drive letter, not a scheme
+        scheme = ""
+    if scheme not in _ALLOWED_SCHEMES:
+        raise CutError(
+            f"media URL scheme {parsed.scheme!r} is not allowed: {url}",
+            where,
+            hint="use a path relative to the project folder or a file:// URL",
+        )
+    if scheme == "file":
+        if parsed.netloc not in ("", "localhost"):
+            raw = urllib.parse.unquote(parsed.netloc + parsed.path)  # file://relative/path
+        else:
+            raw = urllib.parse.unquote(parsed.path)
+    else:
+        raw = url
+    p = Path(raw).expanduser()
+    p = (p if p.is_absolute() else root / p).resolve()
+    if not any(p.is_relative_to(r.resolve()) for r in allowed_roots):
+        raise CutError(
+            f"media path {url!r} resolves to {p}, outside the project root {root}",
+            Where(variant=where.variant, clip=where.clip, path=str(p)),
+            hint="move the media under the project, or list its folder in media_roots in farm.toml",
+        )
+    return p
+
+
+def load_cut(
+    variant: str, timeline_path: Path, root: Path, allowed_roots: tuple[Path, ...] | None = None
+) -> Cut:
+    """Read a variant's timeline (any format an installed OTIO adapter reads)."""
+    import opentimelineio as otio
+
+    allowed = allowed_roots or (root,)
+    where = Where(variant=variant, path=str(timeline_path))
+    if not timeline_path.is_file():
+        raise MissingInputError("timeline not found", where)
+    try:
+        timeline = otio.adapters.read_from_file(str(timeline_path))
+    except Exception as exc:  # OTIO raises many types (adapter, JSON, schema errors)
+        raise CutError(f"cannot read timeline: {exc}", where) from None
+    if not isinstance(timeline, otio.schema.Timeline):
+        raise CutError(f"expected a Timeline, found {type(timeline).__name__}", where)
+
+    warnings: list[str] = []
+    video_tracks = list(timeline.video_tracks())
+    if not video_tracks:
+        raise CutError("the timeline has no video track", where)
+    if len(video_tracks) > 1:
+        warnings.append(
+            f"variant {variant!r}: {len(video_tracks)} video tracks; only the first is rendered"
+        )
+    video = _read_track(video_tracks[0], variant, root, allowed, where, warnings, kind="video")
+    duration = video[-1].end if video else Fraction(0)
+    if duration <= 0:
+        raise CutError("the video track is empty", where)
+
+    audio_tracks = None
+    if timeline.audio_tracks():
+        audio_tracks = tuple(
+            tuple(i for i in _read_track(t, variant, root, allowed, where, warnings, "audio") if isinstance(i, ClipItem))
+            for t in timeline.audio_tracks()
+        )
+    return Cut(
+        variant=variant,
+        timeline_path=timeline_path,
+        video=tuple(video),
+        audio_tracks=audio_tracks,
+        duration=duration,
+        warnings=tuple(warnings),
+    )
+
+
+def _read_track(track, variant, root, allowed, where, warnings, kind) -> list[Item]:  # type: ignore[no-untyped-def]
+    import opentimelineio as otio
+
+    items: list[Item] = []
+    t = Fraction(0)
+    clip_number = 0
+    for child in track:
+        if isinstance(child, otio.schema.Transition):
+            warnings.append(
+                f"variant {variant!r}: transition {child.name or child.transition_type!r} at "
+                f"{float(t):.3f}s renders as a cut (transitions are not built yet)"
+            )
+            continue
+        if isinstance(child, otio.schema.Gap):
+            d = _seconds(child.source_range.duration) if child.source_range else Fraction(0)
+            if d > 0:
+                items.append(GapItem(start=t, duration=d))
+            t += d
+            continue
+        if not isinstance(child, otio.schema.Clip):
+            raise CutError(
+                f"{kind} track holds a {type(child).__name__} ({child.name!r}); "
+                "nested stacks and tracks are not supported",
+                where,
+                hint="flatten the timeline in the editor before exporting",
+            )
+        clip_number += 1
+        name = child.name or f"{kind} clip {clip_number}"
+        cwhere = Where(variant=variant, clip=name, path=where.path)
+        ref = child.media_reference
+        url = getattr(ref, "target_url", None)
+        if isinstance(ref, otio.schema.MissingReference) or not url:
+            raise MissingInputError(
+                f"clip has no media ({type(ref).__name__})",
+                cwhere,
+                hint="relink the clip to a file in the editor",
+            )
+        sr = child.source_range
+        if sr is None:
+            ar = ref.available_range
+            if ar is None:
+                raise CutError("clip has neither a source range nor an available range", cwhere)
+            sr = ar
+        source_in = _seconds(sr.start_time)
+        # source_range is in the media's own time: subtract where the media starts
+        # (e.g. a 01:00:00:00 start timecode) to get seconds from its first frame.
+        if ref.available_range is not None:
+            source_in -= _seconds(ref.available_range.start_time)
+        duration = _seconds(sr.duration)
+        path = resolve_media(url, root, allowed, cwhere)
+        if source_in < 0:
+            raise CutError(
+                f"clip starts {float(-source_in):.3f}s before its media's first frame",
+                Where(variant=variant, clip=name, path=str(path)),
+            )
+        if duration <= 0:
+            warnings.append(f"variant {variant!r}: clip {name!r} has zero duration and is skipped")
+            continue
+        items.append(ClipItem(name=name, path=path, start=t, duration=duration, source_in=source_in))
+        t += duration
+    return items

@@ -1,0 +1,261 @@
+"""Probe a source once: size, rate, rotation, colour, frame timestamps, audio.
+
+The probe demuxes every video packet (cheap: no decoding) so that frame
+numbers, keyframes and variable frame rates are known exactly, and decodes the
+first frame to prove the file is video and to read what only frames carry
+(rotation, colour tags).  Results are cached by the source's identity.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+from functools import cached_property
+from pathlib import Path
+
+from farm.errors import MediaError, MissingInputError, Where
+from farm.timing import source_frame_cfr, source_frame_vfr
+
+_PROBE_VERSION = 3
+_HEAD_TAIL = 1 << 20
+
+# AVColorSpace values → names libswscale's ``in_color_matrix`` understands
+_COLORSPACES = {1: "bt709", 5: "bt601", 6: "bt601", 9: "bt2020", 10: "bt2020"}
+
+
+def source_identity(path: Path) -> str:
+    """A cheap, stable identity: size, mtime and a hash of the head and tail."""
+    st = path.stat()
+    h = hashlib.sha256()
+    h.update(f"{st.st_size}:{st.st_mtime_ns}".encode())
+    with path.open("rb") as f:
+        h.update(f.read(_HEAD_TAIL))
+        if st.st_size > _HEAD_TAIL:
+            f.seek(max(st.st_size - _HEAD_TAIL, _HEAD_TAIL))
+            h.update(f.read(_HEAD_TAIL))
+    return h.hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """Everything planning needs to know about one source file."""
+
+    path: str
+    identity: str
+    codec: str
+    width: int  # coded (stored) size
+    height: int
+    pix_fmt: str
+    sar: Fraction  # sample aspect ratio (1 when square or unknown)
+    rotation: int  # display rotation, counter-clockwise degrees: 0, 90, 180 or 270
+    colorspace: str  # matrix used to decode: bt709 | bt601 | bt2020
+    colorspace_tagged: bool  # False: decided from the size (untagged HD is BT.709)
+    color_range: str  # tv | pc
+    rate: Fraction  # exact frame rate (the average one when vfr)
+    vfr: bool  # frames are sampled by timestamp
+    time_base: Fraction
+    frame_pts: tuple[int, ...]  # presentation times of every frame, in time_base, sorted
+    keyframes: tuple[int, ...]  # indices of frames a decoder can start at
+    has_audio: bool
+    audio_rate: int
+    audio_channels: int
+
+    @property
+    def frames(self) -> int:
+        return len(self.frame_pts)
+
+    @property
+    def start_pts(self) -> int:
+        return self.frame_pts[0]
+
+    @cached_property
+    def frame_times(self) -> tuple[Fraction, ...]:
+        """Presentation time of each frame in seconds from the first frame."""
+        tb, p0 = self.time_base, self.frame_pts[0]
+        return tuple((p - p0) * tb for p in self.frame_pts)
+
+    @property
+    def duration(self) -> Fraction:
+        """Seconds from the first frame to the end of the last one."""
+        if self.vfr:
+            times = self.frame_times
+            last = times[-1] - times[-2] if len(times) > 1 else 1 / self.rate
+            return times[-1] + last
+        return Fraction(self.frames) / self.rate
+
+    def frame_at(self, source_time: Fraction) -> int:
+        """The source frame on screen at ``source_time`` (seconds from the first frame)."""
+        if self.vfr:
+            return source_frame_vfr(source_time, self.frame_times)
+        return source_frame_cfr(source_time, self.rate)
+
+    @property
+    def display_size(self) -> tuple[Fraction, Fraction]:
+        """Width and height of the picture as shown: SAR applied, then rotation."""
+        w, h = Fraction(self.width) * self.sar, Fraction(self.height)
+        return (h, w) if self.rotation in (90, 270) else (w, h)
+
+    def to_json(self) -> str:
+        d = asdict(self)
+        for k in ("sar", "rate", "time_base"):
+            d[k] = [d[k].numerator, d[k].denominator]
+        return json.dumps(d)
+
+    @classmethod
+    def from_json(cls, text: str) -> SourceInfo:
+        d = json.loads(text)
+        for k in ("sar", "rate", "time_base"):
+            d[k] = Fraction(*d[k])
+        d["frame_pts"] = tuple(d["frame_pts"])
+        d["keyframes"] = tuple(d["keyframes"])
+        return cls(**d)
+
+
+def probe(path: Path, cache_dir: Path | None = None, where: Where | None = None) -> SourceInfo:
+    """Probe ``path`` (cached under ``cache_dir/probe`` by identity)."""
+    where = where or Where()
+    where = Where(variant=where.variant, clip=where.clip, path=str(path))
+    if not path.exists():
+        raise MissingInputError("media file not found", where, hint="check the clip's media path")
+    if not path.is_file():
+        raise MediaError("media path is not a file", where)
+    identity = source_identity(path)
+    cached = cache_dir / "probe" / f"{identity}.v{_PROBE_VERSION}.json" if cache_dir else None
+    if cached is not None and cached.is_file():
+        try:
+            info = SourceInfo.from_json(cached.read_text())
+            if info.path == str(path):
+                return info
+        except (ValueError, TypeError, KeyError):
+            pass  # a stale or damaged probe is simply redone
+    info = _probe_uncached(path, identity, where)
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(info.to_json())
+        os.replace(tmp, cached)
+    return info
+
+
+def _probe_uncached(path: Path, identity: str, where: Where) -> SourceInfo:
+    import av
+
+    try:
+        container = av.open(str(path))
+    except (av.error.InvalidDataError, av.error.FFmpegError, UnicodeDecodeError) as exc:
+        raise MediaError(f"not a readable media file ({exc})", where) from None
+    with container:
+        if not container.streams.video:
+            raise MediaError("the file has no video stream", where)
+        stream = container.streams.video[0]
+        audio = container.streams.audio[0] if container.streams.audio else None
+        if stream.time_base is None:
+            raise MediaError("video stream has no time base", where)
+        tb = Fraction(stream.time_base)
+
+        pts: list[int] = []
+        key_pts: set[int] = set()
+        try:
+            for packet in container.demux(stream):
+                if packet.size == 0:
+                    continue  # the flush packet
+                p = packet.pts if packet.pts is not None else packet.dts
+                if p is None:
+                    raise MediaError("a video packet has no timestamp", where)
+                if packet.is_corrupt:
+                    raise MediaError(f"corrupt video packet at pts {p}", where)
+                pts.append(p)
+                if packet.is_keyframe:
+                    key_pts.add(p)
+        except av.error.FFmpegError as exc:
+            raise MediaError(
+                f"the file is damaged or truncated after {len(pts)} frames ({exc})", where
+            ) from None
+        declared = stream.frames
+        if declared and len(pts) < declared:
+            raise MediaError(
+                f"the file is truncated: its index lists {declared} frames, only {len(pts)} can be read",
+                where,
+            )
+        if not pts:
+            raise MediaError("the video stream has no frames", where)
+        pts.sort()
+        if len(set(pts)) != len(pts):
+            raise MediaError("video frames with duplicate timestamps", where)
+
+        # decode the first frame: proves the stream decodes; carries rotation and colour
+        container.seek(0)
+        stream.thread_type = "AUTO"
+        first = None
+        try:
+            for frame in container.decode(stream):
+                first = frame
+                break
+        except av.error.FFmpegError as exc:
+            raise MediaError(f"the video does not decode ({exc})", where) from None
+        if first is None:
+            raise MediaError("no video frame could be decoded", where)
+
+        rate, vfr = _rate(pts, tb, stream)
+        rotation = int(round(first.rotation or 0)) % 360
+        if rotation not in (0, 90, 180, 270):
+            raise MediaError(f"unsupported display rotation {rotation}°", where)
+        cs_code = int(first.colorspace or 0)
+        colorspace = _COLORSPACES.get(cs_code)
+        tagged = colorspace is not None
+        if colorspace is None:
+            # untagged: HD and larger is BT.709 in practice; SD is BT.601
+            colorspace = "bt709" if first.height >= 720 else "bt601"
+        rng = int(first.color_range or 0)
+        pix_fmt = first.format.name
+        color_range = "pc" if rng == 2 or pix_fmt.startswith("yuvj") else "tv"
+        sar = stream.sample_aspect_ratio
+        sar_f = Fraction(sar) if sar and sar.numerator > 0 else Fraction(1)
+        index = {p: i for i, p in enumerate(pts)}
+        keyframes = tuple(sorted(index[p] for p in key_pts)) or (0,)
+        return SourceInfo(
+            path=str(path),
+            identity=identity,
+            codec=stream.codec_context.name,
+            width=first.width,
+            height=first.height,
+            pix_fmt=pix_fmt,
+            sar=sar_f,
+            rotation=rotation,
+            colorspace=colorspace,
+            colorspace_tagged=tagged,
+            color_range=color_range,
+            rate=rate,
+            vfr=vfr,
+            time_base=tb,
+            frame_pts=tuple(pts),
+            keyframes=keyframes,
+            has_audio=audio is not None,
+            audio_rate=int(audio.rate or 0) if audio is not None else 0,
+            audio_channels=int(audio.channels or 0) if audio is not None else 0,
+        )
+
+
+def _rate(pts: list[int], tb: Fraction, stream) -> tuple[Fraction, bool]:  # type: ignore[no-untyped-def]
+    """The exact rate from the frame timestamps; vfr when they are not evenly spaced."""
+    if len(pts) >= 2:
+        steps = {b - a for a, b in zip(pts, pts[1:])}
+        if len(steps) == 1:
+            return 1 / (steps.pop() * tb), False
+        # containers with coarse time bases jitter by one tick around an exact rate
+        lo, hi = min(steps), max(steps)
+        if hi - lo <= 1 and stream.average_rate:
+            avg = Fraction(stream.average_rate)
+            if all(abs((p - pts[0]) * tb * avg - i) < Fraction(1, 2) for i, p in enumerate(pts)):
+                return _tidy(avg), False
+        total = (pts[-1] - pts[0]) * tb
+        return Fraction(len(pts) - 1) / total if total > 0 else Fraction(1), True
+    guess = stream.average_rate or stream.guessed_rate or stream.base_rate
+    return (_tidy(Fraction(guess)) if guess else Fraction(24)), False
+
+
+def _tidy(rate: Fraction) -> Fraction:
+    return rate.limit_denominator(1001)

@@ -1,0 +1,246 @@
+"""The project file, ``farm.toml``: load, validate, resolve paths.
+
+The file's shape is a contract (see README).  Everything is checked here, once,
+with messages that name the key, the bad value and what is allowed; the rest of
+farm trusts what this module returns.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from farm.errors import MissingInputError, ProjectError, Where
+from farm.timing import parse_rate
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+CODECS = ("h264", "hevc")
+FITS = ("fit", "fill", "stretch")
+PRESETS = (
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+    "placebo",
+)
+LOOK_METHODS = ("mkl", "reinhard", "histogram")
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """What every frame of a variant's output looks like."""
+
+    width: int = 1920
+    height: int = 1080
+    fps: Fraction = Fraction(24)
+    codec: str = "h264"  # h264 | hevc
+    quality: int = 20  # constant quality: crf for x264/x265
+    preset: str = "veryfast"  # x264 preset name
+    fit: str = "fit"  # fit (letter/pillarbox) | fill (crop) | stretch
+
+    @property
+    def fps_text(self) -> str:
+        f = self.fps
+        return str(f.numerator) if f.denominator == 1 else f"{f.numerator}/{f.denominator}"
+
+
+@dataclass(frozen=True)
+class LookSpec:
+    """The look applied to every clip: an optional colour match, then an optional creative LUT."""
+
+    lut: Path | None = None  # creative .cube, applied after the match
+    reference: Path | None = None  # clip or still to match every source clip to
+    method: str = "mkl"
+    strength: float = 1.0
+
+
+@dataclass(frozen=True)
+class VariantSpec:
+    name: str
+    timeline: Path
+    output: OutputSpec
+    look: LookSpec
+
+
+@dataclass(frozen=True)
+class Project:
+    path: Path  # the farm.toml
+    root: Path  # its folder; media and relative paths resolve against it
+    variants: dict[str, VariantSpec]
+    media_roots: tuple[Path, ...] = ()  # extra folders media may live in
+    segment_seconds: Fraction = Fraction(2)  # chunk grid of long shots, in source seconds
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def allowed_roots(self) -> tuple[Path, ...]:
+        return (self.root, *self.media_roots)
+
+
+_TOP_KEYS = {"output", "look", "variants", "media_roots", "render"}
+_OUTPUT_KEYS = {"width", "height", "fps", "codec", "quality", "preset", "fit"}
+_LOOK_KEYS = {"lut", "reference", "method", "strength"}
+_VARIANT_KEYS = {"timeline", "output", "look"}
+_RENDER_KEYS = {"segment_seconds"}
+
+
+def _unknown(table: Mapping[str, Any], allowed: set[str], where: str, path: Path) -> None:
+    for key in table:
+        if key not in allowed:
+            raise ProjectError(
+                f"unknown key {where}{key} = {table[key]!r}",
+                Where(path=str(path)),
+                hint=f"allowed keys in [{where.rstrip('.') or 'top level'}]: {', '.join(sorted(allowed))}",
+            )
+
+
+def _bad(key: str, value: Any, allowed: str, path: Path) -> ProjectError:
+    return ProjectError(f"bad value {key} = {value!r}", Where(path=str(path)), hint=f"allowed: {allowed}")
+
+
+def _parse_output(table: Mapping[str, Any], base: OutputSpec, prefix: str, path: Path) -> OutputSpec:
+    _unknown(table, _OUTPUT_KEYS, prefix, path)
+    values: dict[str, Any] = {}
+    for key in ("width", "height"):
+        if key in table:
+            v = table[key]
+            if isinstance(v, bool) or not isinstance(v, int) or v < 16 or v > 8192 or v % 2:
+                raise _bad(prefix + key, v, "an even integer from 16 to 8192", path)
+            values[key] = v
+    if "fps" in table:
+        v = table["fps"]
+        try:
+            if isinstance(v, float):
+                raise ValueError
+            values["fps"] = parse_rate(v)
+        except ValueError:
+            raise _bad(prefix + "fps", v, 'a rational such as "24", "25" or "30000/1001"', path) from None
+        if not (Fraction(1) <= values["fps"] <= Fraction(240)):
+            raise _bad(prefix + "fps", v, "a rate between 1 and 240", path)
+    if "codec" in table:
+        if table["codec"] not in CODECS:
+            raise _bad(prefix + "codec", table["codec"], " | ".join(CODECS), path)
+        values["codec"] = table["codec"]
+    if "quality" in table:
+        v = table["quality"]
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 51:
+            raise _bad(prefix + "quality", v, "an integer from 0 to 51 (crf)", path)
+        values["quality"] = v
+    if "preset" in table:
+        if table["preset"] not in PRESETS:
+            raise _bad(prefix + "preset", table["preset"], " | ".join(PRESETS), path)
+        values["preset"] = table["preset"]
+    if "fit" in table:
+        if table["fit"] not in FITS:
+            raise _bad(prefix + "fit", table["fit"], " | ".join(FITS), path)
+        values["fit"] = table["fit"]
+    return replace(base, **values)
+
+
+def _resolve(root: Path, value: Any, key: str, path: Path) -> Path:
+    if not isinstance(value, str) or not value:
+        raise _bad(key, value, "a path (relative to the project file's folder, or absolute)", path)
+    p = Path(value).expanduser()
+    return (p if p.is_absolute() else root / p).resolve()
+
+
+def _parse_look(table: Mapping[str, Any], base: LookSpec, prefix: str, root: Path, path: Path) -> LookSpec:
+    _unknown(table, _LOOK_KEYS, prefix, path)
+    values: dict[str, Any] = {}
+    for key in ("lut", "reference"):
+        if key in table:
+            # an empty string switches an inherited look off for one variant
+            values[key] = None if table[key] == "" else _resolve(root, table[key], prefix + key, path)
+    if "method" in table:
+        if table["method"] not in LOOK_METHODS:
+            raise _bad(prefix + "method", table["method"], " | ".join(LOOK_METHODS), path)
+        values["method"] = table["method"]
+    if "strength" in table:
+        v = table["strength"]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
+            raise _bad(prefix + "strength", v, "a number from 0.0 to 1.0", path)
+        values["strength"] = float(v)
+    return replace(base, **values)
+
+
+def load_project(path: str | Path) -> Project:
+    """Read and validate a ``farm.toml``."""
+    path = Path(path).expanduser().resolve()
+    if not path.is_file():
+        raise MissingInputError("project file not found", Where(path=str(path)))
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ProjectError(f"not valid TOML: {exc}", Where(path=str(path))) from None
+    return parse_project(raw, path)
+
+
+def parse_project(raw: Mapping[str, Any], path: Path) -> Project:
+    """Validate an already-parsed project table; ``path`` is where it came from."""
+    root = path.parent
+    _unknown(raw, _TOP_KEYS, "", path)
+    for key in ("output", "look", "variants", "render"):
+        if key in raw and not isinstance(raw[key], dict):
+            raise _bad(key, raw[key], f"a table [{key}]", path)
+    output = _parse_output(raw.get("output", {}), OutputSpec(), "output.", path)
+    look = _parse_look(raw.get("look", {}), LookSpec(), "look.", root, path)
+
+    render = raw.get("render", {})
+    _unknown(render, _RENDER_KEYS, "render.", path)
+    segment_seconds = Fraction(2)
+    if "segment_seconds" in render:
+        v = render["segment_seconds"]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.1 <= v <= 600:
+            raise _bad("render.segment_seconds", v, "a number of seconds from 0.1 to 600", path)
+        segment_seconds = Fraction(v).limit_denominator(1000)
+
+    roots = raw.get("media_roots", [])
+    if not isinstance(roots, list):
+        raise _bad("media_roots", roots, "a list of folders", path)
+    media_roots = tuple(_resolve(root, r, "media_roots", path) for r in roots)
+
+    variants_raw = raw.get("variants", {})
+    if not variants_raw:
+        raise ProjectError(
+            "the project has no variants",
+            Where(path=str(path)),
+            hint='add a [variants.NAME] table with timeline = "cuts/NAME.otio"',
+        )
+    variants: dict[str, VariantSpec] = {}
+    for name, table in variants_raw.items():
+        prefix = f"variants.{name}."
+        if not isinstance(table, dict):
+            raise _bad(prefix.rstrip("."), table, "a table with timeline = PATH", path)
+        if not name or any(c in name for c in '/\\:*?"<>|') or name.startswith("."):
+            raise _bad(f"variants.{name}", name, "a name usable as a file name (no / \\ : * ? \" < > |)", path)
+        _unknown(table, _VARIANT_KEYS, prefix, path)
+        if "timeline" not in table:
+            raise ProjectError(f"[variants.{name}] has no timeline", Where(variant=name, path=str(path)))
+        for sub in ("output", "look"):
+            if sub in table and not isinstance(table[sub], dict):
+                raise _bad(prefix + sub, table[sub], f"a table [variants.{name}.{sub}]", path)
+        variants[name] = VariantSpec(
+            name=name,
+            timeline=_resolve(root, table["timeline"], prefix + "timeline", path),
+            output=_parse_output(table.get("output", {}), output, prefix + "output.", path),
+            look=_parse_look(table.get("look", {}), look, prefix + "look.", root, path),
+        )
+    return Project(
+        path=path,
+        root=root,
+        variants=variants,
+        media_roots=media_roots,
+        segment_seconds=segment_seconds,
+        raw=raw,
+    )

@@ -1,0 +1,175 @@
+"""Execute a plan on Ray: the missing segments and audio tracks only, bounded in flight.
+
+This is the one place Ray lives.  A local Ray is started when no address is
+given; segments are Ray tasks (retried when their worker process dies), audio
+tracks too.  The executor calls back as work completes so the caller can
+stitch a variant as soon as its last piece lands, and report progress.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from farm.errors import FarmError, InternalError
+
+#: a segment whose worker process dies is run again this many times
+SEGMENT_RETRIES = 3
+
+
+@dataclass
+class Outcome:
+    """What became of one unit of work (a segment or an audio track)."""
+
+    key: str
+    kind: str  # "segment" | "audio"
+    rendered: bool = False  # rendered now (False: taken from the cache)
+    meta: dict = field(default_factory=dict)
+    error: FarmError | None = None
+
+
+def _remote_functions():  # type: ignore[no-untyped-def]
+    import ray
+
+    @ray.remote(max_retries=SEGMENT_RETRIES, retry_exceptions=False)
+    def segment_task(job, cache_root: str, backend: str):  # type: ignore[no-untyped-def]
+        from farm.workers import render_segment
+
+        try:
+            return render_segment(job, cache_root, backend)
+        except FarmError as exc:
+            return {"error": exc}
+
+    @ray.remote(max_retries=SEGMENT_RETRIES, retry_exceptions=False)
+    def audio_task(job, out_path: str):  # type: ignore[no-untyped-def]
+        from farm.audio import render_audio
+
+        try:
+            return render_audio(job, Path(out_path))
+        except FarmError as exc:
+            return {"error": exc}
+
+    return segment_task, audio_task
+
+
+class RayExecutor:
+    """Runs work on a local or remote Ray cluster."""
+
+    def __init__(self, workers: int | None = None, address: str | None = None):
+        self.workers = workers or os.cpu_count() or 1
+        self.address = address
+        self._started = False
+
+    def __enter__(self) -> RayExecutor:
+        import ray
+
+        if not ray.is_initialized():
+            kwargs: dict = {"include_dashboard": False, "logging_level": "ERROR", "log_to_driver": True}
+            if self.address:
+                import farm
+
+                # ship the driver's farm package so cluster workers run the same code
+                kwargs["runtime_env"] = {"py_modules": [os.path.dirname(farm.__file__)]}
+                ray.init(address=self.address, **kwargs)
+            else:
+                ray.init(num_cpus=self.workers, **kwargs)
+            self._started = True
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        import ray
+
+        if self._started:
+            ray.shutdown()
+
+    def run(
+        self,
+        segments: list,  # SegmentJob
+        audio: list[tuple[object, Path]],  # (AudioJob, output path)
+        cache_root: Path,
+        backend: str,
+        on_done: Callable[[Outcome], None],
+        skip: Callable[[str], bool] = lambda key: False,
+    ) -> None:
+        """Run every unit, calling ``on_done`` for each as it finishes.
+
+        ``skip(key)`` is asked just before a unit is submitted; it lets the
+        caller drop work nobody needs any more (its variants already failed).
+        """
+        import ray
+
+        segment_task, audio_task = _remote_functions()
+        pending: list[tuple[str, str, Callable]] = []
+        # audio first: few, long, and they overlap with the many short segments
+        for job, path in audio:
+            pending.append(("audio", job.key, lambda j=job, p=path: audio_task.remote(j, str(p))))  # type: ignore[attr-defined]
+        for job in segments:
+            pending.append(
+                ("segment", job.key, lambda j=job: segment_task.options(num_cpus=1).remote(j, str(cache_root), backend))
+            )
+        limit = max(2, 2 * self.workers)  # bounded: enough to keep every worker busy, no more
+        in_flight: dict = {}
+        pending.reverse()
+        while pending or in_flight:
+            while pending and len(in_flight) < limit:
+                kind, key, submit = pending.pop()
+                if skip(key):
+                    continue
+                in_flight[submit()] = (kind, key)
+            if not in_flight:
+                break
+            done, _ = ray.wait(list(in_flight), num_returns=1)
+            for ref in done:
+                kind, key = in_flight.pop(ref)
+                outcome = Outcome(key=key, kind=kind)
+                try:
+                    result = ray.get(ref)
+                except ray.exceptions.RayError as exc:
+                    outcome.error = InternalError(f"{kind} {key[:12]} failed on Ray: {exc}")
+                else:
+                    if "error" in result:
+                        outcome.error = result["error"]
+                    else:
+                        outcome.meta = result
+                        outcome.rendered = bool(result.get("rendered", True))
+                on_done(outcome)
+
+
+class LocalExecutor:
+    """Runs work in this process, one unit at a time (no Ray): for GPU boxes and debugging."""
+
+    def __enter__(self) -> LocalExecutor:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
+
+    def run(self, segments, audio, cache_root, backend, on_done, skip=lambda key: False) -> None:  # type: ignore[no-untyped-def]
+        from farm.audio import render_audio
+        from farm.workers import render_segment
+
+        for job, path in audio:
+            if skip(job.key):
+                continue
+            outcome = Outcome(key=job.key, kind="audio")
+            try:
+                outcome.meta = render_audio(job, path)
+                outcome.rendered = True
+            except FarmError as exc:
+                outcome.error = exc
+            on_done(outcome)
+        for job in segments:
+            if skip(job.key):
+                continue
+            outcome = Outcome(key=job.key, kind="segment")
+            t0 = time.perf_counter()
+            try:
+                outcome.meta = render_segment(job, str(cache_root), backend)
+                outcome.rendered = bool(outcome.meta.get("rendered"))
+            except FarmError as exc:
+                outcome.error = exc
+            outcome.meta.setdefault("seconds", time.perf_counter() - t0)
+            on_done(outcome)

@@ -1,0 +1,290 @@
+"""Plan: every variant → output frames → segments with content keys.
+
+Pure given the probes: no Ray, no GPU, no decoding.  Segments never cross a
+cut; long shots are chunked on a grid anchored to the *source* (snapped to the
+source's keyframes, so a worker never decodes frames it throws away), which
+makes two variants that trim the same shot differently share every chunk that
+lies inside both trims.  Identical segments across variants are one job.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+from farm.audio import AudioClip, AudioJob, audio_key
+from farm.cut import ClipItem, Cut, GapItem, load_cut
+from farm.errors import FarmError, MediaError, MissingInputError, Where
+from farm.media.probe import SourceInfo, probe
+from farm.project import Project, VariantSpec
+from farm.scheduler.keys import content_key, file_digest, runs
+from farm.timing import frame_count, output_frames_of
+from farm.workers.job import EncodeSpec, SegmentJob, SourceRef, fit_geometry
+
+
+@dataclass(frozen=True)
+class Placement:
+    """A job's place in one variant: output frames ``[start, start + count)``."""
+
+    start: int
+    count: int
+    key: str
+    clip: str | None  # None for black (gap)
+
+
+@dataclass(frozen=True)
+class VariantPlan:
+    name: str
+    spec: VariantSpec
+    frames: int
+    placements: tuple[Placement, ...]
+    audio: AudioJob
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def keys(self) -> list[str]:
+        return [p.key for p in self.placements]
+
+
+@dataclass
+class RenderPlan:
+    variants: dict[str, VariantPlan] = field(default_factory=dict)
+    jobs: dict[str, SegmentJob] = field(default_factory=dict)  # key → job, shared across variants
+    failed: dict[str, FarmError] = field(default_factory=dict)  # variant → why it cannot render
+
+    def shared_keys(self) -> set[str]:
+        """Keys used by more than one variant."""
+        seen: dict[str, int] = {}
+        for vp in self.variants.values():
+            for key in set(vp.keys):
+                seen[key] = seen.get(key, 0) + 1
+        return {k for k, n in seen.items() if n > 1}
+
+    def summary(self) -> dict:
+        shared = self.shared_keys()
+        out: dict = {"variants": {}, "unique_segments": len(self.jobs)}
+        for name, vp in self.variants.items():
+            keys = set(vp.keys)
+            out["variants"][name] = {
+                "frames": vp.frames,
+                "segments": len(vp.placements),
+                "shared": len(keys & shared),
+                "duration_seconds": float(Fraction(vp.frames) / vp.spec.output.fps),
+            }
+        out["unique_frames"] = sum(j.count for j in self.jobs.values())
+        out["failed"] = {name: str(err) for name, err in self.failed.items()}
+        return out
+
+
+def gop_frames(fps: Fraction) -> int:
+    """Keyframe interval inside a segment: two seconds, as streaming players expect."""
+    return max(1, round(2 * fps))
+
+
+def chunk_boundaries(info: SourceInfo, segment_seconds: Fraction) -> list[int]:
+    """Source frames where chunks start: a grid of ``segment_seconds`` snapped forward to keyframes."""
+    step = max(1, round(segment_seconds * info.rate))
+    keyframes = info.keyframes
+    bounds = {0}
+    for grid in range(step, info.frames, step):
+        i = bisect.bisect_left(keyframes, grid)
+        if i < len(keyframes):
+            bounds.add(keyframes[i])
+    return sorted(bounds)
+
+
+def _lut(spec: VariantSpec) -> tuple[str | None, str | None]:
+    lut = spec.look.lut
+    if lut is None:
+        return None, None
+    if not lut.is_file():
+        raise MissingInputError(
+            "look LUT not found", Where(variant=spec.name, path=str(lut)), hint="check [look] lut in farm.toml"
+        )
+    return str(lut), file_digest(str(lut))
+
+
+def plan_variant(
+    spec: VariantSpec,
+    cut: Cut,
+    probe_source: Callable[[Path, Where], SourceInfo],
+    segment_seconds: Fraction = Fraction(2),
+    family: str = "cpu",
+) -> tuple[VariantPlan, list[SegmentJob]]:
+    """Plan one variant: its placements and the jobs they need (not yet deduplicated)."""
+    out = spec.output
+    rate = out.fps
+    total = frame_count(cut.duration, rate)
+    encode = EncodeSpec(
+        codec=out.codec,
+        quality=out.quality,
+        preset=out.preset,
+        width=out.width,
+        height=out.height,
+        fps=rate,
+        gop=gop_frames(rate),
+        family=family,
+    )
+    lut_path, lut_hash = _lut(spec)
+    placements: list[Placement] = []
+    jobs: list[SegmentJob] = []
+    gap_chunk = max(1, round(segment_seconds * rate))
+
+    for item in cut.video:
+        span = output_frames_of(item.start, item.duration, rate)
+        span = range(span.start, min(span.stop, total))
+        if not span:
+            continue
+        if isinstance(item, GapItem):
+            for first in range(span.start, span.stop, gap_chunk):
+                count = min(gap_chunk, span.stop - first)
+                key = content_key("black", count=count, encode=encode)
+                jobs.append(
+                    SegmentJob(
+                        key=key, frames=(), frame_pts=(), count=count, source=None, geometry=None,
+                        lut_path=None, lut_hash=None, encode=encode, label=f"{spec.name}/gap",
+                    )
+                )
+                placements.append(Placement(first, count, key, None))
+            continue
+        assert isinstance(item, ClipItem)
+        where = Where(variant=spec.name, clip=item.name, path=str(item.path))
+        info = probe_source(item.path, where)
+        frames = [info.frame_at(item.source_in + Fraction(n) / rate - item.start) for n in span]
+        if frames[-1] >= info.frames or frames[0] < 0:
+            last_needed = info.frame_at(item.source_in + item.duration - Fraction(1, 10**9))
+            raise MediaError(
+                f"the clip's range (source {float(item.source_in):.3f}s to "
+                f"{float(item.source_in + item.duration):.3f}s) lies outside its source, which has "
+                f"{info.frames} frames ({float(info.duration):.3f}s)",
+                Where(
+                    variant=spec.name, clip=item.name, path=str(item.path),
+                    frames=(frames[0], max(frames[-1], last_needed) + 1),
+                ),
+                hint="shorten the clip in the cut or relink it to the full-length media",
+            )
+        dw, dh = info.display_size
+        geometry = fit_geometry(dw, dh, info.rotation, out.width, out.height, out.fit)
+        source = SourceRef(
+            path=info.path, identity=info.identity, time_base=info.time_base,
+            colorspace=info.colorspace, color_range=info.color_range,
+            width=info.width, height=info.height, sar=info.sar,
+        )
+        bounds = chunk_boundaries(info, segment_seconds)
+        for chunk_frames, first_out in _split_by_chunk(frames, bounds, span.start):
+            distinct = sorted(set(chunk_frames))
+            key = content_key(
+                "clip",
+                source=info.identity,
+                frames=runs(chunk_frames),
+                geometry=geometry,
+                colour=[info.colorspace, info.color_range],
+                lut=lut_hash,
+                encode=encode,
+            )
+            jobs.append(
+                SegmentJob(
+                    key=key,
+                    frames=tuple(chunk_frames),
+                    frame_pts=tuple(info.frame_pts[f] for f in distinct),
+                    count=len(chunk_frames),
+                    source=source,
+                    geometry=geometry,
+                    lut_path=lut_path,
+                    lut_hash=lut_hash,
+                    encode=encode,
+                    label=f"{spec.name}/{item.name}",
+                )
+            )
+            placements.append(Placement(first_out, len(chunk_frames), key, item.name))
+
+    audio = _plan_audio(cut, total, rate, probe_source)
+    plan = VariantPlan(
+        name=spec.name, spec=spec, frames=total, placements=tuple(placements), audio=audio,
+        warnings=cut.warnings,
+    )
+    return plan, jobs
+
+
+def _split_by_chunk(frames: list[int], bounds: list[int], first_out: int) -> Iterable[tuple[list[int], int]]:
+    """Split a clip's source-frame list where the source chunk changes."""
+    start = 0
+    chunk = bisect.bisect_right(bounds, frames[0]) - 1
+    for i in range(1, len(frames)):
+        c = bisect.bisect_right(bounds, frames[i]) - 1
+        if c != chunk:
+            yield frames[start:i], first_out + start
+            start, chunk = i, c
+    yield frames[start:], first_out + start
+
+
+def _plan_audio(
+    cut: Cut, total_frames: int, rate: Fraction, probe_source: Callable[[Path, Where], SourceInfo]
+) -> AudioJob:
+    tracks = []
+    for track in cut.audio_clips():
+        clips = []
+        for item in track:
+            where = Where(variant=cut.variant, clip=item.name, path=str(item.path))
+            info = probe_source(item.path, where)
+            clips.append(
+                AudioClip(
+                    path=info.path,
+                    identity=info.identity,
+                    has_audio=info.has_audio,
+                    start=item.start,
+                    duration=item.duration,
+                    source_in=item.source_in,
+                    origin=info.start_pts * info.time_base,
+                )
+            )
+        tracks.append(tuple(clips))
+    duration = Fraction(total_frames) / rate
+    return AudioJob(key=audio_key(tuple(tracks), duration), tracks=tuple(tracks), duration=duration)
+
+
+def plan_project(
+    project: Project,
+    variants: Iterable[str] | None = None,
+    cache_dir: Path | None = None,
+    family: str = "cpu",
+) -> RenderPlan:
+    """Plan the named variants (all by default).  A variant that cannot be planned is
+    recorded in ``failed`` with its error; the others are planned regardless."""
+    names = list(variants) if variants else list(project.variants)
+    plan = RenderPlan()
+    probes: dict[Path, SourceInfo | FarmError] = {}
+
+    def probe_source(path: Path, where: Where) -> SourceInfo:
+        if path not in probes:
+            try:
+                probes[path] = probe(path, cache_dir)  # context is added per use below
+            except FarmError as exc:
+                probes[path] = exc
+        result = probes[path]
+        if isinstance(result, FarmError):
+            raise result.with_where(variant=where.variant, clip=where.clip)
+        return result
+
+    for name in names:
+        if name not in project.variants:
+            plan.failed[name] = MissingInputError(
+                f"no variant named {name!r} in the project",
+                Where(variant=name, path=str(project.path)),
+                hint=f"variants: {', '.join(project.variants)}",
+            )
+            continue
+        spec = project.variants[name]
+        try:
+            cut = load_cut(name, spec.timeline, project.root, project.allowed_roots())
+            vplan, jobs = plan_variant(spec, cut, probe_source, project.segment_seconds, family)
+        except FarmError as exc:
+            plan.failed[name] = exc.with_where(variant=name)
+            continue
+        plan.variants[name] = vplan
+        for job in jobs:
+            plan.jobs.setdefault(job.key, job)
+    return plan

@@ -1,0 +1,109 @@
+"""Exact time: the sampling rule of DESIGN.md as pure functions.
+
+All times are :class:`fractions.Fraction` seconds and ranges are half-open.
+Output frame ``n`` of a variant at rate ``R`` is sampled at ``t = n / R``; it
+shows the clip active at ``t`` and, inside it, the source frame on screen at
+``source_in + (t - clip_start)``.  For a constant-rate source that is frame
+``floor(source_time * source_rate)``; a variable-rate source is sampled by
+timestamp (the last frame whose presentation time is ``<= source_time``).
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Sequence
+from fractions import Fraction
+
+#: NTSC-family rates, which OTIO and containers store inexactly (29.97002997...).
+_NTSC_RATES = tuple(Fraction(n * 1000, 1001) for n in (24, 30, 48, 60, 120, 240))
+
+
+def parse_rate(text: str | int | float | Fraction) -> Fraction:
+    """A frame rate from ``"24"``, ``"30000/1001"``, ``"29.97"``, 25 or a Fraction.
+
+    Decimal NTSC spellings (``29.97``, ``23.976``, ``59.94``) mean the exact
+    ``N*1000/1001`` rates, which is what every camera that writes them means.
+    Raises ``ValueError`` for anything that is not a positive rate.
+    """
+    if isinstance(text, Fraction):
+        rate = text
+    elif isinstance(text, bool):
+        raise ValueError(f"not a rate: {text!r}")
+    elif isinstance(text, int):
+        rate = Fraction(text)
+    elif isinstance(text, float):
+        rate = exact_rate(text)
+    else:
+        s = str(text).strip()
+        try:
+            if "/" in s:
+                num, den = s.split("/", 1)
+                rate = Fraction(int(num), int(den))
+            else:
+                rate = exact_rate(float(s)) if "." in s else Fraction(int(s))
+        except (ValueError, ZeroDivisionError):
+            raise ValueError(f"not a rate: {text!r}") from None
+    if rate <= 0:
+        raise ValueError(f"not a positive rate: {text!r}")
+    return rate
+
+
+def exact_rate(value: float) -> Fraction:
+    """An exact rate for a float one (OTIO's ``RationalTime.rate`` is a float).
+
+    Whole numbers stay whole; values within 0.005 of an ``N*1000/1001`` rate
+    are that rate; anything else is the nearest fraction with a small denominator.
+    """
+    if abs(value - round(value)) < 1e-9:
+        return Fraction(round(value))
+    for known in _NTSC_RATES:
+        if abs(float(known) - value) < 5e-3:
+            return known
+    return Fraction(value).limit_denominator(1001)
+
+
+def exact_value(value: float) -> Fraction:
+    """An exact count of frames (or ticks) for a float OTIO ``RationalTime.value``."""
+    return Fraction(value).limit_denominator(1_000_000)
+
+
+def frame_count(duration: Fraction, rate: Fraction) -> int:
+    """Frames a variant of ``duration`` seconds has at ``rate``: ``ceil(duration * rate)``."""
+    if duration < 0:
+        raise ValueError(f"negative duration {duration}")
+    return math.ceil(duration * rate)
+
+
+def frame_time(n: int, rate: Fraction) -> Fraction:
+    """The timeline time output frame ``n`` is sampled at."""
+    return Fraction(n) / rate
+
+
+def first_frame_at_or_after(t: Fraction, rate: Fraction) -> int:
+    """Smallest output frame ``n`` with ``n / rate >= t``."""
+    return math.ceil(t * rate)
+
+
+def source_frame_cfr(source_time: Fraction, source_rate: Fraction) -> int:
+    """Frame of a constant-rate source on screen at ``source_time`` (seconds from its first frame)."""
+    return math.floor(source_time * source_rate)
+
+
+def source_frame_vfr(source_time: Fraction, frame_times: Sequence[Fraction]) -> int:
+    """Frame of a variable-rate source on screen at ``source_time``.
+
+    ``frame_times`` are the presentation times (seconds from the first frame),
+    sorted.  Times before the first frame show the first frame.
+    """
+    return max(bisect.bisect_right(frame_times, source_time) - 1, 0)
+
+
+def output_frames_of(start: Fraction, duration: Fraction, rate: Fraction) -> range:
+    """Output frames whose sample time ``n / rate`` lies in ``[start, start + duration)``."""
+    return range(first_frame_at_or_after(start, rate), first_frame_at_or_after(start + duration, rate))
+
+
+def audio_samples_of(start: Fraction, duration: Fraction, sample_rate: int = 48000) -> range:
+    """Audio samples whose time ``m / sample_rate`` lies in ``[start, start + duration)``."""
+    return output_frames_of(start, duration, Fraction(sample_rate))

@@ -1,0 +1,81 @@
+"""Workers turn segment descriptions into encoded segments in the cache.
+
+``render_segment`` is what every executor calls (a Ray task, a GPU actor, or a
+plain function call in tests and on a GPU box without Ray).  It is idempotent:
+a segment already in the cache is not rendered again, and a retried segment
+writes the same bytes under the same name.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from farm.cache import Cache
+from farm.errors import FarmError, InternalError, Where
+from farm.workers.job import SegmentJob
+
+BACKENDS = ("cpu",)
+
+#: Fault injection for the retry tests: when this names a folder, the first
+#: worker to render a segment whose key starts with FARM_FAULT_KEY_PREFIX kills
+#: its own process (once), as a crashed node would.
+_FAULT_DIR = "FARM_FAULT_KILL_ONCE_DIR"
+
+
+def _maybe_die(job: SegmentJob) -> None:
+    folder = os.environ.get(_FAULT_DIR)
+    if not folder or not job.key.startswith(os.environ.get("FARM_FAULT_KEY_PREFIX", "")):
+        return
+    marker = Path(folder) / "killed"
+    try:
+        fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return
+    os.write(fd, job.key.encode())
+    os.close(fd)
+    os._exit(1)
+
+
+def render_segment(job: SegmentJob, cache_root: str, backend: str = "cpu") -> dict:
+    """Render ``job`` into the cache unless it is there; return its metadata.
+
+    The result says whether it was rendered now (``rendered``) and by which backend.
+    """
+    cache = Cache(Path(cache_root))
+    meta = cache.segment_meta(job.key)
+    if meta is not None and meta.get("frames") == job.count:
+        return {**meta, "rendered": False}
+    _maybe_die(job)
+    final = cache.segment_path(job.key)
+    tmp = cache.temp_path(final)
+    t0 = time.perf_counter()
+    try:
+        if backend == "cpu":
+            from farm.workers.cpu import render_segment_cpu
+
+            info = render_segment_cpu(job, tmp)
+        else:
+            raise InternalError(f"unknown backend {backend!r}")
+        meta = {
+            "key": job.key,
+            "frames": info["frames"],
+            "backend": info.get("backend", backend),
+            "seconds": time.perf_counter() - t0,
+            "label": job.label,
+            "host": os.uname().nodename,
+        }
+        cache.commit_segment(job.key, tmp, meta)
+    except FarmError:
+        raise
+    except Exception as exc:  # a bug, or a library failing in a way we did not foresee
+        src = job.source.path if job.source else None
+        raise InternalError(
+            f"rendering segment {job.key[:12]} failed: {type(exc).__name__}: {exc}",
+            Where(path=src, frames=job.source_range),
+        ) from exc
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return {**meta, "rendered": True, "bytes": final.stat().st_size}
