@@ -8,6 +8,7 @@ refused when they escape the project's allowed roots.
 
 from __future__ import annotations
 
+import os
 import urllib.parse
 from dataclasses import dataclass
 from fractions import Fraction
@@ -99,8 +100,10 @@ def resolve_media(
     else:
         raw = url
     p = Path(raw).expanduser()
-    p = (p if p.is_absolute() else root / p).resolve()
-    if not any(p.is_relative_to(r.resolve()) for r in allowed_roots):
+    # containment is judged on the normalised path as written ("..", absolute paths): a
+    # symlink the project's owner placed inside the project (a media folder on a NAS) is theirs
+    p = Path(os.path.abspath(p if p.is_absolute() else root / p))
+    if not any(p.is_relative_to(os.path.abspath(r)) for r in allowed_roots):
         raise CutError(
             f"media path {url!r} resolves to {p}, outside the project root {root}",
             Where(variant=where.variant, clip=where.clip, path=str(p)),

@@ -1,0 +1,131 @@
+"""End to end on the CPU backend and a local Ray: frame-exact, audio-exact renders."""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+import farm
+from farm.timing import parse_rate
+from conftest import SOURCES, Gap, Shot, expected_frames, write_project
+from media_check import audio_samples, frame_codes, stream_info, tone_at
+
+pytestmark = pytest.mark.usefixtures("ray_session")
+
+
+def render(project: Path, **kw):
+    report = farm.render(project, workers=2, **kw)
+    return report
+
+
+@pytest.mark.parametrize("out_fps", ["24", "25", "30000/1001"])
+def test_every_output_frame_shows_the_source_frame_the_rule_picks(project_dir: Path, out_fps: str) -> None:
+    items = [
+        Shot("s24", 5, 30),  # 24 -> out
+        Gap(7),
+        Shot("s25", 10, 33),  # 25 -> out
+        Shot("s2997", 3, 40),  # 29.97 -> out
+        Shot("s30", 0, 20),  # 30 fps, no audio
+    ]
+    project = write_project(project_dir, {"cut": items}, output={"fps": out_fps})
+    report = render(project)
+    v = report.variants["cut"]
+    assert v.error is None, v.error
+    rate = parse_rate(out_fps)
+    expected = expected_frames(items, rate)
+    got = frame_codes(Path(v.output))
+    assert v.frames == len(expected)
+    assert got == expected
+
+
+def test_rotation_and_vfr_sources(project_dir: Path) -> None:
+    items = [Shot("rot", 4, 20), Shot("vfr", 3, 30, rate=Fraction(20))]
+    project = write_project(project_dir, {"cut": items})
+    report = render(project)
+    v = report.variants["cut"]
+    assert v.error is None, v.error
+    # read_code fails or misreads unless the portrait clip was turned upright
+    assert frame_codes(Path(v.output)) == expected_frames(items, Fraction(24))
+
+
+def test_output_format_and_audio_follow_the_cut(project_dir: Path) -> None:
+    items = [Shot("s24", 0, 24), Shot("s30", 0, 15), Gap(12), Shot("s25", 0, 25)]
+    project = write_project(project_dir, {"cut": items})
+    v = render(project).variants["cut"]
+    assert v.error is None, v.error
+    info = stream_info(Path(v.output))
+    assert (info["width"], info["height"]) == (320, 180)
+    assert info["frames"] == 24 + 12 + 12 + 24
+    assert (info["audio_rate"], info["audio_channels"], info["audio_codec"]) == (48000, 2, "aac")
+    samples, rate = audio_samples(Path(v.output))
+    # s24 tone for its second, silence for the clip without audio and the gap, then s25's tone
+    assert tone_at(samples, rate, Fraction(1, 4)) == pytest.approx(SOURCES["s24"].tone, abs=4)
+    assert tone_at(samples, rate, Fraction(5, 4)) is None
+    assert tone_at(samples, rate, Fraction(7, 4)) is None
+    assert tone_at(samples, rate, Fraction(9, 4)) == pytest.approx(SOURCES["s25"].tone, abs=4)
+    assert len(samples) / rate == pytest.approx(3.0, abs=0.03)
+
+
+def test_audio_tracks_of_the_cut_replace_the_clips_audio(project_dir: Path) -> None:
+    from conftest import write_cut
+
+    video = [Shot("s30", 0, 30)]  # no audio of its own
+    write_cut(project_dir / "cuts" / "cut.otio", video, audio=[[Gap(12), Shot("s2997", 30, 30)]])
+    (project_dir / "farm.toml").write_text(
+        '[output]\nwidth = 320\nheight = 180\npreset = "ultrafast"\n[variants.cut]\ntimeline = "cuts/cut.otio"\n'
+    )
+    v = render(project_dir / "farm.toml").variants["cut"]
+    assert v.error is None, v.error
+    samples, rate = audio_samples(Path(v.output))
+    assert tone_at(samples, rate, Fraction(1, 4)) is None
+    assert tone_at(samples, rate, Fraction(3, 4)) == pytest.approx(SOURCES["s2997"].tone, abs=4)
+
+
+def test_variants_share_segments_and_rerun_renders_nothing(project_dir: Path) -> None:
+    cuts = {
+        "official": [Shot("s24", 0, 48), Shot("s25", 0, 50)],
+        # the insert comes after the shared shots: a 25 -> 24 conform only repeats the same
+        # frames when the shot sits at the same phase of the output grid
+        "extended": [Shot("s24", 0, 48), Shot("s25", 0, 50), Shot("s2997", 0, 60)],
+    }
+    project = write_project(project_dir, cuts, extra="[render]\nsegment_seconds = 1\n")
+    plan = farm.plan(project)
+    summary = plan.summary()
+    assert summary["variants"]["official"]["shared"] == summary["variants"]["official"]["segments"]
+    report = render(project, variants=["official", "extended"])
+    off, ext = report.variants["official"], report.variants["extended"]
+    assert off.error is None and ext.error is None
+    assert off.segments_rendered == off.segments and off.segments_reused == 0
+    # extended re-uses every segment official rendered earlier in the same run
+    assert ext.segments_reused == off.segments
+    assert ext.segments_rendered == ext.segments - off.segments
+    assert frame_codes(Path(ext.output)) == expected_frames(cuts["extended"], Fraction(24))
+
+    again = render(project)
+    for v in again.variants.values():
+        assert v.segments_rendered == 0 and v.segments_reused == v.segments and v.up_to_date
+
+
+def test_report_json_from_the_command_line(project_dir: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    project = write_project(project_dir, {"a": [Shot("s24", 0, 12)], "b": [Shot("s25", 0, 12)]})
+    report_path = tmp_path / "report.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "farm", "render", str(project), "--variant", "b", "--report", str(report_path),
+         "--workers", "1", "--out", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(report_path.read_text())
+    assert report["backend"] == "cpu"
+    assert set(report["variants"]) == {"b"}
+    b = report["variants"]["b"]
+    assert b["frames"] == 12 and b["segments"] == 1 and b["segments_rendered"] == 1 and b["segments_reused"] == 0
+    assert b["output"] == str(tmp_path / "out" / "b.mp4") and Path(b["output"]).is_file()
+    assert isinstance(b["seconds"], float)
+    assert "b" in proc.stdout and "frames" in proc.stdout
