@@ -146,7 +146,9 @@ def _probe_uncached(path: Path, identity: str, where: Where) -> SourceInfo:
     try:
         container = av.open(str(path))
     except (av.error.InvalidDataError, av.error.FFmpegError, UnicodeDecodeError) as exc:
-        raise MediaError(f"not a readable media file ({exc})", where) from None
+        raise MediaError(
+            f"cannot open: not a readable media file, or truncated ({exc.strerror or exc})", where
+        ) from None
     with container:
         if not container.streams.video:
             raise MediaError("the file has no video stream", where)

@@ -34,7 +34,7 @@ class Outcome:
 def _remote_functions():  # type: ignore[no-untyped-def]
     import ray
 
-    @ray.remote(max_retries=SEGMENT_RETRIES, retry_exceptions=False)
+    @ray.remote(num_cpus=1, max_retries=SEGMENT_RETRIES, retry_exceptions=False)
     def segment_task(job, cache_root: str, backend: str):  # type: ignore[no-untyped-def]
         from farm.workers import render_segment
 
@@ -58,9 +58,12 @@ def _remote_functions():  # type: ignore[no-untyped-def]
 class RayExecutor:
     """Runs work on a local or remote Ray cluster."""
 
-    def __init__(self, workers: int | None = None, address: str | None = None):
+    def __init__(self, workers: int | None = None, address: str | None = None,
+                 task_env: dict[str, str] | None = None):
         self.workers = workers or os.cpu_count() or 1
         self.address = address
+        #: environment variables set in the worker processes that run tasks
+        self.task_env = dict(task_env or {})
         self._started = False
 
     def __enter__(self) -> RayExecutor:
@@ -102,13 +105,17 @@ class RayExecutor:
         import ray
 
         segment_task, audio_task = _remote_functions()
+        if self.task_env:
+            env = {"env_vars": self.task_env}
+            segment_task = segment_task.options(runtime_env=env)
+            audio_task = audio_task.options(runtime_env=env)
         pending: list[tuple[str, str, Callable]] = []
         # audio first: few, long, and they overlap with the many short segments
         for job, path in audio:
             pending.append(("audio", job.key, lambda j=job, p=path: audio_task.remote(j, str(p))))  # type: ignore[attr-defined]
         for job in segments:
             pending.append(
-                ("segment", job.key, lambda j=job: segment_task.options(num_cpus=1).remote(j, str(cache_root), backend))
+                ("segment", job.key, lambda j=job: segment_task.remote(j, str(cache_root), backend))
             )
         limit = max(2, 2 * self.workers)  # bounded: enough to keep every worker busy, no more
         in_flight: dict = {}

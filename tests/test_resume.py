@@ -1,0 +1,74 @@
+"""Crashes: a dead worker's segment is retried; an interrupted render resumes with what is missing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+import farm
+from conftest import Shot, expected_frames, write_project
+from media_check import frame_codes
+
+CUT = [Shot("s24", 0, 72), Shot("s2997", 0, 90), Shot("s25", 0, 75)]
+
+
+@pytest.mark.usefixtures("ray_session")
+def test_a_segment_whose_worker_dies_is_retried(project_dir: Path, tmp_path: Path) -> None:
+    project = write_project(project_dir, {"cut": CUT}, extra="[render]\nsegment_seconds = 1\n")
+    fault = tmp_path / "fault"
+    fault.mkdir()
+    from farm.scheduler.executor import RayExecutor
+
+    runner = RayExecutor(workers=2, task_env={"FARM_FAULT_KILL_ONCE_DIR": str(fault)})
+    report = farm.render(project, executor=runner)
+    v = report.variants["cut"]
+    assert v.error is None, v.error
+    assert (fault / "killed").is_file(), "the fault was never injected"
+    assert v.segments_rendered == v.segments
+    assert frame_codes(Path(v.output)) == expected_frames(CUT, Fraction(24))
+
+
+def test_an_interrupted_render_resumes_where_it_stopped(project_dir: Path) -> None:
+    project = write_project(project_dir, {"cut": CUT}, extra="[render]\nsegment_seconds = 0.5\n")
+    cache = project_dir / ".farm-cache" / "segments"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "farm", "render", str(project), "--workers", "1", "--quiet"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True,
+    )
+    # wait until some, not all, segments are in the cache, then kill everything
+    deadline = time.monotonic() + 180
+    done = 0
+    while time.monotonic() < deadline:
+        done = len(list(cache.glob("*/*.json"))) if cache.exists() else 0
+        if done >= 2 or proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert done >= 2, "the first render never got going"
+    total = len(farm.plan(project).jobs)
+    assert not (project_dir / "renders" / "cut.mp4").exists()
+
+    report = subprocess.run(
+        [sys.executable, "-m", "farm", "render", str(project), "--workers", "2", "--quiet",
+         "--report", str(project_dir / "r.json")],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert report.returncode == 0, report.stderr
+    import json
+
+    v = json.loads((project_dir / "r.json").read_text())["variants"]["cut"]
+    assert v["segments"] == total
+    assert v["segments_reused"] >= done
+    assert v["segments_rendered"] == total - v["segments_reused"]
+    assert frame_codes(project_dir / "renders" / "cut.mp4") == expected_frames(CUT, Fraction(24))
+    # no temporary files left in the cache by the killed run are mistaken for segments
+    assert all(p.suffix in (".mp4", ".json", ".tmp") for p in cache.glob("*/*"))
