@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import farm
-from conftest import SOURCES, Shot, write_project
+from coded import SOURCES, Shot, write_project
 
 pytestmark = pytest.mark.usefixtures("ray_session")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Gap, Shot, write_cut
+from coded import Gap, Shot, write_cut
 from farm.cut import ClipItem, GapItem, load_cut, resolve_media
 from farm.errors import CutError, MissingInputError, Where
 

@@ -9,7 +9,7 @@ from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
-from conftest import Shot, write_project
+from coded import Shot, write_project
 from farm.cut import ClipItem, Cut, GapItem
 from farm.project import LookSpec, OutputSpec, VariantSpec
 from farm.scheduler.plan import chunk_boundaries, plan_variant

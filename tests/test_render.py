@@ -10,7 +10,7 @@ import pytest
 
 import farm
 from farm.timing import parse_rate
-from conftest import SOURCES, Gap, Shot, expected_frames, write_project
+from coded import SOURCES, Gap, Shot, expected_frames, write_project
 from media_check import audio_samples, frame_codes, stream_info, tone_at
 
 pytestmark = pytest.mark.usefixtures("ray_session")
@@ -70,7 +70,7 @@ def test_output_format_and_audio_follow_the_cut(project_dir: Path) -> None:
 
 
 def test_audio_tracks_of_the_cut_replace_the_clips_audio(project_dir: Path) -> None:
-    from conftest import write_cut
+    from coded import write_cut
 
     video = [Shot("s30", 0, 30)]  # no audio of its own
     write_cut(project_dir / "cuts" / "cut.otio", video, audio=[[Gap(12), Shot("s2997", 30, 30)]])

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import farm
-from conftest import Shot, expected_frames, write_project
+from coded import Shot, expected_frames, write_project
 from media_check import frame_codes
 
 CUT = [Shot("s24", 0, 72), Shot("s2997", 0, 90), Shot("s25", 0, 75)]
