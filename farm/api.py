@@ -150,6 +150,9 @@ def render(
             audio_jobs.setdefault(vp.audio.key, (vp.audio, cache_.audio_path(vp.audio.key)))
     for vp in the_plan.variants.values():
         users.setdefault(vp.audio.key, set()).add(vp.name)
+    look_jobs = [j for j in the_plan.looks.values() if not Path(j.cube_path).is_file()]
+    for key, names_ in the_plan.look_users.items():
+        users.setdefault(key, set()).update(names_)
 
     waiting: dict[str, set[str]] = {
         name: {k for k in vp.keys if k not in cached} | ({vp.audio.key} & set(audio_jobs))
@@ -198,6 +201,8 @@ def render(
             fail_users(outcome.key, outcome.error)
         elif outcome.rendered:
             rendered_now.add(outcome.key)
+        if outcome.kind == "look":
+            return  # segments wait for every look before they start
         if outcome.kind == "segment":
             progress.advance(the_plan.jobs[outcome.key].count)
         for name in sorted(users.get(outcome.key, ())):
@@ -207,6 +212,7 @@ def render(
                 finish_variant(name)
 
     def skip(key: str) -> bool:
+        # nobody needs it any more: every variant using it has failed (a failed look fails its variants)
         return all(results[n].error is not None for n in users.get(key, ()))
 
     # variants with nothing to render are stitched (or found up to date) straight away
@@ -215,13 +221,15 @@ def render(
             finish_variant(name)
 
     n_workers = workers or 0
-    if missing_segments or audio_jobs:
+    if missing_segments or audio_jobs or look_jobs:
         from farm.scheduler.executor import RayExecutor
 
         runner = executor or RayExecutor(workers=workers, address=address)
         n_workers = getattr(runner, "workers", 1)
         with runner:  # type: ignore[attr-defined]
-            runner.run(missing_segments, list(audio_jobs.values()), cache_.root, backend_name, on_done, skip)  # type: ignore[attr-defined]
+            runner.run(  # type: ignore[attr-defined]
+                missing_segments, list(audio_jobs.values()), cache_.root, backend_name, on_done, skip, looks=look_jobs
+            )
     for name, r in results.items():
         if r.error is None and r.output is None:
             r.error = InternalError("the variant never completed (some of its work was not run)", Where(variant=name))

@@ -22,7 +22,8 @@ SOURCES = {"/media/hero.mp4": SRC, "/media/other.mp4": fake_source("other", Frac
 def variant(items, output=None, look=None, name="v"):
     spec = VariantSpec(name, Path(f"/cuts/{name}.otio"), output or OutputSpec(width=320, height=180), look or LookSpec())
     cut = Cut(name, spec.timeline, tuple(items), None, items[-1].start + items[-1].duration)
-    return plan_variant(spec, cut, lambda p, w: SOURCES[str(p)], Fraction(2))
+    plan, jobs, _looks = plan_variant(spec, cut, lambda p, w: SOURCES[str(p)], Fraction(2))
+    return plan, jobs
 
 
 def clip(path="/media/hero.mp4", start=0, dur=240, src_in=0, rate=24):

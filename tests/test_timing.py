@@ -58,7 +58,7 @@ def brute_force(items: list, sources: dict[str, SourceInfo], fps: Fraction) -> l
 
 def planned(items: list, sources: dict[str, SourceInfo], fps: Fraction, seconds=Fraction(1)) -> list:
     cut = Cut("v", Path("/cuts/v.otio"), tuple(items), None, items[-1].start + items[-1].duration)
-    plan, jobs = plan_variant(spec(fps), cut, lambda p, w: sources[str(p)], seconds)
+    plan, jobs, _ = plan_variant(spec(fps), cut, lambda p, w: sources[str(p)], seconds)
     by_key = {j.key: j for j in jobs}
     frames: list = []
     for p in plan.placements:

@@ -52,7 +52,16 @@ def _remote_functions():  # type: ignore[no-untyped-def]
         except FarmError as exc:
             return {"error": exc}
 
-    return segment_task, audio_task
+    @ray.remote(num_cpus=1, max_retries=SEGMENT_RETRIES, retry_exceptions=False)
+    def look_task(job):  # type: ignore[no-untyped-def]
+        from farm.grading import bake_look
+
+        try:
+            return bake_look(job)
+        except FarmError as exc:
+            return {"error": exc}
+
+    return segment_task, audio_task, look_task
 
 
 class RayExecutor:
@@ -96,6 +105,7 @@ class RayExecutor:
         backend: str,
         on_done: Callable[[Outcome], None],
         skip: Callable[[str], bool] = lambda key: False,
+        looks: list | None = None,  # LookJob, run before any segment
     ) -> None:
         """Run every unit, calling ``on_done`` for each as it finishes.
 
@@ -104,11 +114,16 @@ class RayExecutor:
         """
         import ray
 
-        segment_task, audio_task = _remote_functions()
+        segment_task, audio_task, look_task = _remote_functions()
         if self.task_env:
             env = {"env_vars": self.task_env}
             segment_task = segment_task.options(runtime_env=env)
             audio_task = audio_task.options(runtime_env=env)
+            look_task = look_task.options(runtime_env=env)
+        # looks first, all of them: segments apply the LUTs they bake
+        if looks:
+            refs = {look_task.remote(job): job.key for job in looks if not skip(job.key)}
+            self._drain(refs, "look", on_done)
         pending: list[tuple[str, str, Callable]] = []
         # audio first: few, long, and they overlap with the many short segments
         for job, path in audio:
@@ -131,18 +146,35 @@ class RayExecutor:
             done, _ = ray.wait(list(in_flight), num_returns=1)
             for ref in done:
                 kind, key = in_flight.pop(ref)
-                outcome = Outcome(key=key, kind=kind)
-                try:
-                    result = ray.get(ref)
-                except ray.exceptions.RayError as exc:
-                    outcome.error = InternalError(f"{kind} {key[:12]} failed on Ray: {exc}")
-                else:
-                    if "error" in result:
-                        outcome.error = result["error"]
-                    else:
-                        outcome.meta = result
-                        outcome.rendered = bool(result.get("rendered", True))
-                on_done(outcome)
+                on_done(_outcome(ref, kind, key))
+
+    @staticmethod
+    def _drain(refs: dict, kind: str, on_done: Callable[[Outcome], None]) -> None:
+        import ray
+
+        pending = dict(refs)
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                on_done(_outcome(ref, kind, pending.pop(ref)))
+
+
+def _outcome(ref, kind: str, key: str) -> Outcome:  # type: ignore[no-untyped-def]
+    """The outcome of a finished Ray task: its result, or the error it returned or died of."""
+    import ray
+
+    outcome = Outcome(key=key, kind=kind)
+    try:
+        result = ray.get(ref)
+    except ray.exceptions.RayError as exc:
+        outcome.error = InternalError(f"{kind} {key[:12]} failed on Ray: {exc}")
+        return outcome
+    if "error" in result:
+        outcome.error = result["error"]
+    else:
+        outcome.meta = result
+        outcome.rendered = bool(result.get("rendered", True))
+    return outcome
 
 
 class LocalExecutor:
@@ -154,9 +186,21 @@ class LocalExecutor:
     def __exit__(self, *exc_info: object) -> None:
         return None
 
-    def run(self, segments, audio, cache_root, backend, on_done, skip=lambda key: False) -> None:  # type: ignore[no-untyped-def]
+    def run(self, segments, audio, cache_root, backend, on_done, skip=lambda key: False, looks=None) -> None:  # type: ignore[no-untyped-def]
         from farm.audio import render_audio
+        from farm.grading import bake_look
         from farm.workers import render_segment
+
+        for job in looks or []:
+            if skip(job.key):
+                continue
+            outcome = Outcome(key=job.key, kind="look")
+            try:
+                outcome.meta = bake_look(job)
+                outcome.rendered = bool(outcome.meta.get("rendered"))
+            except FarmError as exc:
+                outcome.error = exc
+            on_done(outcome)
 
         for job, path in audio:
             if skip(job.key):

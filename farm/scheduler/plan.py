@@ -18,9 +18,10 @@ from pathlib import Path
 from farm.audio import AudioClip, AudioJob, audio_key
 from farm.cut import ClipItem, Cut, GapItem, load_cut
 from farm.errors import FarmError, MediaError, MissingInputError, Where
+from farm.grading import LookJob, plan_look
 from farm.media.probe import SourceInfo, probe
 from farm.project import Project, VariantSpec
-from farm.scheduler.keys import content_key, file_digest, runs
+from farm.scheduler.keys import content_key, runs
 from farm.timing import frame_count, output_frames_of
 from farm.workers.job import EncodeSpec, SegmentJob, SourceRef, fit_geometry
 
@@ -53,6 +54,8 @@ class VariantPlan:
 class RenderPlan:
     variants: dict[str, VariantPlan] = field(default_factory=dict)
     jobs: dict[str, SegmentJob] = field(default_factory=dict)  # key → job, shared across variants
+    looks: dict[str, LookJob] = field(default_factory=dict)  # look key → the LUT to bake first
+    look_users: dict[str, set[str]] = field(default_factory=dict)  # look key → variants needing it
     failed: dict[str, FarmError] = field(default_factory=dict)  # variant → why it cannot render
 
     def shared_keys(self) -> set[str]:
@@ -96,25 +99,15 @@ def chunk_boundaries(info: SourceInfo, segment_seconds: Fraction) -> list[int]:
     return sorted(bounds)
 
 
-def _lut(spec: VariantSpec) -> tuple[str | None, str | None]:
-    lut = spec.look.lut
-    if lut is None:
-        return None, None
-    if not lut.is_file():
-        raise MissingInputError(
-            "look LUT not found", Where(variant=spec.name, path=str(lut)), hint="check [look] lut in farm.toml"
-        )
-    return str(lut), file_digest(str(lut))
-
-
 def plan_variant(
     spec: VariantSpec,
     cut: Cut,
     probe_source: Callable[[Path, Where], SourceInfo],
     segment_seconds: Fraction = Fraction(2),
     family: str = "cpu",
-) -> tuple[VariantPlan, list[SegmentJob]]:
-    """Plan one variant: its placements and the jobs they need (not yet deduplicated)."""
+    cache_root: Path | None = None,
+) -> tuple[VariantPlan, list[SegmentJob], list[LookJob]]:
+    """Plan one variant: its placements, the segment jobs and look jobs they need (not deduplicated)."""
     out = spec.output
     rate = out.fps
     total = frame_count(cut.duration, rate)
@@ -128,9 +121,9 @@ def plan_variant(
         gop=gop_frames(rate),
         family=family,
     )
-    lut_path, lut_hash = _lut(spec)
     placements: list[Placement] = []
     jobs: list[SegmentJob] = []
+    looks: list[LookJob] = []
     gap_chunk = max(1, round(segment_seconds * rate))
 
     for item in cut.video:
@@ -173,6 +166,9 @@ def plan_variant(
             colorspace=info.colorspace, color_range=info.color_range,
             width=info.width, height=info.height, sar=info.sar,
         )
+        lut_path, lut_hash, look_job = plan_look(spec.look, spec.name, info.path, info.identity, cache_root)
+        if look_job is not None:
+            looks.append(look_job)
         bounds = chunk_boundaries(info, segment_seconds)
         for chunk_frames, first_out in _split_by_chunk(frames, bounds, span.start):
             distinct = sorted(set(chunk_frames))
@@ -206,7 +202,7 @@ def plan_variant(
         name=spec.name, spec=spec, frames=total, placements=tuple(placements), audio=audio,
         warnings=cut.warnings,
     )
-    return plan, jobs
+    return plan, jobs, looks
 
 
 def _split_by_chunk(frames: list[int], bounds: list[int], first_out: int) -> Iterable[tuple[list[int], int]]:
@@ -280,11 +276,16 @@ def plan_project(
         spec = project.variants[name]
         try:
             cut = load_cut(name, spec.timeline, project.root, project.allowed_roots())
-            vplan, jobs = plan_variant(spec, cut, probe_source, project.segment_seconds, family)
+            vplan, jobs, looks = plan_variant(
+                spec, cut, probe_source, project.segment_seconds, family, cache_dir
+            )
         except FarmError as exc:
             plan.failed[name] = exc.with_where(variant=name)
             continue
         plan.variants[name] = vplan
         for job in jobs:
             plan.jobs.setdefault(job.key, job)
+        for look in looks:
+            plan.looks.setdefault(look.key, look)
+            plan.look_users.setdefault(look.key, set()).add(name)
     return plan

@@ -1,0 +1,71 @@
+"""Looks in renders: a cast clip matched to a reference moves toward it; LUT hash in the key."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import farm
+from coded import Shot, write_cut
+from farm.kernels import delta_e_2000
+from farm.media.synth import frame_rgb, write_clip
+
+pytestmark = pytest.mark.usefixtures("ray_session")
+
+
+def _frames(path: Path) -> np.ndarray:
+    import av
+
+    with av.open(str(path)) as c:
+        return np.stack([frame_rgb(f) for f in c.decode(video=0)]).astype(np.float32) / 255.0
+
+
+def test_a_lofi_clip_matched_to_the_reference_moves_toward_it(tmp_path: Path) -> None:
+    root = tmp_path / "p"
+    (root / "media").mkdir(parents=True)
+    common = dict(width=480, height=270, rate=24, frames=24, pattern="city", source_id=3)
+    write_clip(root / "media" / "lofi.mp4", color_cast=(1.25, 1.0, 0.7), noise=0.05, **common)
+    write_clip(root / "media" / "hero.mp4", **common)
+    for name in ("matched", "raw", "hero"):
+        src = "hero" if name == "hero" else "lofi"
+        write_cut(root / "cuts" / f"{name}.otio", [Shot(f"media/{src}.mp4", 0, 24, rate=Fraction(24), name=src)])
+    (root / "farm.toml").write_text(
+        '[output]\nwidth = 320\nheight = 180\npreset = "ultrafast"\nquality = 16\n'
+        '[look]\nreference = "media/hero.mp4"\nmethod = "mkl"\n'
+        '[variants.matched]\ntimeline = "cuts/matched.otio"\n'
+        '[variants.raw]\ntimeline = "cuts/raw.otio"\n[variants.raw.look]\nreference = ""\n'
+        '[variants.hero]\ntimeline = "cuts/hero.otio"\n[variants.hero.look]\nreference = ""\n'
+    )
+    the_plan = farm.plan(root / "farm.toml")
+    assert len(the_plan.looks) == 1  # one analysis, for the one source that is matched
+    report = farm.render(root / "farm.toml", workers=2)
+    for v in report.variants.values():
+        assert v.error is None, v.error
+    hero = _frames(root / "renders" / "hero.mp4")
+    before = float(delta_e_2000(_frames(root / "renders" / "raw.mp4"), hero).mean())
+    after = float(delta_e_2000(_frames(root / "renders" / "matched.mp4"), hero).mean())
+    assert before > 5.0  # the cast is strong
+    assert after < before / 2, (before, after)
+    # the baked LUT is in the cache and joins the key: a different strength is a different segment
+    assert len(list((root / ".farm-cache" / "looks").glob("*.cube"))) == 1
+    text = (root / "farm.toml").read_text().replace('method = "mkl"\n', 'method = "mkl"\nstrength = 0.5\n')
+    (root / "farm.toml").write_text(text)
+    again = farm.render(root / "farm.toml", workers=2)
+    assert again.variants["matched"].segments_rendered == 1
+    assert again.variants["raw"].segments_rendered == 0 and again.variants["hero"].segments_rendered == 0
+
+
+def test_a_missing_reference_fails_only_its_variant(project_dir: Path) -> None:
+    write_cut(project_dir / "cuts" / "a.otio", [Shot("s24", 0, 12)])
+    (project_dir / "farm.toml").write_text(
+        '[output]\nwidth = 320\nheight = 180\npreset = "ultrafast"\n'
+        '[variants.a]\ntimeline = "cuts/a.otio"\n'
+        '[variants.b]\ntimeline = "cuts/a.otio"\n[variants.b.look]\nreference = "stills/none.png"\n'
+    )
+    report = farm.render(project_dir / "farm.toml", workers=2)
+    assert report.variants["a"].error is None
+    err = report.variants["b"].error
+    assert err is not None and err.exit_code == 66 and "look reference not found" in str(err)
