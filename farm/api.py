@@ -111,6 +111,7 @@ def render(
     address: str | None = None,
     progress_stream: TextIO | None = None,
     executor: object | None = None,
+    metrics: object | None = None,
 ) -> RenderReport:
     """Render variants of a project; every variant that can render does, whatever the others do."""
     t_start = time.perf_counter()
@@ -160,6 +161,11 @@ def render(
     }
     rendered_now: set[str] = set()
     progress = Progress(len(missing_segments), sum(j.count for j in missing_segments), stream=log)
+    from farm.metrics import RenderMetrics
+
+    meter = metrics if isinstance(metrics, RenderMetrics) else RenderMetrics()
+    meter.in_progress.set(len(missing_segments))
+    meter.segments.labels("reused").inc(len(the_plan.jobs) - len(missing_segments))
 
     def finish_variant(name: str) -> None:
         vp = the_plan.variants[name]
@@ -205,6 +211,11 @@ def render(
             return  # segments wait for every look before they start
         if outcome.kind == "segment":
             progress.advance(the_plan.jobs[outcome.key].count)
+            meter.in_progress.dec()
+            meter.segments.labels("failed" if outcome.error else ("rendered" if outcome.rendered else "reused")).inc()
+            if outcome.rendered:
+                meter.frames.inc(the_plan.jobs[outcome.key].count)
+                meter.segment_seconds.observe(float(outcome.meta.get("seconds", 0.0)))
         for name in sorted(users.get(outcome.key, ())):
             pending = waiting[name]
             pending.discard(outcome.key)
@@ -233,6 +244,7 @@ def render(
     for name, r in results.items():
         if r.error is None and r.output is None:
             r.error = InternalError("the variant never completed (some of its work was not run)", Where(variant=name))
+        meter.variants.labels("failed" if r.error else "done").inc()
     return RenderReport(
         backend=backend_name,
         backend_reason=reason,

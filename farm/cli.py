@@ -44,6 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--address", help="join a running Ray cluster at this address (default: start a local Ray)")
     r.add_argument("--report", type=Path, metavar="FILE", help="write a JSON report of the render here")
     r.add_argument("--quiet", action="store_true", help="no progress output")
+    r.add_argument("--metrics-port", type=_positive_int, metavar="PORT",
+                   help="serve Prometheus metrics on 127.0.0.1:PORT while rendering")
+    r.add_argument("--metrics-file", type=Path, metavar="FILE",
+                   help="write Prometheus metrics (text format) here when done")
 
     p = sub.add_parser("plan", help="show each variant's frames and segments, and what they share")
     p.add_argument("project", type=Path)
@@ -86,7 +90,11 @@ def print_table(report, stream=sys.stdout) -> None:  # type: ignore[no-untyped-d
 
 def cmd_render(args: argparse.Namespace) -> int:
     from farm.api import render
+    from farm.metrics import RenderMetrics
 
+    meter = RenderMetrics()
+    if args.metrics_port:
+        meter.serve(args.metrics_port)
     report = render(
         args.project,
         variants=args.variants,
@@ -96,7 +104,13 @@ def cmd_render(args: argparse.Namespace) -> int:
         workers=args.workers,
         address=args.address,
         progress_stream=open(os.devnull, "w") if args.quiet else None,  # noqa: SIM115
+        metrics=meter,
     )
+    if args.metrics_file:
+        try:
+            meter.write(args.metrics_file)
+        except OSError as exc:
+            raise OutputError(f"cannot write metrics ({exc.strerror})", Where(path=str(args.metrics_file))) from None
     for name, v in report.variants.items():
         if v.error is not None:
             print(f"farm: error: {v.error}", file=sys.stderr)

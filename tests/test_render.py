@@ -117,7 +117,7 @@ def test_report_json_from_the_command_line(project_dir: Path, tmp_path: Path) ->
     report_path = tmp_path / "report.json"
     proc = subprocess.run(
         [sys.executable, "-m", "farm", "render", str(project), "--variant", "b", "--report", str(report_path),
-         "--workers", "1", "--out", str(tmp_path / "out")],
+         "--workers", "1", "--out", str(tmp_path / "out"), "--metrics-file", str(tmp_path / "farm.prom")],
         capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
@@ -129,3 +129,6 @@ def test_report_json_from_the_command_line(project_dir: Path, tmp_path: Path) ->
     assert b["output"] == str(tmp_path / "out" / "b.mp4") and Path(b["output"]).is_file()
     assert isinstance(b["seconds"], float)
     assert "b" in proc.stdout and "frames" in proc.stdout
+    metrics = (tmp_path / "farm.prom").read_text()
+    assert "farm_frames_rendered_total 12.0" in metrics
+    assert 'farm_segments_total{outcome="rendered"} 1.0' in metrics
