@@ -103,6 +103,8 @@ def stitch(
         with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as out:
             with av.open(str(pieces[0].path)) as first:
                 vout = out.add_stream_from_template(first.streams.video[0])
+            if vout.codec_context.codec.id == av.codec.Codec("hevc", "r").id:
+                vout.codec_tag = "hvc1"  # parameter sets out of band: what Apple players require
             vout.time_base = out_tb
             if comment:
                 out.metadata["comment"] = comment

@@ -41,6 +41,19 @@ def test_every_output_frame_shows_the_source_frame_the_rule_picks(project_dir: P
     assert got == expected
 
 
+def test_hevc_output_is_frame_exact_and_tagged_for_players(project_dir: Path) -> None:
+    items = [Shot("s25", 0, 30), Shot("s24", 10, 20)]
+    project = write_project(project_dir, {"cut": items}, output={"codec": "hevc"})
+    v = render(project).variants["cut"]
+    assert v.error is None, v.error
+    import av
+
+    with av.open(v.output) as c:
+        assert c.streams.video[0].codec_context.name == "hevc"
+        assert c.streams.video[0].codec_tag == "hvc1"
+    assert frame_codes(Path(v.output)) == expected_frames(items, Fraction(24))
+
+
 def test_rotation_and_vfr_sources(project_dir: Path) -> None:
     items = [Shot("rot", 4, 20), Shot("vfr", 3, 30, rate=Fraction(20))]
     project = write_project(project_dir, {"cut": items})
