@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 
-from farm.errors import BackendUnavailableError
+from farm.errors import BackendUnavailableError, FarmError
 
 CHOICES = ("auto", "cpu", "nvidia")
 
@@ -28,7 +28,25 @@ def nvidia_missing() -> list[str]:
                 missing.append("a CUDA GPU")
         except Exception as exc:  # CuPy raises CUDARuntimeError and friends without a driver
             missing.append(f"a working CUDA driver ({type(exc).__name__}: {exc})")
+    if not missing:
+        # importing PyNvVideoCodec loads the driver's libnvcuvid / libnvidia-encode
+        from farm.workers._nv_codec import pynvvideocodec
+
+        try:
+            pynvvideocodec()
+        except FarmError as exc:
+            missing.append(exc.message)
     return missing
+
+
+def _nvidia_pipeline() -> str:
+    """What the nvidia backend will do on this machine (NVENC or host encode), for the reason line."""
+    try:
+        from farm.workers.nvidia import pipeline_summary
+
+        return pipeline_summary()
+    except Exception as exc:  # the summary is a courtesy; selection already succeeded
+        return f"pipeline not described ({type(exc).__name__}: {exc})"
 
 
 def nvidia_implemented() -> bool:
@@ -50,9 +68,9 @@ def select_backend(requested: str) -> tuple[str, str]:
             )
         if not nvidia_implemented():
             raise BackendUnavailableError("the nvidia backend is not part of this build")
-        return "nvidia", "requested with --backend nvidia"
+        return "nvidia", "requested with --backend nvidia; " + _nvidia_pipeline()
     if missing:
         return "cpu", "auto: no usable NVIDIA GPU (missing " + "; ".join(missing) + ")"
     if not nvidia_implemented():
         return "cpu", "auto: a GPU is present but this build has no nvidia backend"
-    return "nvidia", "auto: NVIDIA GPU, CuPy and PyNvVideoCodec found"
+    return "nvidia", "auto: NVIDIA GPU, CuPy and PyNvVideoCodec found; " + _nvidia_pipeline()

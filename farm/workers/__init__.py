@@ -16,7 +16,7 @@ from farm.cache import Cache
 from farm.errors import FarmError, InternalError, Where
 from farm.workers.job import SegmentJob
 
-BACKENDS = ("cpu",)
+BACKENDS = ("cpu", "nvidia")
 
 #: Fault injection for the retry tests: when this names a folder, the first
 #: worker to render a segment whose key starts with FARM_FAULT_KEY_PREFIX kills
@@ -56,6 +56,10 @@ def render_segment(job: SegmentJob, cache_root: str, backend: str = "cpu") -> di
             from farm.workers.cpu import render_segment_cpu
 
             info = render_segment_cpu(job, tmp)
+        elif backend == "nvidia":  # NVDEC -> CuPy -> NVENC (or host libx264 without NVENC)
+            from farm.workers.nvidia import render_segment_nvidia
+
+            info = render_segment_nvidia(job, tmp)
         else:
             raise InternalError(f"unknown backend {backend!r}")
         meta = {

@@ -1,0 +1,191 @@
+"""Pictures on the device: decoded planes in, one BT.709 limited-range NV12 output frame out.
+
+Written once against an array module ``xp`` (CuPy in the worker, NumPy in the
+tests), so the geometry — scale, turn, crop, letterbox — is checked on machines
+without a GPU against what the CPU backend's libavfilter chain does. The
+colour work is the fused kernel of ``farm.kernels`` (one pass: resample,
+YCbCr → RGB, LUT, RGB → YCbCr); nothing here copies to the host except
+:func:`host_i420`, the single crossing for GPUs without NVENC.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from farm.kernels import Lut, apply_lut, fused_nv12_resize, resize, rgb_to_yuv, yuv_to_rgb
+from farm.kernels._dispatch import is_cupy
+from farm.kernels._fused import FusedGeometry
+from farm.workers._nv_params import FramePlan
+
+#: the output format of every segment
+OUT_MATRIX, OUT_RANGE = "bt709", "limited"
+BLACK_Y, BLACK_C = 16, 128  # 8-bit limited-range black
+
+
+def black_frame(xp: Any, width: int, height: int) -> tuple[Any, Any]:
+    return (
+        xp.full((height, width), BLACK_Y, dtype=xp.uint8),
+        xp.full((height // 2, width // 2, 2), BLACK_C, dtype=xp.uint8),
+    )
+
+
+def to_8bit(xp: Any, plane: Any) -> Any:
+    """P010/P016 samples (code in the high bits of uint16) → 8-bit codes, rounded to nearest."""
+    if plane.dtype == xp.uint8:
+        return plane
+    return xp.minimum((plane.astype(xp.uint32) + 128) >> 8, 255).astype(xp.uint8)
+
+
+def planes_from_views(xp: Any, views: Any, width: int, height: int) -> tuple[Any, Any]:
+    """(Y, UV) planes as (H, W) and (H/2, W/2, 2) views of a decoded frame, without copies.
+
+    ``views`` is what ``DecodedFrame.cuda()`` returns: per-plane objects with
+    ``__cuda_array_interface__`` (Y as (H, W, 1), UV as (H/2, W/2, 2) or
+    (H/2, W)), or one (H·3/2, W) array of the whole frame.
+    """
+    arrays = [xp.asarray(v) for v in views] if isinstance(views, (list, tuple)) else [xp.asarray(views)]
+    if len(arrays) == 1:
+        whole = arrays[0]
+        if whole.ndim == 3 and whole.shape[2] == 1:
+            whole = whole[:, :, 0]
+        if whole.shape[:2] != (height * 3 // 2, width):
+            raise ValueError(f"a whole NV12 frame must be ({height * 3 // 2}, {width}), got {whole.shape}")
+        arrays = [whole[:height], whole[height:]]
+    if len(arrays) != 2:
+        raise ValueError(f"expected the Y and UV planes of a 4:2:0 frame, got {len(arrays)} planes")
+    y, uv = arrays
+    if y.ndim == 3 and y.shape[2] == 1:
+        y = y[:, :, 0]
+    if uv.ndim == 2:
+        uv = uv.reshape(uv.shape[0], uv.shape[1] // 2, 2)
+    if y.shape != (height, width) or uv.shape != (height // 2, width // 2, 2):
+        raise ValueError(
+            f"planes {y.shape} and {uv.shape} are not a {width}x{height} 4:2:0 frame (4:2:2 and 4:4:4 "
+            "sources are not supported by the nvidia backend)"
+        )
+    return y, uv
+
+
+def convert_picture(
+    xp: Any,
+    y: Any,
+    uv: Any,
+    lut: Lut,
+    out_width: int,
+    out_height: int,
+    fit_rect: tuple[int, int, int, int] | None,
+    matrix: str,
+    range: str,
+    filter: str = "bicubic",
+) -> tuple[Any, Any]:
+    """Scale, grade and convert a picture into an 8-bit BT.709 limited-range NV12 frame.
+
+    The picture lands at ``fit_rect`` (default: the whole frame), black around it.
+    """
+    if (matrix, range) == (OUT_MATRIX, OUT_RANGE):
+        y_o, uv_o = fused_nv12_resize(
+            y, uv, lut, out_width, out_height, fit_rect, matrix=matrix, range=range, filter=filter
+        )
+    elif is_cupy(y):
+        from farm.workers._nv_kernels import fused_convert
+
+        x, y0, w, h = fit_rect if fit_rect is not None else (0, 0, out_width, out_height)
+        y_o, uv_o = fused_convert(
+            y,
+            uv,
+            lut,
+            FusedGeometry(out_width, out_height, x, y0, w, h),
+            matrix,
+            range,
+            OUT_MATRIX,
+            OUT_RANGE,
+            filter,
+        )
+    else:
+        y_o, uv_o = _reference_convert(y, uv, lut, out_width, out_height, fit_rect, matrix, range, filter)
+    return to_8bit(xp, y_o), to_8bit(xp, uv_o)
+
+
+def _reference_convert(y, uv, lut, out_width, out_height, fit_rect, matrix, range, filter):  # type: ignore[no-untyped-def]
+    """NumPy stand-in for the matrix-converting kernel (tests only): convert, resize, grade, convert back."""
+    x, y0, w, h = fit_rect if fit_rect is not None else (0, 0, out_width, out_height)
+    rgb = yuv_to_rgb(np.asarray(y), np.asarray(uv), matrix, range)
+    rgb = np.clip(resize(rgb, w, h, filter), 0.0, 1.0)
+    rgb = np.clip(apply_lut(rgb, lut), 0.0, 1.0)
+    ys, uvs = rgb_to_yuv(rgb, OUT_MATRIX, OUT_RANGE, "nv12")
+    y_o, uv_o = black_frame(np, out_width, out_height)
+    y_o[y0 : y0 + h, x : x + w] = ys
+    uv_o[y0 // 2 : (y0 + h) // 2, x // 2 : (x + w) // 2] = uvs
+    return y_o, uv_o
+
+
+def compose_frame(
+    xp: Any,
+    y: Any,
+    uv: Any,
+    plan: FramePlan,
+    lut: Lut,
+    matrix: str,
+    range: str,
+    filter: str = "bicubic",
+) -> tuple[Any, Any]:
+    """The output frame for one decoded picture: the GPU twin of the CPU backend's filter chain."""
+    out_w, out_h = plan.out_size
+    if plan.direct:
+        return convert_picture(xp, y, uv, lut, out_w, out_h, plan.fit_rect, matrix, range, filter)
+    sw, sh = plan.scale_size
+    ys, uvs = convert_picture(xp, y, uv, lut, sw, sh, None, matrix, range, filter)
+    if plan.quarter_turns:
+        ys = xp.rot90(ys, plan.quarter_turns)
+        uvs = xp.rot90(uvs, plan.quarter_turns, axes=(0, 1))
+    cx, cy, cw, ch = plan.crop
+    px, py = plan.paste
+    y_o, uv_o = black_frame(xp, out_w, out_h)
+    y_o[py : py + ch, px : px + cw] = ys[cy : cy + ch, cx : cx + cw]
+    uv_o[py // 2 : (py + ch) // 2, px // 2 : (px + cw) // 2] = uvs[
+        cy // 2 : (cy + ch) // 2, cx // 2 : (cx + cw) // 2
+    ]
+    return y_o, uv_o
+
+
+def nv12_surface(xp: Any, y: Any, uv: Any, out: Any | None = None) -> Any:
+    """One contiguous (H·3/2, W) NV12 buffer, UV right after Y, as NVENC's input wants it."""
+    h, w = y.shape
+    surface = out if out is not None else xp.empty((h * 3 // 2, w), dtype=xp.uint8)
+    surface[:h] = y
+    surface[h:] = uv.reshape(h // 2, w)
+    return surface
+
+
+def host_i420(xp: Any, y: Any, uv: Any) -> np.ndarray:
+    """The frame as a host (H·3/2, W) yuv420p array: chroma deinterleaved on the device, one copy."""
+    h, w = y.shape
+    flat = xp.empty(h * w * 3 // 2, dtype=xp.uint8)
+    quarter = h * w // 4
+    flat[: h * w] = y.reshape(-1)
+    flat[h * w : h * w + quarter] = uv[:, :, 0].reshape(-1)
+    flat[h * w + quarter :] = uv[:, :, 1].reshape(-1)
+    host = flat.get() if hasattr(flat, "get") else flat
+    return np.asarray(host).reshape(h * 3 // 2, w)
+
+
+class EncoderInput:
+    """What ``PyNvEncoder.Encode`` takes from the device: an object whose ``cuda()`` lists the planes.
+
+    PyNvVideoCodec reads Y as (H, W, 1) and UV as (H/2, W/2, 2) through
+    ``__cuda_array_interface__``, UV right after Y in one allocation (as in its
+    samples). A list has no ``__dlpack__``, which keeps the library off its
+    whole-frame DLPack path: that one calls ``__dlpack__(stream)``
+    positionally, and CuPy's ``stream`` is keyword-only.
+    """
+
+    def __init__(self, surface: Any):
+        h = surface.shape[0] * 2 // 3
+        w = surface.shape[1]
+        self.surface = surface
+        self.planes = [surface[:h].reshape(h, w, 1), surface[h:].reshape(h // 2, w // 2, 2)]
+
+    def cuda(self) -> list[Any]:
+        return self.planes

@@ -1,0 +1,304 @@
+"""The nvidia backend: NVDEC → CuPy → NVENC, or NVDEC → CuPy → libx264/libx265 where there is no NVENC.
+
+A segment is decoded with PyNvVideoCodec (frames stay on the GPU and reach
+CuPy through ``__cuda_array_interface__``, no host copy), converted, graded,
+scaled and placed by the fused kernel on the worker's one CUDA stream, then
+
+* ``family == "nvenc"``: encoded by NVENC (IDR first, fixed GOP whose every
+  I-frame is an IDR, constant QP, P1–P7) and muxed by PyAV from Annex-B
+  without re-encoding (``_nv_mux``);
+* ``family == "nvdec+cpu"``: copied to the host once, after scaling, and
+  encoded by the CPU backend's own libx264/libx265 settings. H100, H200 and
+  A100 have NVDEC but no NVENC.
+
+The family is part of the segment key and is decided when planning
+(:func:`encode_family`); a worker asked for a family it cannot produce fails
+with :class:`BackendUnavailableError` (exit 69) — it never substitutes another.
+
+Importing this module imports neither CuPy nor PyNvVideoCodec. The GPU state
+(stream, decoder session, compiled kernels, LUT tables) lives in one
+per-process :class:`GpuState`, so a long-lived worker (a Ray actor, or the
+process of ``LocalExecutor``) keeps it warm across segments.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from farm.errors import BackendUnavailableError, InternalError, MediaError, Where
+from farm.workers._nv_params import (
+    FAMILY_NVDEC_HOST,
+    FAMILY_NVENC,
+    DecodeStep,
+    batches,
+    decode_steps,
+    family_for,
+    frame_plan,
+    kernel_colour,
+    keyframes_expected,
+    nvenc_options,
+    pts_matches,
+)
+from farm.workers.job import SegmentJob
+
+#: decoded surfaces fetched at once (they stay locked until the next fetch)
+DECODE_BATCH = int(os.environ.get("FARM_NVDEC_BATCH", "8"))
+#: resampling filter of the fused kernel; the CPU backend's swscale uses bicubic too
+SCALE_FILTER = "bicubic"
+#: keep one NVENC session per (size, settings) across segments and force an IDR at each start.
+#: Off by default until a GPU run confirms that NVENC restarts its GOP cadence at a forced IDR
+#: (every segment's keyframes are checked either way).
+REUSE_NVENC = os.environ.get("FARM_NVENC_REUSE") == "1"
+
+
+def encode_family(backend: str, *, nvenc: bool | None = None) -> str:
+    """The ``EncodeSpec.family`` the planner must set for segments rendered by ``backend``.
+
+    ``"cpu"`` for the CPU backend. For ``"nvidia"``: ``"nvenc"`` where the
+    GPUs encode, ``"nvdec+cpu"`` where they do not (decode and pixels on the
+    GPU, libx264/libx265 on the host). ``nvenc=None`` asks this machine's
+    first GPU; on a cluster pass what the workers advertise (the ``nvenc``
+    resource of ``farm.scheduler.resources``), since the driver may have no GPU.
+    """
+    if backend == "nvidia" and nvenc is None:
+        nvenc = has_nvenc()
+    return family_for(backend, bool(nvenc))
+
+
+def has_nvenc(codec: str = "h264", gpu_id: int = 0) -> bool:
+    """Whether this machine's GPU ``gpu_id`` has an NVENC that encodes ``codec`` (False without a GPU)."""
+    from farm.workers._nv_codec import nvenc_engines
+
+    try:
+        return nvenc_engines(gpu_id, codec) > 0
+    except BackendUnavailableError:
+        return False
+
+
+def pipeline_summary(gpu_id: int = 0) -> str:
+    """One line for the render report: which GPU and what the frames go through."""
+    name = _gpu_name(gpu_id)
+    if has_nvenc(gpu_id=gpu_id):
+        return f"{name}: NVDEC → CuPy → NVENC (frames stay on the GPU)"
+    return (
+        f"{name} has NVDEC but no NVENC: NVDEC → CuPy, then frames cross to the host once, "
+        "after scaling, for libx264/libx265"
+    )
+
+
+def _gpu_name(gpu_id: int) -> str:
+    try:
+        import cupy
+
+        name = cupy.cuda.runtime.getDeviceProperties(gpu_id)["name"]
+        return name.decode() if isinstance(name, bytes) else str(name)
+    except Exception:
+        return f"GPU {gpu_id}"
+
+
+# ------------------------------------------------------------------ warm state
+
+
+@dataclass
+class GpuState:
+    """What a GPU worker keeps between segments."""
+
+    cp: Any
+    gpu_id: int
+    stream: Any
+    reader: Any  # _nv_codec.NvdecReader
+    luts: dict[tuple[str | None, str | None], Any] = field(default_factory=dict)
+    encoders: dict[tuple, Any] = field(default_factory=dict)
+    segments: int = 0
+
+    def lut(self, path: str | None, digest: str | None) -> Any:
+        """The segment's look as a Lut (identity without one); device tables are memoised by farm.kernels."""
+        key = (path, digest)
+        if key not in self.luts:
+            from farm.kernels import identity_lut, read_cube
+
+            self.luts[key] = identity_lut(2) if path is None else read_cube(path)
+        return self.luts[key]
+
+
+_state: GpuState | None = None
+
+
+def gpu_state() -> GpuState:
+    """This process's GPU state, created on first use (CuPy and PyNvVideoCodec are imported here)."""
+    global _state
+    if _state is None:
+        from farm.workers._nv_codec import NvdecReader, pynvvideocodec
+
+        try:
+            import cupy as cp
+        except ImportError as exc:
+            raise BackendUnavailableError(
+                f"CuPy is not importable ({exc})", hint="pip install 'farm[gpu]', or use --backend cpu"
+            ) from exc
+        try:
+            if cp.cuda.runtime.getDeviceCount() < 1:
+                raise BackendUnavailableError("no CUDA GPU is visible", hint="use --backend cpu")
+        except BackendUnavailableError:
+            raise
+        except Exception as exc:
+            raise BackendUnavailableError(
+                f"no working CUDA driver ({exc})", hint="use --backend cpu"
+            ) from exc
+        pynvvideocodec()
+        gpu_id = cp.cuda.Device().id
+        stream = cp.cuda.Stream(non_blocking=True)
+        _state = GpuState(cp=cp, gpu_id=gpu_id, stream=stream, reader=NvdecReader(gpu_id, stream.ptr))
+    return _state
+
+
+# ------------------------------------------------------------------ rendering
+
+
+def render_segment_nvidia(job: SegmentJob, tmp_path: Path) -> dict:
+    """Decode, transform and encode ``job`` into ``tmp_path`` (an .mp4) on the GPU. Returns timings."""
+    t0 = time.perf_counter()
+    family = job.encode.family
+    where = Where(path=job.source.path if job.source else None, frames=job.source_range)
+    if family not in (FAMILY_NVENC, FAMILY_NVDEC_HOST):
+        raise BackendUnavailableError(
+            f"the nvidia backend renders the {FAMILY_NVENC!r} and {FAMILY_NVDEC_HOST!r} encoder families, "
+            f"not {family!r}",
+            where,
+            hint="plan with farm.workers.nvidia.encode_family('nvidia'): keys must name the bytes written",
+        )
+    if family == FAMILY_NVDEC_HOST and job.source is None:
+        # a gap is black: nothing to decode, and the CPU backend writes it with the same encoder
+        from farm.workers.cpu import render_segment_cpu
+
+        info = render_segment_cpu(job, tmp_path)
+        return {**info, "backend": "nvidia", "encoder": _host_encoder(job), "gpu": False}
+    state = gpu_state()
+    with state.stream:
+        if family == FAMILY_NVENC:
+            info = _render_nvenc(state, job, tmp_path, where)
+        else:
+            info = _render_host_encode(state, job, tmp_path, where)
+    state.segments += 1
+    written = info["frames"]
+    if written != job.count:
+        raise MediaError(f"rendered {written} frames, expected {job.count}", where)
+    return {**info, "backend": "nvidia", "seconds": time.perf_counter() - t0}
+
+
+def _host_encoder(job: SegmentJob) -> str:
+    return {"h264": "libx264", "hevc": "libx265"}[job.encode.codec] + " on the host (no NVENC)"
+
+
+def _frames(state: GpuState, job: SegmentJob, where: Where):  # type: ignore[no-untyped-def]
+    """Yield ``(y, uv, repeat)``: every distinct output picture of ``job`` on the device, in order.
+
+    The planes are valid until the next item is requested.
+    """
+    from farm.workers._nv_codec import frame_timestamp, frame_views
+    from farm.workers._nv_frames import black_frame, compose_frame, planes_from_views
+
+    cp = state.cp
+    spec = job.encode
+    if job.source is None:
+        y, uv = black_frame(cp, spec.width, spec.height)
+        yield y, uv, job.count
+        return
+    assert job.geometry is not None
+    src = job.source
+    plan = frame_plan(job.geometry)
+    matrix, range_ = kernel_colour(src.colorspace, src.color_range)
+    lut = state.lut(job.lut_path, job.lut_hash)
+    steps: list[DecodeStep] = decode_steps(job)
+    for batch in batches(steps, DECODE_BATCH):
+        frames = state.reader.fetch(src.path, [s.index for s in batch], where)
+        for step, frame in zip(batch, frames, strict=True):
+            stamp = frame_timestamp(frame)
+            if not pts_matches(stamp, step.pts, src.time_base):
+                raise MediaError(
+                    f"NVDEC returned the frame at timestamp {stamp} for source frame {step.index}, whose "
+                    f"timestamp is {step.pts}: the decoder's frame numbering disagrees with the probe "
+                    "(open GOP or edit list?)",
+                    where,
+                    hint="render this source with --backend cpu",
+                )
+            y_in, uv_in = planes_from_views(cp, frame_views(frame), src.width, src.height)
+            y, uv = compose_frame(cp, y_in, uv_in, plan, lut, matrix, range_, SCALE_FILTER)
+            yield y, uv, step.repeat
+        # the next fetch unlocks these surfaces: the kernels reading them must be done
+        state.stream.synchronize()
+
+
+def _render_nvenc(state: GpuState, job: SegmentJob, tmp_path: Path, where: Where) -> dict:
+    from farm.workers._nv_codec import NvencSession, encode_frames
+    from farm.workers._nv_frames import EncoderInput, nv12_surface
+    from farm.workers._nv_mux import encoder_output_pictures, mux_annexb
+
+    cp = state.cp
+    spec = job.encode
+    options = nvenc_options(spec)
+    key = (spec.width, spec.height, tuple(sorted(options.items())))
+    session = state.encoders.get(key) if REUSE_NVENC else None
+    if session is None:
+        session = NvencSession.create(state.gpu_id, state.stream.ptr, spec.width, spec.height, options)
+        if REUSE_NVENC:
+            state.encoders[key] = session
+    surface = cp.empty((spec.height * 3 // 2, spec.width), dtype=cp.uint8)
+    t_decode = time.perf_counter()
+
+    def surfaces():  # type: ignore[no-untyped-def]
+        for y, uv, repeat in _frames(state, job, where):
+            yield EncoderInput(nv12_surface(cp, y, uv, surface)), repeat
+
+    outputs = encode_frames(session, surfaces())
+    t_encode = time.perf_counter()
+    pictures, order = encoder_output_pictures(spec.codec, outputs)
+    if len(pictures) != job.count:
+        raise InternalError(f"NVENC returned {len(pictures)} pictures for {job.count} frames", where)
+    result = mux_annexb(tmp_path, spec.codec, pictures, spec.fps, display_order=order)
+    expected = keyframes_expected(job.count, spec.gop)
+    if list(result.keyframes) != expected:
+        raise InternalError(
+            f"NVENC put IDR pictures at {list(result.keyframes)}, the segment needs exactly {expected} "
+            "(IDR first, fixed GOP)",
+            where,
+        )
+    return {
+        "frames": result.frames,
+        "encoder": f"nvenc {options['preset']} constqp {options['constqp']}",
+        "extradata_sha256": result.extradata_sha256,
+        "decode_and_encode_seconds": t_encode - t_decode,
+        "gpu": True,
+    }
+
+
+def _render_host_encode(state: GpuState, job: SegmentJob, tmp_path: Path, where: Where) -> dict:
+    """NVDEC + CuPy, then one copy to the host per distinct frame, then the CPU backend's encoder."""
+    from fractions import Fraction
+
+    import av
+
+    from farm.workers._nv_frames import host_i420
+    from farm.workers.cpu import open_encoder
+
+    cp = state.cp
+    spec = job.encode
+    written = 0
+    with av.open(str(tmp_path), "w", format="mp4") as out:
+        stream = open_encoder(out, spec)
+        frame_tb = Fraction(spec.fps.denominator, spec.fps.numerator)
+        for y, uv, repeat in _frames(state, job, where):
+            frame = av.VideoFrame.from_ndarray(host_i420(cp, y, uv), format="yuv420p")
+            for _ in range(repeat):
+                frame.pts = written
+                frame.time_base = frame_tb
+                for packet in stream.encode(frame):
+                    out.mux(packet)
+                written += 1
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return {"frames": written, "encoder": _host_encoder(job), "gpu": True}

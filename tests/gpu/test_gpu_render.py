@@ -1,0 +1,308 @@
+"""The nvidia backend on a GPU: frame-exact renders, the CPU render's twin, the kernels' twins.
+
+Every test here is marked ``gpu``: skipped without a GPU, a failure with
+``FARM_REQUIRE_GPU=1``. None needs Ray: cuts are planned with the encoder
+family the nvidia backend writes, rendered segment by segment with
+``farm.workers.render_segment`` and stitched, as ``LocalExecutor`` does on a
+GPU box. The test media carry burned-in codes, so every rendered frame says
+which source frame it shows.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+from gpu_helpers import root_helpers
+
+from farm.errors import BackendUnavailableError
+
+pytestmark = pytest.mark.gpu
+
+coded, media_check = root_helpers()
+Shot, Gap = coded.Shot, coded.Gap
+
+#: the cut of the CPU backend's frame-exactness test: every source rate, a gap, a clip without audio
+MIXED = [Shot("s24", 5, 30), Gap(7), Shot("s25", 10, 33), Shot("s2997", 3, 40), Shot("s30", 0, 20)]
+
+
+def nvidia_family() -> str:
+    from farm.workers.nvidia import encode_family
+
+    return encode_family("nvidia")
+
+
+def render_variants(project: Path, backend: str, family: str, work: Path) -> dict[str, Path]:
+    """Plan with ``family``, render every segment with ``backend`` in this process, stitch the video."""
+    from farm.cache import Cache
+    from farm.grading import bake_look
+    from farm.project import load_project
+    from farm.scheduler.plan import plan_project
+    from farm.stitch import StitchPiece, stitch
+    from farm.workers import render_segment
+
+    cache = Cache(work / f"cache-{backend}-{family}").ensure()
+    plan = plan_project(load_project(project), None, cache.root, family=family)
+    assert not plan.failed, plan.failed
+    for look in plan.looks.values():
+        bake_look(look)
+    for job in plan.jobs.values():
+        meta = render_segment(job, str(cache.root), backend)
+        assert meta["frames"] == job.count
+    outputs = {}
+    for name, vp in plan.variants.items():
+        out = work / f"{name}-{backend}-{family}.mp4"
+        pieces = [StitchPiece(cache.segment_path(p.key), p.start, p.count) for p in vp.placements]
+        stitch(pieces, None, out, vp.spec.output.fps, vp.frames, name)
+        outputs[name] = out
+    return outputs
+
+
+def yuv_frames(path: Path) -> list[np.ndarray]:
+    import av
+
+    with av.open(str(path)) as c:
+        return [f.to_ndarray(format="yuv420p") for f in c.decode(video=0)]
+
+
+def psnr(a: list[np.ndarray], b: list[np.ndarray]) -> float:
+    assert len(a) == len(b) and a
+    mse = np.mean([np.mean((x.astype(np.float64) - y) ** 2) for x, y in zip(a, b, strict=True)])
+    return math.inf if mse == 0 else 10 * math.log10(255.0**2 / mse)
+
+
+# ------------------------------------------------------------------ frame-exact renders
+
+
+@pytest.mark.parametrize("out_fps", ["24", "30000/1001"])
+def test_every_output_frame_shows_the_source_frame_the_rule_picks(project_dir, tmp_path, out_fps):
+    from farm.timing import parse_rate
+
+    project = coded.write_project(project_dir, {"cut": MIXED}, output={"fps": out_fps})
+    out = render_variants(project, "nvidia", nvidia_family(), tmp_path)["cut"]
+    assert media_check.frame_codes(out) == coded.expected_frames(MIXED, parse_rate(out_fps))
+
+
+def test_rotated_and_variable_rate_sources(project_dir, tmp_path):
+    items = [Shot("rot", 4, 20), Shot("vfr", 3, 30, rate=Fraction(20))]
+    project = coded.write_project(project_dir, {"cut": items})
+    out = render_variants(project, "nvidia", nvidia_family(), tmp_path)["cut"]
+    assert media_check.frame_codes(out) == coded.expected_frames(items, Fraction(24))
+
+
+def test_the_host_encode_family_runs_on_any_gpu(project_dir, tmp_path):
+    """NVDEC + CuPy, one host copy after scaling, libx264: what H100/H200/A100 render."""
+    items = [Shot("s24", 0, 24), Gap(6), Shot("rot", 0, 12)]
+    project = coded.write_project(project_dir, {"cut": items})
+    out = render_variants(project, "nvidia", "nvdec+cpu", tmp_path)["cut"]
+    assert media_check.frame_codes(out) == coded.expected_frames(items, Fraction(24))
+
+
+@pytest.mark.parametrize("codec", ["h264", "hevc"])
+def test_nvenc_segments_are_frame_exact_and_concatenate(project_dir, tmp_path, codec):
+    from farm.workers.nvidia import has_nvenc
+
+    if not has_nvenc(codec):
+        pytest.skip(f"this GPU has no NVENC for {codec}")
+    items = [Shot("s24", 0, 60), Gap(5), Shot("s25", 0, 50)]  # several segments per clip
+    project = coded.write_project(project_dir, {"cut": items}, output={"codec": codec})
+    out = render_variants(project, "nvidia", "nvenc", tmp_path)["cut"]
+    assert media_check.frame_codes(out) == coded.expected_frames(items, Fraction(24))
+    info = media_check.stream_info(out)
+    assert (info["width"], info["height"], info["frames"]) == (
+        320,
+        180,
+        len(coded.expected_frames(items, Fraction(24))),
+    )
+
+
+def test_the_nvenc_family_on_a_gpu_without_nvenc_is_refused_with_69(media_dir, tmp_path):
+    from farm.media.probe import probe
+    from farm.workers import render_segment
+    from farm.workers.job import EncodeSpec, SegmentJob, SourceRef, fit_geometry
+    from farm.workers.nvidia import has_nvenc
+
+    if has_nvenc():
+        pytest.skip("this GPU has NVENC")
+    info = probe(media_dir / "media" / "s24.mp4")
+    src = SourceRef(
+        info.path,
+        info.identity,
+        info.time_base,
+        info.colorspace,
+        info.color_range,
+        info.width,
+        info.height,
+        info.sar,
+    )
+    job = SegmentJob(
+        key="n" * 40,
+        frames=(0, 1),
+        frame_pts=info.frame_pts[:2],
+        count=2,
+        source=src,
+        geometry=fit_geometry(*info.display_size, 0, 320, 180, "fit"),
+        lut_path=None,
+        lut_hash=None,
+        encode=EncodeSpec("h264", 20, "fast", 320, 180, Fraction(24), 48, family="nvenc"),
+    )
+    with pytest.raises(BackendUnavailableError) as err:
+        render_segment(job, str(tmp_path / "cache"), "nvidia")
+    assert err.value.exit_code == 69 and "NVENC" in str(err.value)
+
+
+def test_a_ten_bit_hevc_source(tmp_path):
+    """NVDEC hands out P016 for 10-bit HEVC; the kernel reads it and the segment is 8-bit BT.709."""
+    import av
+
+    from farm.media.probe import probe
+    from farm.media.synth import write_clip
+
+    root = tmp_path / "project"
+    (root / "media").mkdir(parents=True)
+    eight = tmp_path / "eight.mp4"
+    write_clip(eight, width=320, height=180, rate=24, frames=24, source_id=11)
+    ten = root / "media" / "ten.mp4"
+    with av.open(str(eight)) as src, av.open(str(ten), "w") as dst:
+        stream = dst.add_stream("libx265", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 320, 180, "yuv420p10le"
+        stream.codec_context.options = {"crf": "12", "x265-params": "log-level=error"}
+        stream.codec_context.colorspace, stream.codec_context.color_range = 1, 1
+        for frame in src.decode(video=0):
+            out = frame.reformat(format="yuv420p10le")
+            out.pts, out.time_base = frame.pts, frame.time_base
+            dst.mux(stream.encode(out))
+        dst.mux(stream.encode(None))
+    assert probe(ten).pix_fmt == "yuv420p10le"
+    project = coded.write_project(root, {"cut": [Shot("media/ten.mp4", 0, 24)]})
+    out = render_variants(project, "nvidia", nvidia_family(), tmp_path)["cut"]
+    assert media_check.frame_codes(out) == [(11, i) for i in range(24)]
+
+
+def test_a_bt601_source_is_converted_in_the_kernel(tmp_path):
+    from farm.media.synth import write_clip
+
+    root = tmp_path / "project"
+    (root / "media").mkdir(parents=True)
+    write_clip(
+        root / "media" / "sd.mp4", width=320, height=240, rate=24, frames=24, source_id=12, colorspace="bt601"
+    )
+    project = coded.write_project(root, {"cut": [Shot("media/sd.mp4", 0, 24)]})
+    gpu = render_variants(project, "nvidia", nvidia_family(), tmp_path)["cut"]
+    cpu = render_variants(project, "cpu", "cpu", tmp_path)["cut"]
+    assert media_check.frame_codes(gpu) == [(12, i) for i in range(24)]
+    assert psnr(yuv_frames(gpu), yuv_frames(cpu)) >= 40.0
+
+
+# ------------------------------------------------------------------ the CPU render's twin
+
+
+def test_a_gpu_render_matches_the_cpu_render_of_the_same_cut(project_dir, tmp_path):
+    items = [Shot("s24", 0, 30), Shot("rot", 2, 20), Gap(4), Shot("s2997", 0, 30)]
+    project = coded.write_project(project_dir, {"cut": items})
+    gpu = render_variants(project, "nvidia", nvidia_family(), tmp_path)["cut"]
+    cpu = render_variants(project, "cpu", "cpu", tmp_path)["cut"]
+    assert media_check.frame_codes(gpu) == media_check.frame_codes(cpu)
+    assert psnr(yuv_frames(gpu), yuv_frames(cpu)) >= 40.0
+
+
+def test_a_graded_gpu_render_matches_the_graded_cpu_render(project_dir, tmp_path):
+    from farm.kernels import Lut, identity_lut, write_cube
+
+    grid = identity_lut(17).table3d.astype(np.float64)
+    r, g, b = np.moveaxis(grid, -1, 0)
+    write_cube(Lut(np.stack([r**0.9, 0.05 + 0.9 * g, b**1.1], -1), title="look"), project_dir / "look.cube")
+    items = [Shot("s25", 0, 25), Shot("s30", 0, 15)]
+    project = coded.write_project(project_dir, {"cut": items}, extra='[look]\nlut = "look.cube"\n')
+    gpu = render_variants(project, "nvidia", nvidia_family(), tmp_path)["cut"]
+    cpu = render_variants(project, "cpu", "cpu", tmp_path)["cut"]
+    assert media_check.frame_codes(gpu) == coded.expected_frames(items, Fraction(24))
+    assert psnr(yuv_frames(gpu), yuv_frames(cpu)) >= 40.0
+
+
+def test_farm_render_with_the_local_executor(project_dir, tmp_path):
+    """The public API on a GPU box without Ray (needs the planner to use encode_family(backend))."""
+    import farm
+    from farm.scheduler.executor import LocalExecutor
+
+    project = coded.write_project(project_dir, {"cut": MIXED})
+    report = farm.render(
+        project, backend="nvidia", executor=LocalExecutor(), out=tmp_path / "out", cache=tmp_path / "cache"
+    )
+    v = report.variants["cut"]
+    assert v.error is None, v.error
+    assert report.backend == "nvidia" and "NVDEC" in report.backend_reason
+    assert media_check.frame_codes(Path(v.output)) == coded.expected_frames(MIXED, Fraction(24))
+
+
+# ------------------------------------------------------------------ twins and warm state
+
+
+@pytest.mark.parametrize(
+    ("rotation", "out", "fit"),
+    [
+        (0, (256, 144), "fit"),
+        (90, (256, 144), "fit"),
+        (270, (256, 144), "fit"),
+        (180, (256, 144), "stretch"),
+        (0, (144, 256), "fill"),
+    ],
+)
+@pytest.mark.parametrize("ten_bit", [False, True])
+def test_compose_frame_twin(tmp_path, rotation, out, fit, ten_bit):
+    import av
+    import cupy
+
+    from farm.kernels import Lut, identity_lut
+    from farm.media.probe import probe
+    from farm.media.synth import write_clip
+    from farm.workers._nv_frames import compose_frame
+    from farm.workers._nv_params import frame_plan
+    from farm.workers.job import fit_geometry
+
+    path = tmp_path / "clip.mp4"
+    write_clip(path, width=320, height=180, rate=24, frames=2, source_id=2, rotation=rotation)
+    info = probe(path)
+    with av.open(str(path)) as c:
+        frame = next(c.decode(video=0))
+    arr = frame.reformat(format="nv12").to_ndarray()
+    y, uv = arr[:180], arr[180:].reshape(90, 160, 2)
+    if ten_bit:
+        y, uv = y.astype(np.uint16) << 8, uv.astype(np.uint16) << 8
+    grid = identity_lut(9).table3d.astype(np.float64)
+    lut = Lut(np.stack([grid[..., 0] ** 0.8, grid[..., 1], grid[..., 2] ** 1.2], -1))
+    plan = frame_plan(fit_geometry(*info.display_size, info.rotation, out[0], out[1], fit))
+    want = compose_frame(np, y, uv, plan, lut, "bt709", "limited")
+    got = compose_frame(cupy, cupy.asarray(y), cupy.asarray(uv), plan, lut, "bt709", "limited")
+    for g, w in zip(got, want, strict=True):
+        diff = np.abs(cupy.asnumpy(g).astype(int) - w)
+        assert diff.max() <= 1 and np.mean(diff > 0) < 0.01
+
+
+def test_the_worker_keeps_its_gpu_state_warm(project_dir, tmp_path):
+    from farm.workers.nvidia import gpu_state
+
+    items = [Shot("s24", 0, 10), Shot("s25", 0, 10), Shot("s24", 20, 10)]
+    project = coded.write_project(project_dir, {"cut": items})
+    state = gpu_state()
+    before = state.segments
+    render_variants(project, "nvidia", nvidia_family(), tmp_path)
+    assert gpu_state() is state  # one stream, one decoder session, one set of compiled kernels
+    assert state.segments - before == 3
+    assert [Path(p).name for p in state.reader.opened[-3:]] == ["s24.mp4", "s25.mp4", "s24.mp4"]
+
+
+def test_reused_nvenc_sessions_restart_the_gop_at_each_segment(project_dir, tmp_path, monkeypatch):
+    """FARM_NVENC_REUSE=1 keeps one session warm and forces an IDR per segment; every segment is checked."""
+    from farm.workers import nvidia
+
+    if not nvidia.has_nvenc():
+        pytest.skip("this GPU has no NVENC")
+    monkeypatch.setattr(nvidia, "REUSE_NVENC", True)
+    items = [Shot("s24", 0, 60), Shot("s25", 3, 60)]
+    project = coded.write_project(project_dir, {"cut": items})
+    out = render_variants(project, "nvidia", "nvenc", tmp_path)["cut"]
+    assert media_check.frame_codes(out) == coded.expected_frames(items, Fraction(24))

@@ -1,0 +1,248 @@
+"""The nvidia backend end to end on the CPU, through stand-ins for CuPy and PyNvVideoCodec.
+
+The stand-ins (``fake_nv``) follow PyNvVideoCodec's documented behaviour and
+check their inputs as strictly as the library, so this covers everything the
+worker does between the library calls: the decode schedule and timestamp
+checks, plane handling, geometry, the encoder's options and input surfaces,
+both generations of encoder output, muxing, the keyframe check, the host
+encode for GPUs without NVENC, warm state, capability reports and backend
+selection. What it cannot cover — the real decoder, encoder and kernels —
+is in ``test_gpu_render.py``.
+"""
+
+from __future__ import annotations
+
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import fake_nv
+import pytest
+from gpu_helpers import root_helpers
+
+from farm.errors import BackendUnavailableError, MediaError
+
+coded, media_check = root_helpers()
+Shot, Gap = coded.Shot, coded.Gap
+
+
+@pytest.fixture
+def fake_gpu(monkeypatch):  # type: ignore[no-untyped-def]
+    """Install the stand-ins; returns a function that swaps in a PyNvVideoCodec variant."""
+    import farm.backend
+    from farm.workers import _nv_codec, nvidia
+
+    def install(nvenc_engines: int = 2, dicts: bool = False):  # type: ignore[no-untyped-def]
+        nvc = fake_nv.fake_pynvvideocodec(nvenc_engines=nvenc_engines, dicts=dicts)
+        monkeypatch.setitem(sys.modules, "cupy", fake_nv.fake_cupy())
+        monkeypatch.setitem(sys.modules, "PyNvVideoCodec", nvc)
+        monkeypatch.setattr(nvidia, "_state", None)
+        _nv_codec.pynvvideocodec.cache_clear()
+        _nv_codec.nvenc_engines.cache_clear()
+        return nvc
+
+    real_find_spec = farm.backend.importlib.util.find_spec
+    monkeypatch.setattr(
+        farm.backend.importlib.util,
+        "find_spec",
+        lambda name, *a: (
+            sys.modules[name].__spec__ if name in ("cupy", "PyNvVideoCodec") else real_find_spec(name, *a)
+        ),
+    )
+    yield install
+    _nv_codec.pynvvideocodec.cache_clear()
+    _nv_codec.nvenc_engines.cache_clear()
+
+
+def render_variants(project: Path, backend: str, family: str, work: Path) -> dict[str, Path]:
+    from farm.cache import Cache
+    from farm.project import load_project
+    from farm.scheduler.plan import plan_project
+    from farm.stitch import StitchPiece, stitch
+    from farm.workers import render_segment
+
+    cache = Cache(work / f"cache-{backend}-{family}").ensure()
+    plan = plan_project(load_project(project), None, cache.root, family=family)
+    assert not plan.failed, plan.failed
+    for job in plan.jobs.values():
+        meta = render_segment(job, str(cache.root), backend)
+        assert meta["frames"] == job.count and meta["backend"] == backend
+    outputs = {}
+    for name, vp in plan.variants.items():
+        out = work / f"{name}.mp4"
+        pieces = [StitchPiece(cache.segment_path(p.key), p.start, p.count) for p in vp.placements]
+        stitch(pieces, None, out, vp.spec.output.fps, vp.frames, name)
+        outputs[name] = out
+    return outputs
+
+
+#: sources at every rate, a gap, a turned phone clip and a variable-rate clip, several segments per clip
+CUT = [
+    Shot("s24", 5, 60),
+    Gap(7),
+    Shot("s2997", 3, 40),
+    Shot("rot", 4, 20),
+    Shot("vfr", 3, 30, rate=Fraction(20)),
+]
+
+
+@pytest.mark.parametrize(
+    ("codec", "dicts"),
+    [("h264", False), ("h264", True), ("hevc", True)],
+    ids=["h264-bytes-2.0", "h264-dicts-2.2", "hevc-dicts-2.2"],
+)
+def test_nvenc_renders_are_frame_exact(fake_gpu, project_dir, tmp_path, dicts, codec):
+    nvc = fake_gpu(dicts=dicts)
+    from farm.workers.nvidia import encode_family
+
+    assert encode_family("nvidia") == "nvenc"
+    project = coded.write_project(project_dir, {"cut": CUT}, output={"codec": codec, "preset": "slow"})
+    out = render_variants(project, "nvidia", "nvenc", tmp_path)["cut"]
+    assert media_check.frame_codes(out) == coded.expected_frames(CUT, Fraction(24))
+    # one fresh session per segment: each starts with an IDR of its own, no forced flags needed
+    assert nvc.encoders and all(e.options["preset"] == "P5" for e in nvc.encoders)
+    assert all(call is None for e in nvc.encoders for call in e.calls)
+
+
+def test_the_host_encode_family_copies_each_frame_once(fake_gpu, project_dir, tmp_path):
+    nvc = fake_gpu(nvenc_engines=0)
+    from farm.workers.nvidia import encode_family, gpu_state
+
+    assert encode_family("nvidia") == "nvdec+cpu"
+    out = render_variants(coded.write_project(project_dir, {"cut": CUT}), "nvidia", "nvdec+cpu", tmp_path)[
+        "cut"
+    ]
+    assert media_check.frame_codes(out) == coded.expected_frames(CUT, Fraction(24))
+    assert not nvc.encoders
+    assert gpu_state().stream.synchronized > 0  # decoded surfaces are released only after the kernels ran
+
+
+def test_the_nvenc_family_without_nvenc_exits_69(fake_gpu, project_dir, tmp_path):
+    fake_gpu(nvenc_engines=0)
+    from farm.errors import FarmError
+
+    with pytest.raises(FarmError) as err:
+        render_variants(
+            coded.write_project(project_dir, {"cut": [Shot("s24", 0, 12)]}), "nvidia", "nvenc", tmp_path
+        )
+    assert isinstance(err.value, BackendUnavailableError) and err.value.exit_code == 69
+    assert "NVENC" in str(err.value) and "nvdec+cpu" in str(err.value)
+
+
+def test_a_decoder_that_disagrees_with_the_probe_is_an_error(fake_gpu, project_dir, tmp_path, monkeypatch):
+    fake_gpu()
+    real_init = fake_nv.FakeSimpleDecoder.__init__
+
+    def shifted(self, *a, **kw):  # type: ignore[no-untyped-def]
+        real_init(self, *a, **kw)
+        self.timestamp_shift = 1  # as if the decoder counted frames differently (open GOP, edit list)
+
+    monkeypatch.setattr(fake_nv.FakeSimpleDecoder, "__init__", shifted)
+    with pytest.raises(MediaError, match="timestamp") as err:
+        render_variants(
+            coded.write_project(project_dir, {"cut": [Shot("s24", 0, 12)]}), "nvidia", "nvenc", tmp_path
+        )
+    assert err.value.exit_code == 65
+
+
+def test_ten_bit_sources_are_read_as_p016(fake_gpu, tmp_path):
+    import av
+
+    from farm.media.synth import write_clip
+
+    fake_gpu()
+    root = tmp_path / "project"
+    (root / "media").mkdir(parents=True)
+    eight = tmp_path / "eight.mp4"
+    write_clip(eight, width=320, height=180, rate=24, frames=12, source_id=11)
+    with av.open(str(eight)) as src, av.open(str(root / "media" / "ten.mp4"), "w") as dst:
+        stream = dst.add_stream("libx265", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 320, 180, "yuv420p10le"
+        stream.codec_context.options = {"crf": "12", "x265-params": "log-level=error"}
+        for frame in src.decode(video=0):
+            ten = frame.reformat(format="yuv420p10le")
+            ten.pts, ten.time_base = frame.pts, frame.time_base
+            dst.mux(stream.encode(ten))
+        dst.mux(stream.encode(None))
+    project = coded.write_project(root, {"cut": [Shot("media/ten.mp4", 0, 12)]})
+    out = render_variants(project, "nvidia", "nvenc", tmp_path)["cut"]
+    assert media_check.frame_codes(out) == [(11, i) for i in range(12)]
+
+
+def test_reused_sessions_force_an_idr_at_each_segment(fake_gpu, project_dir, tmp_path, monkeypatch):
+    nvc = fake_gpu()
+    from farm.workers import nvidia
+
+    monkeypatch.setattr(nvidia, "REUSE_NVENC", True)
+    items = [Shot("s24", 0, 60), Shot("s25", 3, 60)]
+    out = render_variants(coded.write_project(project_dir, {"cut": items}), "nvidia", "nvenc", tmp_path)[
+        "cut"
+    ]
+    assert media_check.frame_codes(out) == coded.expected_frames(items, Fraction(24))
+    assert len(nvc.encoders) == 1
+    forced = [c for c in nvc.encoders[0].calls if c is not None]
+    flags = fake_nv.NV_ENC_PIC_FLAGS
+    assert forced and all(c == flags.FORCEIDR | flags.OUTPUT_SPSPPS for c in forced)
+
+
+def test_the_worker_state_stays_warm_across_segments_and_sources(fake_gpu, project_dir, tmp_path):
+    fake_gpu()
+    from farm.workers.nvidia import gpu_state
+
+    items = [Shot("s24", 0, 10), Shot("s25", 0, 10), Shot("s24", 20, 10)]
+    render_variants(coded.write_project(project_dir, {"cut": items}), "nvidia", "nvenc", tmp_path)
+    state = gpu_state()
+    assert state.segments == 3
+    assert [Path(p).name for p in state.reader.opened] == ["s24.mp4", "s25.mp4", "s24.mp4"]
+    assert state.reader._decoder is not None  # one SimpleDecoder, reconfigured from source to source
+
+
+@pytest.mark.parametrize("nvenc", [2, 0])
+def test_backend_selection_and_doctor_with_a_gpu(fake_gpu, nvenc):
+    fake_gpu(nvenc_engines=nvenc)
+    from farm.backend import select_backend
+    from farm.doctor import collect, render_text
+
+    name, reason = select_backend("auto")
+    assert name == "nvidia" and "Fake GPU" in reason
+    assert ("NVENC (frames stay on the GPU)" in reason) == bool(nvenc)
+    assert ("no NVENC" in reason) == (not nvenc)
+    report = collect()
+    gpu = report["gpus"][0]
+    assert gpu["name"] == "Fake GPU" and gpu["nvdec"]["engines"] == 7 and gpu["nvenc"]["engines"] == nvenc
+    assert gpu["nvdec"]["codecs"]["hevc 10-bit 4:2:0"]["supported"]
+    assert not gpu["nvdec"]["codecs"]["av1 8-bit 4:2:0"]["supported"]
+    assert report["ray_resources"] == ({"nvdec": 7.0, "nvenc": float(nvenc)} if nvenc else {"nvdec": 7.0})
+    assert report["backend"]["encode_family"]["nvidia"] == ("nvenc" if nvenc else "nvdec+cpu")
+    assert "NVDEC: 7 engine(s)" in render_text(report)
+
+
+def _gpu_run():  # type: ignore[no-untyped-def]
+    from gpu_helpers import TESTS, load_test_module
+
+    return load_test_module("gpu_run", TESTS.parent / "benchmarks" / "gpu_run.py")
+
+
+def test_the_gpu_run_script_benchmarks_through_the_backend(fake_gpu, tmp_path):
+    """benchmarks/gpu_run.py's GPU parts, on small clips through the stand-ins."""
+    from farm.media.synth import write_clip
+
+    fake_gpu(nvenc_engines=0)
+    gpu_run = _gpu_run()
+    clip = tmp_path / "clip.mp4"
+    write_clip(clip, width=640, height=360, rate=24, frames=20, source_id=1, gop=12)
+    decode = gpu_run.bench_nvdec(clip, "h264")
+    assert decode["frames"] == 20 and decode["engines"] == decode["sessions"] == 7 and not decode["errors"]
+    assert decode["aggregate_fps"] > 0 and decode["published_fps"] == round(7 * 770 / 4, 1)
+    look = gpu_run.write_look(tmp_path / "look.cube")
+    result = gpu_run.bench_end_to_end(clip, "nvidia", "nvdec+cpu", look, tmp_path, size=(320, 180))
+    assert result["frames"] == 20 and result["segments"] == 1 and result["fps"] > 0
+
+
+def test_junit_reports_are_counted(tmp_path):
+    report = tmp_path / "junit.xml"
+    report.write_text(
+        '<testsuites><testsuite name="pytest" tests="9" failures="1" errors="1" skipped="3"></testsuite>'
+        "</testsuites>"
+    )
+    assert _gpu_run().junit_counts(report) == {"passed": 4, "failed": 2, "skipped": 3, "errors": 1}
