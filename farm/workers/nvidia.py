@@ -254,7 +254,11 @@ def _render_nvenc(state: GpuState, job: SegmentJob, tmp_path: Path, where: Where
         for y, uv, repeat in _frames(state, job, where):
             yield EncoderInput(nv12_surface(cp, y, uv, surface)), repeat
 
-    outputs = encode_frames(session, surfaces())
+    try:
+        outputs = encode_frames(session, surfaces())
+    except BaseException:
+        state.encoders.pop(key, None)  # a half-fed session would leak pictures into the next segment
+        raise
     t_encode = time.perf_counter()
     pictures, order = encoder_output_pictures(spec.codec, outputs)
     if len(pictures) != job.count:
