@@ -6,6 +6,8 @@ import hashlib
 import json
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -125,8 +127,33 @@ def render(
     except OSError as exc:
         raise OutputError(f"cannot create the output folder ({exc.strerror})", Where(path=str(out_dir))) from None
 
-    the_plan = plan_project(proj, variants, cache_.root, family="cpu")
     names = list(variants) if variants else list(proj.variants)
+    runner = executor
+    with ExitStack() as stack:
+        # Starting a local Ray takes seconds; when there is likely work (an output is missing),
+        # start it now and plan (probing every source) in a thread meanwhile.  Ray must be
+        # started from the main thread.
+        if runner is None and not all((out_dir / f"{n}.mp4").is_file() for n in names):
+            from farm.scheduler.executor import RayExecutor
+
+            runner = RayExecutor(workers=workers, address=address)
+            with ThreadPoolExecutor(1, thread_name_prefix="farm-plan") as pool:
+                planning = pool.submit(plan_project, proj, variants, cache_.root, "cpu")
+                try:
+                    stack.enter_context(runner)  # type: ignore[arg-type]
+                finally:
+                    the_plan = planning.result()
+        else:
+            the_plan = plan_project(proj, variants, cache_.root, family="cpu")
+        return _render_plan(
+            the_plan, names, out_dir, cache_, backend_name, reason, runner, stack, workers, address,
+            log, metrics, t_start,
+        )
+
+
+def _render_plan(the_plan, names, out_dir, cache_, backend_name, reason, runner, stack, workers, address,  # type: ignore[no-untyped-def]
+                 log, metrics, t_start) -> RenderReport:
+    """Execute a plan: render what is missing, stitch each variant as soon as it can be."""
     results = {name: VariantResult(name=name) for name in names}
     for name, err in the_plan.failed.items():
         results[name].error = err
@@ -144,7 +171,8 @@ def render(
             owner.setdefault(key, name)
             users.setdefault(key, set()).add(name)
     cached = {key for key in the_plan.jobs if cache_.segment_meta(key) is not None}
-    missing_segments = [the_plan.jobs[k] for k in the_plan.jobs if k not in cached]
+    # longest first: the last segments to finish are short ones, so workers finish together
+    missing_segments = sorted((the_plan.jobs[k] for k in the_plan.jobs if k not in cached), key=lambda j: -j.count)
     audio_jobs = {}
     for vp in the_plan.variants.values():
         if not cache_.audio_path(vp.audio.key).is_file():
@@ -233,14 +261,16 @@ def render(
 
     n_workers = workers or 0
     if missing_segments or audio_jobs or look_jobs:
-        from farm.scheduler.executor import RayExecutor
+        if runner is None:
+            from farm.scheduler.executor import RayExecutor
 
-        runner = executor or RayExecutor(workers=workers, address=address)
+            runner = RayExecutor(workers=workers, address=address)
+        if not getattr(runner, "entered", False):
+            stack.enter_context(runner)
         n_workers = getattr(runner, "workers", 1)
-        with runner:  # type: ignore[attr-defined]
-            runner.run(  # type: ignore[attr-defined]
-                missing_segments, list(audio_jobs.values()), cache_.root, backend_name, on_done, skip, looks=look_jobs
-            )
+        runner.run(
+            missing_segments, list(audio_jobs.values()), cache_.root, backend_name, on_done, skip, looks=look_jobs
+        )
     for name, r in results.items():
         if r.error is None and r.output is None:
             r.error = InternalError("the variant never completed (some of its work was not run)", Where(variant=name))

@@ -74,10 +74,12 @@ class RayExecutor:
         #: environment variables set in the worker processes that run tasks
         self.task_env = dict(task_env or {})
         self._started = False
+        self.entered = False
 
     def __enter__(self) -> RayExecutor:
         import ray
 
+        self.entered = True
         if not ray.is_initialized():
             kwargs: dict = {"include_dashboard": False, "logging_level": "ERROR", "log_to_driver": True}
             if self.address:
@@ -94,6 +96,7 @@ class RayExecutor:
     def __exit__(self, *exc_info: object) -> None:
         import ray
 
+        self.entered = False
         if self._started:
             ray.shutdown()
 
@@ -180,11 +183,14 @@ def _outcome(ref, kind: str, key: str) -> Outcome:  # type: ignore[no-untyped-de
 class LocalExecutor:
     """Runs work in this process, one unit at a time (no Ray): for GPU boxes and debugging."""
 
+    entered = False
+
     def __enter__(self) -> LocalExecutor:
+        self.entered = True
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        return None
+        self.entered = False
 
     def run(self, segments, audio, cache_root, backend, on_done, skip=lambda key: False, looks=None) -> None:  # type: ignore[no-untyped-def]
         from farm.audio import render_audio
