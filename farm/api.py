@@ -128,6 +128,9 @@ def render(
         raise OutputError(f"cannot create the output folder ({exc.strerror})", Where(path=str(out_dir))) from None
 
     names = list(variants) if variants else list(proj.variants)
+    from farm.workers.nvidia import encode_family  # imports no GPU library
+
+    family = encode_family(backend_name)  # part of every segment key: "cpu" | "nvenc" | "nvdec+cpu"
     runner = executor
     with ExitStack() as stack:
         # Starting a local Ray takes seconds; when there is likely work (an output is missing),
@@ -136,15 +139,15 @@ def render(
         if runner is None and not all((out_dir / f"{n}.mp4").is_file() for n in names):
             from farm.scheduler.executor import RayExecutor
 
-            runner = RayExecutor(workers=workers, address=address)
+            runner = RayExecutor(workers=workers, address=address, backend=backend_name)
             with ThreadPoolExecutor(1, thread_name_prefix="farm-plan") as pool:
-                planning = pool.submit(plan_project, proj, variants, cache_.root, "cpu")
+                planning = pool.submit(plan_project, proj, variants, cache_.root, family)
                 try:
                     stack.enter_context(runner)  # type: ignore[arg-type]
                 finally:
                     the_plan = planning.result()
         else:
-            the_plan = plan_project(proj, variants, cache_.root, family="cpu")
+            the_plan = plan_project(proj, variants, cache_.root, family=family)
         return _render_plan(
             the_plan, names, out_dir, cache_, backend_name, reason, runner, stack, workers, address,
             log, metrics, t_start,
@@ -264,7 +267,7 @@ def _render_plan(the_plan, names, out_dir, cache_, backend_name, reason, runner,
         if runner is None:
             from farm.scheduler.executor import RayExecutor
 
-            runner = RayExecutor(workers=workers, address=address)
+            runner = RayExecutor(workers=workers, address=address, backend=backend_name)
         if not getattr(runner, "entered", False):
             stack.enter_context(runner)
         n_workers = getattr(runner, "workers", 1)

@@ -60,7 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--workers", type=_positive_int)
     d.add_argument("--no-render", action="store_true", help="only write the project and its media")
 
-    from farm import look
+    from farm import doctor, look
+
+    dr = sub.add_parser("doctor", help="GPUs, NVDEC/NVENC, backend choice and Ray resources of this machine")
+    doctor.configure_parser(dr)
 
     lk = sub.add_parser("look", help="match a clip's colour to a reference and write the look as a .cube")
     look.configure_parser(lk)
@@ -156,6 +159,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_plan(args)
         if args.command == "demo":
             return cmd_demo(args)
+        if args.command == "doctor":
+            from farm import doctor
+
+            return doctor.run(args)
         if args.command == "look":
             from farm import look
 

@@ -68,9 +68,10 @@ class RayExecutor:
     """Runs work on a local or remote Ray cluster."""
 
     def __init__(self, workers: int | None = None, address: str | None = None,
-                 task_env: dict[str, str] | None = None):
+                 task_env: dict[str, str] | None = None, backend: str = "cpu"):
         self.workers = workers or os.cpu_count() or 1
         self.address = address
+        self.backend = backend  # a local Ray advertises this machine's video engines for nvidia
         #: environment variables set in the worker processes that run tasks
         self.task_env = dict(task_env or {})
         self._started = False
@@ -89,6 +90,10 @@ class RayExecutor:
                 kwargs["runtime_env"] = {"py_modules": [os.path.dirname(farm.__file__)]}
                 ray.init(address=self.address, **kwargs)
             else:
+                if self.backend == "nvidia":
+                    from farm.scheduler.resources import node_resources
+
+                    kwargs["resources"] = node_resources()
                 ray.init(num_cpus=self.workers, **kwargs)
             self._started = True
         return self
@@ -127,19 +132,49 @@ class RayExecutor:
         if looks:
             refs = {look_task.remote(job): job.key for job in looks if not skip(job.key)}
             self._drain(refs, "look", on_done)
+        # GPU segments run on actors that keep decoder, encoder and kernels warm (and that
+        # Ray gives a GPU: a task asking for none sees no CUDA device)
+        gpu_actors: list = []
+        idle: list = []
+        busy: dict = {}
+        if backend == "nvidia" and segments:
+            from farm.errors import BackendUnavailableError
+            from farm.scheduler.resources import start_gpu_workers, worker_count
+
+            family = segments[0].encode.family
+            count = min(len(segments), worker_count(ray.cluster_resources(), family))
+            if count < 1:
+                raise BackendUnavailableError(
+                    f"no Ray node offers what {family!r} segments need",
+                    hint="start GPU nodes with cluster/start-node.sh, or use --backend cpu",
+                )
+            gpu_actors = start_gpu_workers(count, family, str(cache_root))
+            idle = list(gpu_actors)
+
+        def on_actor(job):  # type: ignore[no-untyped-def]
+            actor = idle.pop()
+            ref = actor.render.remote(job)
+            busy[ref] = actor
+            return ref
+
         pending: list[tuple[str, str, Callable]] = []
         # audio first: few, long, and they overlap with the many short segments
         for job, path in audio:
             pending.append(("audio", job.key, lambda j=job, p=path: audio_task.remote(j, str(p))))  # type: ignore[attr-defined]
         for job in segments:
-            pending.append(
-                ("segment", job.key, lambda j=job: segment_task.remote(j, str(cache_root), backend))
-            )
+            if gpu_actors:
+                pending.append(("segment", job.key, lambda j=job: on_actor(j)))
+            else:
+                pending.append(
+                    ("segment", job.key, lambda j=job: segment_task.remote(j, str(cache_root), backend))
+                )
         limit = max(2, 2 * self.workers)  # bounded: enough to keep every worker busy, no more
         in_flight: dict = {}
         pending.reverse()
         while pending or in_flight:
             while pending and len(in_flight) < limit:
+                if gpu_actors and pending[-1][0] == "segment" and not idle:
+                    break  # every GPU worker is busy
                 kind, key, submit = pending.pop()
                 if skip(key):
                     continue
@@ -149,6 +184,8 @@ class RayExecutor:
             done, _ = ray.wait(list(in_flight), num_returns=1)
             for ref in done:
                 kind, key = in_flight.pop(ref)
+                if ref in busy:
+                    idle.append(busy.pop(ref))
                 on_done(_outcome(ref, kind, key))
 
     @staticmethod
