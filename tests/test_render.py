@@ -11,6 +11,7 @@ import pytest
 import farm
 from farm.timing import parse_rate
 from coded import SOURCES, Gap, Shot, expected_frames, write_project
+from farm.media.synth import read_code
 from media_check import audio_samples, frame_codes, stream_info, tone_at
 
 pytestmark = pytest.mark.usefixtures("ray_session")
@@ -145,3 +146,26 @@ def test_report_json_from_the_command_line(project_dir: Path, tmp_path: Path) ->
     metrics = (tmp_path / "farm.prom").read_text()
     assert "farm_frames_rendered_total 12.0" in metrics
     assert 'farm_segments_total{outcome="rendered"} 1.0' in metrics
+
+
+def test_sample_aspect_ratio_is_honoured(project_dir: Path) -> None:
+    from farm.media.synth import write_clip
+
+    # 480x360 stored, SAR 4:3 -> shown 640x360 (16:9): fills a 16:9 output with no bars
+    write_clip(project_dir / "anamorphic.mp4", width=480, height=360, rate=24, frames=12, source_id=9,
+               sample_aspect=Fraction(4, 3))
+    items = [Shot("anamorphic.mp4", 0, 12, rate=Fraction(24), name="anamorphic")]
+    project = write_project(project_dir, {"cut": items})
+    v = render(project).variants["cut"]
+    assert v.error is None, v.error
+    import av
+
+    from farm.media.synth import frame_rgb
+
+    with av.open(v.output) as c:
+        frames = [frame_rgb(f) for f in c.decode(video=0)]
+    assert len(frames) == 12
+    for i, rgb in enumerate(frames):
+        # ignoring SAR would pillarbox a 4:3 picture: 40 black columns on each side
+        assert rgb[:, :8].mean() > 40 and rgb[:, -8:].mean() > 40
+        assert read_code(rgb) == (9, i)
