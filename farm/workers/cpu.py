@@ -51,7 +51,13 @@ def filter_spec(source: SourceRef, geometry: Geometry, lut_path: str | None) -> 
     )
     chain: list[tuple[str, str]] = []
     if lut_path is not None:
-        chain += [("scale", scale_in), ("format", "gbrp"), ("lut3d", f"file='{_escape(lut_path)}':interp=tetrahedral")]
+        # planar float: lut3d has SIMD code for it (about 4x faster than 8-bit gbrp here),
+        # and nothing is rounded to 8 bits between the scale and the LUT
+        chain += [
+            ("scale", scale_in),
+            ("format", "gbrpf32le"),
+            ("lut3d", f"file='{_escape(lut_path)}':interp=tetrahedral"),
+        ]
     else:
         chain += [("scale", scale_in + ":out_color_matrix=bt709:out_range=tv"), ("format", "yuv420p")]
     if geometry.rotation == 90:
