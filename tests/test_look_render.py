@@ -69,3 +69,38 @@ def test_a_missing_reference_fails_only_its_variant(project_dir: Path) -> None:
     assert report.variants["a"].error is None
     err = report.variants["b"].error
     assert err is not None and err.exit_code == 66 and "look reference not found" in str(err)
+
+
+def test_creative_lut_in_a_render_matches_the_reference_kernel(tmp_path: Path) -> None:
+    from farm.kernels import Lut, apply_lut, write_cube
+
+    root = tmp_path / "p"
+    (root / "media").mkdir(parents=True)
+    write_clip(root / "media" / "city.mp4", width=640, height=360, rate=24, frames=12, pattern="city", source_id=2,
+               crf=12)
+    # a strong, smooth grade: swap red and blue, lift the shadows, crush the highlights
+    n = 17
+    axis = np.linspace(0, 1, n, dtype=np.float32)
+    r, g, b = np.meshgrid(axis, axis, axis, indexing="ij")
+    table = np.stack([0.1 + 0.8 * b, 0.05 + 0.9 * g ** 1.3, 0.1 + 0.8 * r], axis=-1).astype(np.float32)
+    write_cube(Lut(table, title="test grade"), root / "grade.cube")
+    write_cut(root / "cuts" / "c.otio", [Shot("media/city.mp4", 0, 12, rate=Fraction(24), name="city")])
+    (root / "farm.toml").write_text(
+        '[output]\nwidth = 640\nheight = 360\npreset = "ultrafast"\nquality = 10\n'
+        '[variants.plain]\ntimeline = "cuts/c.otio"\n'
+        '[variants.graded]\ntimeline = "cuts/c.otio"\n[variants.graded.look]\nlut = "grade.cube"\n'
+    )
+    report = farm.render(root / "farm.toml", workers=2)
+    assert all(v.error is None for v in report.variants.values())
+    plain = _frames(root / "renders" / "plain.mp4")
+    graded = _frames(root / "renders" / "graded.mp4")
+    expected = np.clip(apply_lut(plain, read_cube_from(root / "grade.cube")), 0, 1)
+    # 8-bit 4:2:0 round trips on both sides: a few code values of difference, not a different grade
+    assert float(np.abs(expected - graded).mean()) < 4 / 255
+    assert float(np.abs(plain - graded).mean()) > 10 / 255  # and the grade is far from nothing
+
+
+def read_cube_from(path: Path):  # type: ignore[no-untyped-def]
+    from farm.kernels import read_cube
+
+    return read_cube(path)
