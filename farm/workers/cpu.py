@@ -6,6 +6,7 @@ or before the first one needed, so seeking is frame-exact whatever the GOP.
 
 from __future__ import annotations
 
+import os
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -16,6 +17,18 @@ from farm.errors import MediaError, Where
 from farm.workers.job import EncodeSpec, Geometry, SegmentJob, SourceRef
 
 _ENCODERS = {"h264": "libx264", "hevc": "libx265"}
+
+
+def codec_threads() -> int:
+    """Threads each decoder and encoder of one worker may use (0: the codec decides).
+
+    ``FARM_CODEC_THREADS`` overrides it; the default leaves it to the codec, which
+    sizes itself to the machine's cores.
+    """
+    try:
+        return max(0, int(os.environ.get("FARM_CODEC_THREADS", "0")))
+    except ValueError:
+        return 0
 
 
 def open_encoder(container, spec: EncodeSpec):  # type: ignore[no-untyped-def]
@@ -31,6 +44,7 @@ def open_encoder(container, spec: EncodeSpec):  # type: ignore[no-untyped-def]
     cc.colorspace = 1
     cc.color_range = 1  # limited ("tv")
     cc.thread_type = "AUTO"
+    cc.thread_count = codec_threads()
     gop = str(spec.gop)
     options = {"crf": str(spec.quality), "preset": spec.preset, "g": gop}
     if spec.codec == "h264":
@@ -168,6 +182,7 @@ def _decode_and_filter(job: SegmentJob, emit) -> None:  # type: ignore[no-untype
     with container:
         vs = container.streams.video[0]
         vs.thread_type = "AUTO"
+        vs.codec_context.thread_count = codec_threads()
         container.seek(wanted[0][0], stream=vs, backward=True, any_frame=False)
         chain = filter_spec(src, job.geometry, job.lut_path)
         graph = None
