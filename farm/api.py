@@ -166,29 +166,37 @@ def _render_plan(the_plan, names, out_dir, cache_, backend_name, reason, runner,
         for w in vp.warnings:
             print(f"warning: {w}", file=log)
 
+    # a variant whose output already holds exactly this plan needs nothing, not even its cache
+    active = {
+        name: vp for name, vp in the_plan.variants.items()
+        if _output_digest(out_dir / f"{name}.mp4") != _plan_digest(vp)
+    }
     # what is missing, and which variant is first to need each piece (it is "rendered" there)
     owner: dict[str, str] = {}
     users: dict[str, set[str]] = {}
-    for name, vp in the_plan.variants.items():
+    for name, vp in active.items():
         for key in vp.keys:
             owner.setdefault(key, name)
             users.setdefault(key, set()).add(name)
-    cached = {key for key in the_plan.jobs if cache_.segment_meta(key) is not None}
+    needed = [key for key in the_plan.jobs if key in users]
+    cached = {key for key in needed if cache_.segment_meta(key) is not None}
     # longest first: the last segments to finish are short ones, so workers finish together
-    missing_segments = sorted((the_plan.jobs[k] for k in the_plan.jobs if k not in cached), key=lambda j: -j.count)
+    missing_segments = sorted((the_plan.jobs[k] for k in needed if k not in cached), key=lambda j: -j.count)
     audio_jobs = {}
-    for vp in the_plan.variants.values():
+    for vp in active.values():
+        users.setdefault(vp.audio.key, set()).add(vp.name)
         if not cache_.audio_path(vp.audio.key).is_file():
             audio_jobs.setdefault(vp.audio.key, (vp.audio, cache_.audio_path(vp.audio.key)))
-    for vp in the_plan.variants.values():
-        users.setdefault(vp.audio.key, set()).add(vp.name)
-    look_jobs = [j for j in the_plan.looks.values() if not Path(j.cube_path).is_file()]
+    look_jobs = [
+        j for j in the_plan.looks.values()
+        if not Path(j.cube_path).is_file() and the_plan.look_users.get(j.key, set()) & set(active)
+    ]
     for key, names_ in the_plan.look_users.items():
-        users.setdefault(key, set()).update(names_)
+        users.setdefault(key, set()).update(n for n in names_ if n in active)
 
     waiting: dict[str, set[str]] = {
         name: {k for k in vp.keys if k not in cached} | ({vp.audio.key} & set(audio_jobs))
-        for name, vp in the_plan.variants.items()
+        for name, vp in active.items()
     }
     rendered_now: set[str] = set()
     progress = Progress(len(missing_segments), sum(j.count for j in missing_segments), stream=log)
@@ -196,7 +204,7 @@ def _render_plan(the_plan, names, out_dir, cache_, backend_name, reason, runner,
 
     meter = metrics if isinstance(metrics, RenderMetrics) else RenderMetrics()
     meter.in_progress.set(len(missing_segments))
-    meter.segments.labels("reused").inc(len(the_plan.jobs) - len(missing_segments))
+    meter.segments.labels("reused").inc(len(cached))
 
     def finish_variant(name: str) -> None:
         vp = the_plan.variants[name]
@@ -259,7 +267,7 @@ def _render_plan(the_plan, names, out_dir, cache_, backend_name, reason, runner,
 
     # variants with nothing to render are stitched (or found up to date) straight away
     for name in the_plan.variants:
-        if not waiting[name]:
+        if not waiting.get(name):
             finish_variant(name)
 
     n_workers = workers or 0

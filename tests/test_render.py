@@ -169,3 +169,18 @@ def test_sample_aspect_ratio_is_honoured(project_dir: Path) -> None:
         # ignoring SAR would pillarbox a 4:3 picture: 40 black columns on each side
         assert rgb[:, :8].mean() > 40 and rgb[:, -8:].mean() > 40
         assert read_code(rgb) == (9, i)
+
+
+def test_a_finished_render_needs_nothing_even_without_its_cache(project_dir: Path) -> None:
+    import shutil
+
+    project = write_project(project_dir, {"cut": [Shot("s24", 0, 24), Shot("s25", 0, 25)]})
+    first = render(project).variants["cut"]
+    assert first.error is None and first.segments_rendered == first.segments
+    shutil.rmtree(project_dir / ".farm-cache")
+    again = render(project).variants["cut"]
+    assert again.up_to_date and again.segments_rendered == 0 and again.error is None
+    # a changed cut is a different plan: only then is work done
+    write_project(project_dir, {"cut": [Shot("s24", 0, 24), Shot("s25", 0, 20)]})
+    changed = render(project).variants["cut"]
+    assert not changed.up_to_date and changed.segments_rendered == changed.segments
