@@ -19,7 +19,7 @@ from pathlib import Path
 from farm.errors import MediaError, MissingInputError, Where
 from farm.timing import source_frame_cfr, source_frame_vfr
 
-_PROBE_VERSION = 3
+_PROBE_VERSION = 4
 _HEAD_TAIL = 1 << 20
 
 # AVColorSpace values → names libswscale's ``in_color_matrix`` understands
@@ -164,6 +164,8 @@ def _probe_uncached(path: Path, identity: str, where: Where) -> SourceInfo:
             for packet in container.demux(stream):
                 if packet.size == 0:
                     continue  # the flush packet
+                if packet.is_discard:
+                    continue  # before the edit list's start: decoded for reference, never shown
                 p = packet.pts if packet.pts is not None else packet.dts
                 if p is None:
                     raise MediaError("a video packet has no timestamp", where)
