@@ -184,3 +184,27 @@ def test_a_finished_render_needs_nothing_even_without_its_cache(project_dir: Pat
     write_project(project_dir, {"cut": [Shot("s24", 0, 24), Shot("s25", 0, 20)]})
     changed = render(project).variants["cut"]
     assert not changed.up_to_date and changed.segments_rendered == changed.segments
+
+
+def test_frames_an_edit_list_discards_are_not_shown(project_dir: Path) -> None:
+    """A stream-copied trim starts at a keyframe; its edit list hides the frames before the cut."""
+    import av
+
+    src_path = project_dir / "media" / "s24.mp4"
+    trimmed = project_dir / "trimmed.mp4"
+    with av.open(str(src_path)) as src, av.open(str(trimmed), "w") as out:
+        stream = src.streams.video[0]
+        o = out.add_stream_from_template(stream)
+        step = int(1 / (stream.time_base * 24))
+        for p in src.demux(stream):
+            if p.size:
+                # negative times: the muxer writes an edit list that starts at source frame 8
+                p.pts -= 8 * step
+                p.dts -= 8 * step
+                p.stream = o
+                out.mux(p)
+    items = [Shot("trimmed.mp4", 2, 20, rate=Fraction(24), name="trimmed")]
+    v = render(write_project(project_dir, {"cut": items})).variants["cut"]
+    assert v.error is None, v.error
+    # frame 0 of the trimmed file is frame 8 of s24 (id 1): in point 2 shows frame 10
+    assert frame_codes(Path(v.output)) == [(1, 10 + i) for i in range(20)]

@@ -160,11 +160,13 @@ def _probe_uncached(path: Path, identity: str, where: Where) -> SourceInfo:
 
         pts: list[int] = []
         key_pts: set[int] = set()
+        discarded = 0
         try:
             for packet in container.demux(stream):
                 if packet.size == 0:
                     continue  # the flush packet
                 if packet.is_discard:
+                    discarded += 1
                     continue  # before the edit list's start: decoded for reference, never shown
                 p = packet.pts if packet.pts is not None else packet.dts
                 if p is None:
@@ -179,7 +181,7 @@ def _probe_uncached(path: Path, identity: str, where: Where) -> SourceInfo:
                 f"the file is damaged or truncated after {len(pts)} frames ({exc})", where
             ) from None
         declared = stream.frames
-        if declared and len(pts) < declared:
+        if declared and len(pts) + discarded < declared:
             raise MediaError(
                 f"the file is truncated: its index lists {declared} frames, only {len(pts)} can be read",
                 where,
