@@ -259,29 +259,42 @@ def _render_plan(the_plan, names, out_dir, cache_, backend_name, reason, runner,
             pending = waiting[name]
             pending.discard(outcome.key)
             if not pending and results[name].error is None and results[name].output is None:
-                finish_variant(name)
+                finish_later(name)
 
     def skip(key: str) -> bool:
         # nobody needs it any more: every variant using it has failed (a failed look fails its variants)
         return all(results[n].error is not None for n in users.get(key, ()))
 
-    # variants with nothing to render are stitched (or found up to date) straight away
-    for name in the_plan.variants:
-        if not waiting.get(name):
-            finish_variant(name)
+    # Stitching runs on its own thread: the scheduling loop keeps feeding workers meanwhile,
+    # and the last stitches overlap with stopping Ray.
+    stitcher = ThreadPoolExecutor(1, thread_name_prefix="farm-stitch")
+    stitches = []
+
+    def finish_later(name: str) -> None:
+        stitches.append(stitcher.submit(finish_variant, name))
 
     n_workers = workers or 0
-    if missing_segments or audio_jobs or look_jobs:
-        if runner is None:
-            from farm.scheduler.executor import RayExecutor
+    try:
+        # variants with nothing to render are stitched (or found up to date) straight away
+        for name in the_plan.variants:
+            if not waiting.get(name):
+                finish_later(name)
+        if missing_segments or audio_jobs or look_jobs:
+            if runner is None:
+                from farm.scheduler.executor import RayExecutor
 
-            runner = RayExecutor(workers=workers, address=address, backend=backend_name)
-        if not getattr(runner, "entered", False):
-            stack.enter_context(runner)
-        n_workers = getattr(runner, "workers", 1)
-        runner.run(
-            missing_segments, list(audio_jobs.values()), cache_.root, backend_name, on_done, skip, looks=look_jobs
-        )
+                runner = RayExecutor(workers=workers, address=address, backend=backend_name)
+            if not getattr(runner, "entered", False):
+                stack.enter_context(runner)
+            n_workers = getattr(runner, "workers", 1)
+            runner.run(
+                missing_segments, list(audio_jobs.values()), cache_.root, backend_name, on_done, skip, looks=look_jobs
+            )
+        stack.close()  # stop Ray now, while the last variants stitch
+    finally:
+        stitcher.shutdown(wait=True)
+    for done in stitches:
+        done.result()  # finish_variant turns FarmErrors into variant errors; anything else is a bug
     for name, r in results.items():
         if r.error is None and r.output is None:
             r.error = InternalError("the variant never completed (some of its work was not run)", Where(variant=name))
