@@ -220,7 +220,7 @@ def _render_plan(the_plan, names, out_dir, cache_, backend_name, reason, runner,
         final = out_dir / f"{name}.mp4"
         digest = _plan_digest(vp)
         try:
-            if final.is_file() and _output_digest(final) == digest:
+            if name not in active:
                 r.up_to_date = True
             else:
                 pieces = [StitchPiece(cache_.segment_path(p.key), p.start, p.count) for p in vp.placements]
