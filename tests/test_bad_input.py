@@ -127,3 +127,27 @@ def test_unknown_backend_is_a_usage_error(project_dir: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "farm", "render", str(project), "--backend", "quantum"],
                           capture_output=True, text=True)
     assert proc.returncode == 2
+
+
+def test_a_plain_render_starts_its_own_ray_whatever_RAY_ADDRESS_says(project_dir: Path, tmp_path: Path) -> None:
+    import os
+
+    project = write_project(project_dir, {"a": [Shot("s24", 0, 12)]})
+    proc = subprocess.run(
+        [sys.executable, "-m", "farm", "render", str(project), "--out", str(tmp_path / "out"), "--workers", "1",
+         "--quiet"],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "RAY_ADDRESS": "127.0.0.1:1"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "out" / "a.mp4").is_file()
+
+
+def test_an_unreachable_cluster_is_named_with_exit_69(project_dir: Path, tmp_path: Path) -> None:
+    project = write_project(project_dir, {"a": [Shot("s24", 0, 12)]})
+    proc = subprocess.run(
+        [sys.executable, "-m", "farm", "render", str(project), "--address", "127.0.0.1:1", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 69
+    assert "127.0.0.1:1" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "a.mp4").exists()

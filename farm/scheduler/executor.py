@@ -82,21 +82,32 @@ class RayExecutor:
 
         self.entered = True
         if not ray.is_initialized():
-            kwargs: dict = {"include_dashboard": False, "logging_level": "ERROR", "log_to_driver": True}
-            if self.address:
-                import farm
+            try:
+                self._init(ray)
+            except Exception as exc:  # ConnectionError, ValueError, RuntimeError... from Ray
+                from farm.errors import BackendUnavailableError
 
-                # ship the driver's farm package so cluster workers run the same code
-                kwargs["runtime_env"] = {"py_modules": [os.path.dirname(farm.__file__)]}
-                ray.init(address=self.address, **kwargs)
-            else:
-                if self.backend == "nvidia":
-                    from farm.scheduler.resources import node_resources
-
-                    kwargs["resources"] = node_resources()
-                ray.init(num_cpus=self.workers, **kwargs)
+                where = f"the Ray cluster at {self.address}" if self.address else "a local Ray"
+                raise BackendUnavailableError(f"cannot start or join {where}: {exc}") from None
             self._started = True
         return self
+
+    def _init(self, ray) -> None:  # type: ignore[no-untyped-def]
+        kwargs: dict = {"include_dashboard": False, "logging_level": "ERROR", "log_to_driver": True}
+        if self.address:
+            import farm
+
+            _check_reachable(self.address)
+            # ship the driver's farm package so cluster workers run the same code
+            kwargs["runtime_env"] = {"py_modules": [os.path.dirname(farm.__file__)]}
+            ray.init(address=self.address, **kwargs)
+            return
+        if self.backend == "nvidia":
+            from farm.scheduler.resources import node_resources
+
+            kwargs["resources"] = node_resources()
+        # "local": a new Ray of our own, even when RAY_ADDRESS names a running one
+        ray.init(address="local", num_cpus=self.workers, **kwargs)
 
     def __exit__(self, *exc_info: object) -> None:
         import ray
@@ -197,6 +208,22 @@ class RayExecutor:
             done, _ = ray.wait(list(pending), num_returns=1)
             for ref in done:
                 on_done(_outcome(ref, kind, pending.pop(ref)))
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail fast on a cluster address nothing answers at (Ray itself retries for minutes)."""
+    import socket
+
+    if address in ("auto", "local") or "://" in address:
+        return
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"expected HOST:PORT, got {address!r}")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise ConnectionError(f"nothing answers at {address} ({exc.strerror or exc})") from None
 
 
 def _outcome(ref, kind: str, key: str) -> Outcome:  # type: ignore[no-untyped-def]
