@@ -24,10 +24,8 @@ from farm.errors import MediaError, MissingInputError, OutputError, Where
 from farm.kernels import Lut, apply_lut, delta_e_2000, match, resize, srgb_to_lab, write_cube
 from farm.kernels._color import delta_e_2000_lab, upsample_chroma, ycbcr_to_rgb_affine
 from farm.kernels._match import MAX_SAMPLES, METHODS
+from farm.media.probe import frame_colour
 
-#: AVColorSpace values (libavutil/pixfmt.h) -> farm's matrix names
-_AV_COLORSPACES = {1: "bt709", 5: "bt601", 6: "bt601", 9: "bt2020", 10: "bt2020"}
-_AV_RANGE_LIMITED, _AV_RANGE_FULL = 1, 2
 #: planar YCbCr formats read straight from their planes (no swscale involved)
 _PLANAR_YUV = {
     f"yuv{sub}p{depth}": depth_bits
@@ -147,15 +145,8 @@ def _spread_frames(container, stream, count: int) -> list:
 
 def colour_tags(frame) -> tuple[str, str]:
     """(matrix, range) to convert a decoded frame with; untagged HD is BT.709."""
-    matrix = _AV_COLORSPACES.get(int(frame.colorspace))
-    if matrix is None:
-        matrix = "bt709" if frame.height >= 720 else "bt601"
-    colour_range = int(frame.color_range)
-    if colour_range == _AV_RANGE_FULL or (
-        colour_range != _AV_RANGE_LIMITED and frame.format.name.startswith("yuvj")
-    ):
-        return matrix, "full"
-    return matrix, "limited"
+    matrix, _tagged, full = frame_colour(frame)
+    return matrix, "full" if full else "limited"
 
 
 def _plane(frame, index: int, dtype: type, components: int = 1) -> np.ndarray:

@@ -56,17 +56,19 @@ def _segment_packets(piece: StitchPiece, fps: Fraction, out_tb: Fraction, max_de
 
 
 def _delay(path: Path, fps: Fraction) -> Fraction:
+    """A segment's decode delay in frames, from its first packet alone.
+
+    The first packet is the IDR, which shows first; its decode time is the
+    earliest, so ``pts - dts`` of that one packet is the whole segment's delay.
+    """
     import av
 
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
-        tb = Fraction(stream.time_base)
-        pts, dts = [], []
         for p in container.demux(stream):
             if p.size:
-                pts.append(p.pts)
-                dts.append(p.dts)
-        return (min(pts) - min(dts)) * tb * fps
+                return (p.pts - p.dts) * Fraction(stream.time_base) * fps
+    return Fraction(0)
 
 
 def stitch(

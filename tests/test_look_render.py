@@ -72,7 +72,7 @@ def test_a_missing_reference_fails_only_its_variant(project_dir: Path) -> None:
 
 
 def test_creative_lut_in_a_render_matches_the_reference_kernel(tmp_path: Path) -> None:
-    from farm.kernels import Lut, apply_lut, write_cube
+    from farm.kernels import Lut, apply_lut, read_cube, write_cube
 
     root = tmp_path / "p"
     (root / "media").mkdir(parents=True)
@@ -94,13 +94,8 @@ def test_creative_lut_in_a_render_matches_the_reference_kernel(tmp_path: Path) -
     assert all(v.error is None for v in report.variants.values())
     plain = _frames(root / "renders" / "plain.mp4")
     graded = _frames(root / "renders" / "graded.mp4")
-    expected = np.clip(apply_lut(plain, read_cube_from(root / "grade.cube")), 0, 1)
+    expected = np.clip(apply_lut(plain, read_cube(root / "grade.cube")), 0, 1)
     # 8-bit 4:2:0 round trips on both sides: a few code values of difference, not a different grade
     assert float(np.abs(expected - graded).mean()) < 4 / 255
     assert float(np.abs(plain - graded).mean()) > 10 / 255  # and the grade is far from nothing
 
-
-def read_cube_from(path: Path):  # type: ignore[no-untyped-def]
-    from farm.kernels import read_cube
-
-    return read_cube(path)

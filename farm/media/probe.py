@@ -19,11 +19,26 @@ from pathlib import Path
 from farm.errors import MediaError, MissingInputError, Where
 from farm.timing import source_frame_cfr, source_frame_vfr
 
-_PROBE_VERSION = 4
+_PROBE_VERSION = 5
 _HEAD_TAIL = 1 << 20
 
 # AVColorSpace values → names libswscale's ``in_color_matrix`` understands
 _COLORSPACES = {1: "bt709", 5: "bt601", 6: "bt601", 9: "bt2020", 10: "bt2020"}
+
+
+def frame_colour(frame) -> tuple[str, bool, bool]:  # type: ignore[no-untyped-def]
+    """How to decode a frame's colour: ``(matrix, tagged, full_range)``.
+
+    An untagged frame is BT.709 from 720 lines up and BT.601 below — what cameras
+    and phones write — never libswscale's implicit BT.601 at every size.
+    """
+    matrix = _COLORSPACES.get(int(frame.colorspace or 0))
+    tagged = matrix is not None
+    if matrix is None:
+        matrix = "bt709" if frame.height >= 720 else "bt601"
+    rng = int(frame.color_range or 0)
+    full = rng == 2 or (rng != 1 and frame.format.name.startswith("yuvj"))
+    return matrix, tagged, full
 
 
 def source_identity(path: Path) -> str:
@@ -209,15 +224,9 @@ def _probe_uncached(path: Path, identity: str, where: Where) -> SourceInfo:
         rotation = int(round(first.rotation or 0)) % 360
         if rotation not in (0, 90, 180, 270):
             raise MediaError(f"unsupported display rotation {rotation}°", where)
-        cs_code = int(first.colorspace or 0)
-        colorspace = _COLORSPACES.get(cs_code)
-        tagged = colorspace is not None
-        if colorspace is None:
-            # untagged: HD and larger is BT.709 in practice; SD is BT.601
-            colorspace = "bt709" if first.height >= 720 else "bt601"
-        rng = int(first.color_range or 0)
+        colorspace, tagged, full_range = frame_colour(first)
         pix_fmt = first.format.name
-        color_range = "pc" if rng == 2 or pix_fmt.startswith("yuvj") else "tv"
+        color_range = "pc" if full_range else "tv"
         sar = stream.sample_aspect_ratio
         sar_f = Fraction(sar) if sar and sar.numerator > 0 else Fraction(1)
         index = {p: i for i, p in enumerate(pts)}
