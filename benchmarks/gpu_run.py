@@ -12,7 +12,7 @@ On a machine with an NVIDIA GPU, CuPy and PyNvVideoCodec (no Ray needed):
 3. **kernels** — the fused NV12 4K → LUT → 1080p kernel's GB/s against the
    card's bandwidth (``benchmarks/bench_kernels.py``'s ``bench_gpu``).
 4. **end to end** — 4K → 1080p frames per second through
-   ``farm.workers.render_segment`` with the nvidia backend (the family this
+   ``farm.backends.segment.render_segment`` with the nvidia backend (the family this
    GPU renders: ``nvenc``, or ``nvdec+cpu`` without NVENC), with and without
    a look, and the CPU backend on the same segments as the peer.
 
@@ -138,7 +138,7 @@ def _decode_all(nvc, path: Path, batch: int = 16) -> int:  # type: ignore[no-unt
 def bench_nvdec(path: Path, codec: str) -> dict:
     import cupy
 
-    from farm.workers._nv_codec import decoder_caps, pynvvideocodec
+    from farm.backends.nvidia.codec import decoder_caps, pynvvideocodec
 
     nvc = pynvvideocodec()
     engines = int(decoder_caps(0, codec, 8).get("num_decoder_engines", 0)) or 1
@@ -196,9 +196,9 @@ def segment_jobs(
     path: Path, family: str, lut: Path | None, chunk: int = 48, size: tuple[int, int] = (1920, 1080)
 ) -> list:
     from farm.media.probe import probe
-    from farm.scheduler.keys import file_digest
-    from farm.scheduler.plan import gop_frames
-    from farm.workers.job import EncodeSpec, SegmentJob, SourceRef, fit_geometry
+    from farm.planning.keys import file_digest
+    from farm.planning.planner import gop_frames
+    from farm.planning.units import EncodeSpec, SegmentJob, SourceRef, fit_geometry
 
     info = probe(path)
     src = SourceRef(
@@ -236,7 +236,7 @@ def segment_jobs(
 def bench_end_to_end(
     path: Path, backend: str, family: str, lut: Path | None, work: Path, size: tuple[int, int] = (1920, 1080)
 ) -> dict:
-    from farm.workers import render_segment
+    from farm.backends.segment import render_segment
 
     jobs = segment_jobs(path, family, lut, size=size)
     render_segment(
@@ -288,8 +288,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    from farm.backend import nvidia_missing
-    from farm.doctor import collect
+    from farm.backends.select import nvidia_missing
+    from farm.backends.doctor import collect
 
     record: dict = {
         "kind": "gpu-run",

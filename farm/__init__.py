@@ -14,7 +14,7 @@ __all__ = ["__version__", "load_project", "plan", "render"]
 
 if TYPE_CHECKING:  # pragma: no cover
     from farm.api import plan, render
-    from farm.project import load_project
+    from farm.edit.project import load_project
 
 
 def __getattr__(name: str) -> Any:
@@ -23,7 +23,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(api, name)
     if name == "load_project":
-        from farm.project import load_project
+        from farm.edit.project import load_project
 
         return load_project
     raise AttributeError(f"module 'farm' has no attribute {name!r}")

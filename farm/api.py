@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from farm.backend import select_backend
-from farm.cache import Cache
+from farm.backends.select import select_backend
+from farm.output.cache import Cache
 from farm.errors import FarmError, InternalError, OutputError, Where
-from farm.progress import Progress
-from farm.project import Project, load_project
-from farm.scheduler.plan import RenderPlan, VariantPlan, plan_project
-from farm.stitch import StitchPiece, stitch
+from farm.output.progress import Progress
+from farm.edit.project import Project, load_project
+from farm.planning.planner import RenderPlan, VariantPlan, plan_project
+from farm.media.stitch import StitchPiece, stitch
 
 
 def default_paths(project: Project, out: str | Path | None, cache: str | Path | None) -> tuple[Path, Path]:
@@ -128,7 +128,7 @@ def render(
         raise OutputError(f"cannot create the output folder ({exc.strerror})", Where(path=str(out_dir))) from None
 
     names = list(variants) if variants else list(proj.variants)
-    from farm.workers.nvidia import encode_family  # imports no GPU library
+    from farm.backends.nvidia.pipeline import encode_family  # imports no GPU library
 
     family = encode_family(backend_name)  # part of every segment key: "cpu" | "nvenc" | "nvdec+cpu"
     runner = executor
@@ -137,7 +137,7 @@ def render(
         # start it now and plan (probing every source) in a thread meanwhile.  Ray must be
         # started from the main thread.
         if runner is None and not all((out_dir / f"{n}.mp4").is_file() for n in names):
-            from farm.scheduler.executor import RayExecutor
+            from farm.execute.ray_executor import RayExecutor
 
             runner = RayExecutor(workers=workers, address=address, backend=backend_name)
             with ThreadPoolExecutor(1, thread_name_prefix="farm-plan") as pool:
@@ -200,7 +200,7 @@ def _render_plan(the_plan, names, out_dir, cache_, backend_name, reason, runner,
     }
     rendered_now: set[str] = set()
     progress = Progress(len(missing_segments), sum(j.count for j in missing_segments), stream=log)
-    from farm.metrics import RenderMetrics
+    from farm.output.metrics import RenderMetrics
 
     meter = metrics if isinstance(metrics, RenderMetrics) else RenderMetrics()
     meter.in_progress.set(len(missing_segments))
@@ -281,7 +281,7 @@ def _render_plan(the_plan, names, out_dir, cache_, backend_name, reason, runner,
                 finish_later(name)
         if missing_segments or audio_jobs or look_jobs:
             if runner is None:
-                from farm.scheduler.executor import RayExecutor
+                from farm.execute.ray_executor import RayExecutor
 
                 runner = RayExecutor(workers=workers, address=address, backend=backend_name)
             if not getattr(runner, "entered", False):

@@ -132,7 +132,7 @@ def write_project(root: Path, cuts: dict[str, list], output: dict | None = None,
 def expected_frames(items: list, out_rate: Fraction) -> list[tuple[int, int] | None]:
     """(source id, source frame) for each output frame, by the sampling rule; None = black.
 
-    Written independently of farm.timing on purpose: a plain walk over the items.
+    Written independently of farm.edit.timing on purpose: a plain walk over the items.
     """
     placed = []
     t = Fraction(0)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from coded import Gap, Shot, write_cut
-from farm.cut import ClipItem, GapItem, load_cut, resolve_media
+from farm.edit.cut import ClipItem, GapItem, load_cut, resolve_media
 from farm.errors import CutError, MissingInputError, Where
 
 

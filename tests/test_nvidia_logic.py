@@ -25,15 +25,15 @@ from farm.errors import BackendUnavailableError
 from farm.kernels import Lut, identity_lut, write_cube
 from farm.media.probe import probe
 from farm.media.synth import read_code, write_clip
-from farm.workers import _nv_params as params
-from farm.workers._nv_frames import (
+from farm.backends.nvidia import params
+from farm.backends.nvidia.frames import (
     compose_frame,
     host_i420,
     nv12_surface,
     planes_from_views,
     to_8bit,
 )
-from farm.workers.job import EncodeSpec, Geometry, SegmentJob, SourceRef, fit_geometry
+from farm.planning.units import EncodeSpec, Geometry, SegmentJob, SourceRef, fit_geometry
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -57,7 +57,7 @@ def _spec(**kw) -> EncodeSpec:  # type: ignore[no-untyped-def]
 
 
 def test_each_backend_has_its_own_encoder_family():
-    from farm.workers.nvidia import encode_family
+    from farm.backends.nvidia.pipeline import encode_family
 
     assert encode_family("cpu") == "cpu"
     assert encode_family("nvidia", nvenc=True) == "nvenc"
@@ -69,7 +69,7 @@ def test_each_backend_has_its_own_encoder_family():
 
 
 def test_the_nvidia_worker_refuses_a_family_it_would_mislabel(tmp_path):
-    from farm.workers.nvidia import render_segment_nvidia
+    from farm.backends.nvidia.pipeline import render_segment_nvidia
 
     job = SegmentJob(
         key="k" * 40,
@@ -90,7 +90,7 @@ def test_the_nvidia_worker_refuses_a_family_it_would_mislabel(tmp_path):
 def test_gaps_of_the_host_encode_family_need_no_gpu(tmp_path):
     import av
 
-    from farm.workers.nvidia import render_segment_nvidia
+    from farm.backends.nvidia.pipeline import render_segment_nvidia
 
     job = SegmentJob(
         key="g" * 40,
@@ -114,7 +114,7 @@ def test_gaps_of_the_host_encode_family_need_no_gpu(tmp_path):
 
 
 def test_x264_presets_map_to_nvenc_presets_in_speed_order():
-    from farm.project import PRESETS
+    from farm.edit.project import PRESETS
 
     mapped = [params.nvenc_preset(p) for p in PRESETS]  # fastest first
     assert all(m in params.NVENC_PRESETS for m in mapped)
@@ -223,7 +223,7 @@ def _cpu_reference(path: Path, src: SourceRef, geometry: Geometry, lut_path: str
     """The CPU backend's libavfilter chain applied to source frame ``index``: (Y, U, V) planes."""
     import av
 
-    from farm.workers.cpu import _build_graph, filter_spec
+    from farm.backends.cpu import _build_graph, filter_spec
 
     with av.open(str(path)) as c:
         stream = c.streams.video[0]
@@ -435,7 +435,7 @@ class _FakeRuntime:
 @pytest.fixture
 def codec_caches():  # type: ignore[no-untyped-def]
     """PyNvVideoCodec's import and NVENC probes are memoised: start and end each test with them empty."""
-    from farm.workers import _nv_codec
+    from farm.backends.nvidia import codec as _nv_codec
 
     _nv_codec.pynvvideocodec.cache_clear()
     _nv_codec.nvenc_engines.cache_clear()
@@ -448,7 +448,7 @@ def _fake_gpu_stack(monkeypatch, tmp_path, devices, nvc_source):  # type: ignore
     """A fake CuPy with ``devices`` GPUs and a PyNvVideoCodec package whose import runs ``nvc_source``."""
     import importlib.util as iu
 
-    import farm.backend as backend
+    import farm.backends.select as backend
 
     cupy = types.ModuleType("cupy")
     cupy.cuda = types.SimpleNamespace(runtime=_FakeRuntime(devices))  # type: ignore[attr-defined]
@@ -468,7 +468,7 @@ def _fake_gpu_stack(monkeypatch, tmp_path, devices, nvc_source):  # type: ignore
 
 
 def test_nvidia_without_its_libraries_exits_69_naming_them():
-    from farm.backend import select_backend
+    from farm.backends.select import select_backend
 
     with pytest.raises(BackendUnavailableError) as info:
         select_backend("nvidia")
@@ -512,7 +512,7 @@ def test_auto_picks_nvidia_and_says_what_the_gpu_can_do(monkeypatch, tmp_path, c
     assert "auto:" in reason and "no NVENC" in reason and "host" in reason
     name, reason = backend.select_backend("nvidia")
     assert name == "nvidia" and "requested" in reason and "libx264" in reason
-    from farm.workers.nvidia import encode_family
+    from farm.backends.nvidia.pipeline import encode_family
 
     assert encode_family("nvidia") == "nvdec+cpu"
 
@@ -554,10 +554,14 @@ def test_importing_farm_imports_no_gpu_library(tmp_path):
         (tmp_path / name / "__init__.py").write_text(f"raise ImportError('{name} imported too early')\n")
     code = textwrap.dedent("""
         import json, sys
-        import farm, farm.api, farm.backend, farm.doctor, farm.scheduler.resources
-        import farm.workers, farm.workers.nvidia, farm.workers.cpu
-        from farm.workers import _nv_codec, _nv_frames, _nv_kernels, _nv_mux, _nv_params
-        from farm.scheduler.executor import LocalExecutor
+        import farm, farm.api, farm.backends.select, farm.backends.doctor, farm.execute.resources
+        import farm.backends.segment, farm.backends.nvidia.pipeline, farm.backends.cpu
+        from farm.backends.nvidia import codec as _nv_codec
+        from farm.backends.nvidia import frames as _nv_frames
+        from farm.backends.nvidia import kernels as _nv_kernels
+        from farm.backends.nvidia import mux as _nv_mux
+        from farm.backends.nvidia import params as _nv_params
+        from farm.execute.ray_executor import LocalExecutor
         watched = ('cupy', 'PyNvVideoCodec', 'ray')
         print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in watched)))
     """)
@@ -575,7 +579,7 @@ def test_a_local_executor_render_never_imports_ray(tmp_path):
         import coded as helpers
         from farm.media.synth import write_clip
         import farm
-        from farm.scheduler.executor import LocalExecutor
+        from farm.execute.ray_executor import LocalExecutor
         root = Path({str(tmp_path)!r})
         (root / "media").mkdir(); (root / "cuts").mkdir()
         write_clip(root / "media" / "s24.mp4", width=160, height=90, rate=24, frames=12, source_id=1)

@@ -10,9 +10,9 @@ from fractions import Fraction
 from pathlib import Path
 
 from coded import Shot, write_project
-from farm.cut import ClipItem, Cut, GapItem
-from farm.project import LookSpec, OutputSpec, VariantSpec
-from farm.scheduler.plan import chunk_boundaries, plan_variant
+from farm.edit.cut import ClipItem, Cut, GapItem
+from farm.edit.project import LookSpec, OutputSpec, VariantSpec
+from farm.planning.planner import chunk_boundaries, plan_variant
 from test_timing import fake_source
 
 SRC = fake_source("hero", Fraction(24), 480)  # 20 s at 24 fps, keyframes every 10 frames

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from farm.errors import MissingInputError, ProjectError
-from farm.project import load_project
+from farm.edit.project import load_project
 
 BASE = """
 [output]

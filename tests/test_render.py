@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import farm
-from farm.timing import parse_rate
+from farm.edit.timing import parse_rate
 from coded import SOURCES, Gap, Shot, expected_frames, write_project
 from farm.media.synth import read_code
 from media_check import audio_samples, frame_codes, stream_info, tone_at

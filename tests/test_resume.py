@@ -24,7 +24,7 @@ def test_a_segment_whose_worker_dies_is_retried(project_dir: Path, tmp_path: Pat
     project = write_project(project_dir, {"cut": CUT}, extra="[render]\nsegment_seconds = 1\n")
     fault = tmp_path / "fault"
     fault.mkdir()
-    from farm.scheduler.executor import RayExecutor
+    from farm.execute.ray_executor import RayExecutor
 
     runner = RayExecutor(workers=2, task_env={"FARM_FAULT_KILL_ONCE_DIR": str(fault)})
     report = farm.render(project, executor=runner)

@@ -11,11 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from farm.cut import ClipItem, Cut, GapItem
+from farm.edit.cut import ClipItem, Cut, GapItem
 from farm.media.probe import SourceInfo
-from farm.project import OutputSpec, VariantSpec, LookSpec
-from farm.scheduler.plan import plan_variant
-from farm.timing import frame_count, parse_rate, source_frame_cfr, source_frame_vfr
+from farm.edit.project import OutputSpec, VariantSpec, LookSpec
+from farm.planning.planner import plan_variant
+from farm.edit.timing import frame_count, parse_rate, source_frame_cfr, source_frame_vfr
 
 RATES = [Fraction(24), Fraction(25), Fraction(30), Fraction(24000, 1001), Fraction(30000, 1001),
          Fraction(50), Fraction(60000, 1001), Fraction(12)]

@@ -17,7 +17,7 @@ from functools import cached_property
 from pathlib import Path
 
 from farm.errors import MediaError, MissingInputError, Where
-from farm.timing import source_frame_cfr, source_frame_vfr
+from farm.edit.timing import source_frame_cfr, source_frame_vfr
 
 _PROBE_VERSION = 5
 _HEAD_TAIL = 1 << 20

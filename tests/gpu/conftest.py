@@ -27,7 +27,7 @@ def pytest_configure(config: pytest.Config) -> None:
 @functools.cache
 def gpu_missing() -> str | None:
     """Why the nvidia backend cannot run here, or None when it can."""
-    from farm.backend import nvidia_missing
+    from farm.backends.select import nvidia_missing
 
     missing = nvidia_missing()
     return "missing " + "; ".join(missing) if missing else None

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from farm.errors import InternalError
-from farm.workers import _nv_mux as mux
+from farm.backends.nvidia import mux
 
 FPS = Fraction(24)
 W, H = 96, 64
@@ -151,7 +151,7 @@ def test_parameter_sets_that_change_mid_segment_are_refused(tmp_path):
 
 
 def test_segments_of_one_setting_concatenate_with_the_stitcher(tmp_path):
-    from farm.stitch import StitchPiece, stitch
+    from farm.media.stitch import StitchPiece, stitch
 
     first, _ = encode_annexb("h264", frames=24, gop=12, start=0)
     second, _ = encode_annexb("h264", frames=12, gop=12, start=24)

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from farm.errors import BackendUnavailableError
-from farm.scheduler import resources
-from farm.workers.job import EncodeSpec, SegmentJob
+from farm.execute import resources
+from farm.planning.units import EncodeSpec, SegmentJob
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -41,7 +41,7 @@ def _black_job(key: str, family: str = "cpu") -> SegmentJob:
 
 def test_doctor_json_has_its_shape_without_a_gpu():
     run = subprocess.run(
-        [sys.executable, "-m", "farm.doctor", "--json"], capture_output=True, text=True, cwd=REPO, timeout=120
+        [sys.executable, "-m", "farm.backends.doctor", "--json"], capture_output=True, text=True, cwd=REPO, timeout=120
     )
     assert run.returncode == 0, run.stderr
     report = json.loads(run.stdout)
@@ -58,12 +58,12 @@ def test_doctor_json_has_its_shape_without_a_gpu():
 
 
 def test_doctor_text_and_resources_flag():
-    from farm.doctor import collect, render_text
+    from farm.backends.doctor import collect, render_text
 
     text = render_text(collect())
     assert "GPUs: none" in text and "--backend auto: cpu" in text
     run = subprocess.run(
-        [sys.executable, "-m", "farm.doctor", "--resources"],
+        [sys.executable, "-m", "farm.backends.doctor", "--resources"],
         capture_output=True,
         text=True,
         cwd=REPO,
@@ -124,8 +124,8 @@ def test_gpu_workers_are_actors_placed_by_video_resources(tmp_path):
         import json, sys
         from fractions import Fraction
         import ray
-        from farm.scheduler import resources
-        from farm.workers.job import EncodeSpec, SegmentJob
+        from farm.execute import resources
+        from farm.planning.units import EncodeSpec, SegmentJob
 
         ray.init(num_cpus=4, num_gpus=1, resources={{"nvdec": 2, "nvenc": 1}}, include_dashboard=False,
                  logging_level="ERROR", log_to_driver=False)

@@ -3,7 +3,7 @@
 Every test here is marked ``gpu``: skipped without a GPU, a failure with
 ``FARM_REQUIRE_GPU=1``. None needs Ray: cuts are planned with the encoder
 family the nvidia backend writes, rendered segment by segment with
-``farm.workers.render_segment`` and stitched, as ``LocalExecutor`` does on a
+``farm.backends.segment.render_segment`` and stitched, as ``LocalExecutor`` does on a
 GPU box. The test media carry burned-in codes, so every rendered frame says
 which source frame it shows.
 """
@@ -30,19 +30,19 @@ MIXED = [Shot("s24", 5, 30), Gap(7), Shot("s25", 10, 33), Shot("s2997", 3, 40), 
 
 
 def nvidia_family() -> str:
-    from farm.workers.nvidia import encode_family
+    from farm.backends.nvidia.pipeline import encode_family
 
     return encode_family("nvidia")
 
 
 def render_variants(project: Path, backend: str, family: str, work: Path) -> dict[str, Path]:
     """Plan with ``family``, render every segment with ``backend`` in this process, stitch the video."""
-    from farm.cache import Cache
-    from farm.grading import bake_look
-    from farm.project import load_project
-    from farm.scheduler.plan import plan_project
-    from farm.stitch import StitchPiece, stitch
-    from farm.workers import render_segment
+    from farm.output.cache import Cache
+    from farm.look.bake import bake_look
+    from farm.edit.project import load_project
+    from farm.planning.planner import plan_project
+    from farm.media.stitch import StitchPiece, stitch
+    from farm.backends.segment import render_segment
 
     cache = Cache(work / f"cache-{backend}-{family}").ensure()
     plan = plan_project(load_project(project), None, cache.root, family=family)
@@ -79,7 +79,7 @@ def psnr(a: list[np.ndarray], b: list[np.ndarray]) -> float:
 
 @pytest.mark.parametrize("out_fps", ["24", "30000/1001"])
 def test_every_output_frame_shows_the_source_frame_the_rule_picks(project_dir, tmp_path, out_fps):
-    from farm.timing import parse_rate
+    from farm.edit.timing import parse_rate
 
     project = coded.write_project(project_dir, {"cut": MIXED}, output={"fps": out_fps})
     out = render_variants(project, "nvidia", nvidia_family(), tmp_path)["cut"]
@@ -103,7 +103,7 @@ def test_the_host_encode_family_runs_on_any_gpu(project_dir, tmp_path):
 
 @pytest.mark.parametrize("codec", ["h264", "hevc"])
 def test_nvenc_segments_are_frame_exact_and_concatenate(project_dir, tmp_path, codec):
-    from farm.workers.nvidia import has_nvenc
+    from farm.backends.nvidia.pipeline import has_nvenc
 
     if not has_nvenc(codec):
         pytest.skip(f"this GPU has no NVENC for {codec}")
@@ -121,9 +121,9 @@ def test_nvenc_segments_are_frame_exact_and_concatenate(project_dir, tmp_path, c
 
 def test_the_nvenc_family_on_a_gpu_without_nvenc_is_refused_with_69(media_dir, tmp_path):
     from farm.media.probe import probe
-    from farm.workers import render_segment
-    from farm.workers.job import EncodeSpec, SegmentJob, SourceRef, fit_geometry
-    from farm.workers.nvidia import has_nvenc
+    from farm.backends.segment import render_segment
+    from farm.planning.units import EncodeSpec, SegmentJob, SourceRef, fit_geometry
+    from farm.backends.nvidia.pipeline import has_nvenc
 
     if has_nvenc():
         pytest.skip("this GPU has NVENC")
@@ -226,7 +226,7 @@ def test_a_graded_gpu_render_matches_the_graded_cpu_render(project_dir, tmp_path
 def test_farm_render_with_the_local_executor(project_dir, tmp_path):
     """The public API on a GPU box without Ray (needs the planner to use encode_family(backend))."""
     import farm
-    from farm.scheduler.executor import LocalExecutor
+    from farm.execute.ray_executor import LocalExecutor
 
     project = coded.write_project(project_dir, {"cut": MIXED})
     report = farm.render(
@@ -259,9 +259,9 @@ def test_compose_frame_twin(tmp_path, rotation, out, fit, ten_bit):
     from farm.kernels import Lut, identity_lut
     from farm.media.probe import probe
     from farm.media.synth import write_clip
-    from farm.workers._nv_frames import compose_frame
-    from farm.workers._nv_params import frame_plan
-    from farm.workers.job import fit_geometry
+    from farm.backends.nvidia.frames import compose_frame
+    from farm.backends.nvidia.params import frame_plan
+    from farm.planning.units import fit_geometry
 
     path = tmp_path / "clip.mp4"
     write_clip(path, width=320, height=180, rate=24, frames=2, source_id=2, rotation=rotation)
@@ -283,7 +283,7 @@ def test_compose_frame_twin(tmp_path, rotation, out, fit, ten_bit):
 
 
 def test_the_worker_keeps_its_gpu_state_warm(project_dir, tmp_path):
-    from farm.workers.nvidia import gpu_state
+    from farm.backends.nvidia.pipeline import gpu_state
 
     items = [Shot("s24", 0, 10), Shot("s25", 0, 10), Shot("s24", 20, 10)]
     project = coded.write_project(project_dir, {"cut": items})
@@ -297,7 +297,7 @@ def test_the_worker_keeps_its_gpu_state_warm(project_dir, tmp_path):
 
 def test_reused_nvenc_sessions_restart_the_gop_at_each_segment(project_dir, tmp_path, monkeypatch):
     """FARM_NVENC_REUSE=1 keeps one session warm and forces an IDR per segment; every segment is checked."""
-    from farm.workers import nvidia
+    from farm.backends.nvidia import pipeline as nvidia
 
     if not nvidia.has_nvenc():
         pytest.skip("this GPU has no NVENC")

@@ -82,7 +82,7 @@ def oracle(y, uv, lut, geometry, in_matrix, in_range, out_matrix, out_range, fil
     ("in_matrix", "in_range"), [("bt601", "limited"), ("bt2020", "limited"), ("bt709", "full")]
 )
 def test_fused_convert_matches_its_definition(xp, dtype, in_matrix, in_range):
-    from farm.workers._nv_kernels import fused_convert
+    from farm.backends.nvidia.kernels import fused_convert
 
     rng = np.random.default_rng(7)
     rgb = rng.uniform(0.05, 0.95, (20, 24, 3)).astype(np.float32)
@@ -99,7 +99,7 @@ def test_fused_convert_matches_its_definition(xp, dtype, in_matrix, in_range):
 
 
 def test_with_equal_matrices_it_is_the_public_fused_kernel(xp):
-    from farm.workers._nv_kernels import fused_convert
+    from farm.backends.nvidia.kernels import fused_convert
 
     rng = np.random.default_rng(3)
     y, uv = rgb_to_yuv(rng.uniform(0, 1, (16, 20, 3)).astype(np.float32), "bt709", "limited", "nv12")
@@ -112,7 +112,7 @@ def test_with_equal_matrices_it_is_the_public_fused_kernel(xp):
 
 
 def test_bad_names_are_refused_before_any_launch(xp):
-    from farm.workers._nv_kernels import fused_convert
+    from farm.backends.nvidia.kernels import fused_convert
 
     y = xp.asarray(np.zeros((4, 4), np.uint8))
     uv = xp.asarray(np.zeros((2, 2, 2), np.uint8))

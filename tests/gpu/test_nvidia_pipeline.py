@@ -29,8 +29,9 @@ Shot, Gap = coded.Shot, coded.Gap
 @pytest.fixture
 def fake_gpu(monkeypatch):  # type: ignore[no-untyped-def]
     """Install the stand-ins; returns a function that swaps in a PyNvVideoCodec variant."""
-    import farm.backend
-    from farm.workers import _nv_codec, nvidia
+    import farm.backends.select
+    from farm.backends.nvidia import codec as _nv_codec
+    from farm.backends.nvidia import pipeline as nvidia
 
     def install(nvenc_engines: int = 2, dicts: bool = False):  # type: ignore[no-untyped-def]
         nvc = fake_nv.fake_pynvvideocodec(nvenc_engines=nvenc_engines, dicts=dicts)
@@ -41,9 +42,9 @@ def fake_gpu(monkeypatch):  # type: ignore[no-untyped-def]
         _nv_codec.nvenc_engines.cache_clear()
         return nvc
 
-    real_find_spec = farm.backend.importlib.util.find_spec
+    real_find_spec = farm.backends.select.importlib.util.find_spec
     monkeypatch.setattr(
-        farm.backend.importlib.util,
+        farm.backends.select.importlib.util,
         "find_spec",
         lambda name, *a: (
             sys.modules[name].__spec__ if name in ("cupy", "PyNvVideoCodec") else real_find_spec(name, *a)
@@ -55,11 +56,11 @@ def fake_gpu(monkeypatch):  # type: ignore[no-untyped-def]
 
 
 def render_variants(project: Path, backend: str, family: str, work: Path) -> dict[str, Path]:
-    from farm.cache import Cache
-    from farm.project import load_project
-    from farm.scheduler.plan import plan_project
-    from farm.stitch import StitchPiece, stitch
-    from farm.workers import render_segment
+    from farm.output.cache import Cache
+    from farm.edit.project import load_project
+    from farm.planning.planner import plan_project
+    from farm.media.stitch import StitchPiece, stitch
+    from farm.backends.segment import render_segment
 
     cache = Cache(work / f"cache-{backend}-{family}").ensure()
     plan = plan_project(load_project(project), None, cache.root, family=family)
@@ -93,7 +94,7 @@ CUT = [
 )
 def test_nvenc_renders_are_frame_exact(fake_gpu, project_dir, tmp_path, dicts, codec):
     nvc = fake_gpu(dicts=dicts)
-    from farm.workers.nvidia import encode_family
+    from farm.backends.nvidia.pipeline import encode_family
 
     assert encode_family("nvidia") == "nvenc"
     project = coded.write_project(project_dir, {"cut": CUT}, output={"codec": codec, "preset": "slow"})
@@ -106,7 +107,7 @@ def test_nvenc_renders_are_frame_exact(fake_gpu, project_dir, tmp_path, dicts, c
 
 def test_the_host_encode_family_copies_each_frame_once(fake_gpu, project_dir, tmp_path):
     nvc = fake_gpu(nvenc_engines=0)
-    from farm.workers.nvidia import encode_family, gpu_state
+    from farm.backends.nvidia.pipeline import encode_family, gpu_state
 
     assert encode_family("nvidia") == "nvdec+cpu"
     out = render_variants(coded.write_project(project_dir, {"cut": CUT}), "nvidia", "nvdec+cpu", tmp_path)[
@@ -171,7 +172,7 @@ def test_ten_bit_sources_are_read_as_p016(fake_gpu, tmp_path):
 
 def test_reused_sessions_force_an_idr_at_each_segment(fake_gpu, project_dir, tmp_path, monkeypatch):
     nvc = fake_gpu()
-    from farm.workers import nvidia
+    from farm.backends.nvidia import pipeline as nvidia
 
     monkeypatch.setattr(nvidia, "REUSE_NVENC", True)
     items = [Shot("s24", 0, 60), Shot("s25", 3, 60)]
@@ -187,7 +188,7 @@ def test_reused_sessions_force_an_idr_at_each_segment(fake_gpu, project_dir, tmp
 
 def test_the_worker_state_stays_warm_across_segments_and_sources(fake_gpu, project_dir, tmp_path):
     fake_gpu()
-    from farm.workers.nvidia import gpu_state
+    from farm.backends.nvidia.pipeline import gpu_state
 
     items = [Shot("s24", 0, 10), Shot("s25", 0, 10), Shot("s24", 20, 10)]
     render_variants(coded.write_project(project_dir, {"cut": items}), "nvidia", "nvenc", tmp_path)
@@ -200,8 +201,8 @@ def test_the_worker_state_stays_warm_across_segments_and_sources(fake_gpu, proje
 @pytest.mark.parametrize("nvenc", [2, 0])
 def test_backend_selection_and_doctor_with_a_gpu(fake_gpu, nvenc):
     fake_gpu(nvenc_engines=nvenc)
-    from farm.backend import select_backend
-    from farm.doctor import collect, render_text
+    from farm.backends.select import select_backend
+    from farm.backends.doctor import collect, render_text
 
     name, reason = select_backend("auto")
     assert name == "nvidia" and "Fake GPU" in reason

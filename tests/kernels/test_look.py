@@ -12,7 +12,7 @@ from PIL import Image
 
 from farm.errors import MediaError, MissingInputError
 from farm.kernels import apply_lut, read_cube
-from farm.look import analyse_look, configure_parser, run, sample_frames
+from farm.look.analyse import analyse_look, configure_parser, run, sample_frames
 
 av = pytest.importorskip("av")
 colour = pytest.importorskip("colour")

@@ -36,7 +36,7 @@ def _remote_functions():  # type: ignore[no-untyped-def]
 
     @ray.remote(num_cpus=1, max_retries=SEGMENT_RETRIES, retry_exceptions=False)
     def segment_task(job, cache_root: str, backend: str):  # type: ignore[no-untyped-def]
-        from farm.workers import render_segment
+        from farm.backends.segment import render_segment
 
         try:
             return render_segment(job, cache_root, backend)
@@ -45,7 +45,7 @@ def _remote_functions():  # type: ignore[no-untyped-def]
 
     @ray.remote(max_retries=SEGMENT_RETRIES, retry_exceptions=False)
     def audio_task(job, out_path: str):  # type: ignore[no-untyped-def]
-        from farm.audio import render_audio
+        from farm.media.audio import render_audio
 
         try:
             return render_audio(job, Path(out_path))
@@ -54,7 +54,7 @@ def _remote_functions():  # type: ignore[no-untyped-def]
 
     @ray.remote(num_cpus=1, max_retries=SEGMENT_RETRIES, retry_exceptions=False)
     def look_task(job):  # type: ignore[no-untyped-def]
-        from farm.grading import bake_look
+        from farm.look.bake import bake_look
 
         try:
             return bake_look(job)
@@ -103,7 +103,7 @@ class RayExecutor:
             ray.init(address=self.address, **kwargs)
             return
         if self.backend == "nvidia":
-            from farm.scheduler.resources import node_resources
+            from farm.execute.resources import node_resources
 
             kwargs["resources"] = node_resources()
         # "local": a new Ray of our own, even when RAY_ADDRESS names a running one
@@ -150,7 +150,7 @@ class RayExecutor:
         busy: dict = {}
         if backend == "nvidia" and segments:
             from farm.errors import BackendUnavailableError
-            from farm.scheduler.resources import start_gpu_workers, worker_count
+            from farm.execute.resources import start_gpu_workers, worker_count
 
             family = segments[0].encode.family
             count = min(len(segments), worker_count(ray.cluster_resources(), family))
@@ -257,9 +257,9 @@ class LocalExecutor:
         self.entered = False
 
     def run(self, segments, audio, cache_root, backend, on_done, skip=lambda key: False, looks=None) -> None:  # type: ignore[no-untyped-def]
-        from farm.audio import render_audio
-        from farm.grading import bake_look
-        from farm.workers import render_segment
+        from farm.media.audio import render_audio
+        from farm.look.bake import bake_look
+        from farm.backends.segment import render_segment
 
         for job in looks or []:
             if skip(job.key):

@@ -17,7 +17,7 @@ import numpy as np
 from farm.kernels import Lut, apply_lut, fused_nv12_resize, resize, rgb_to_yuv, yuv_to_rgb
 from farm.kernels._dispatch import is_cupy
 from farm.kernels._fused import FusedGeometry
-from farm.workers._nv_params import FramePlan
+from farm.backends.nvidia.params import FramePlan
 
 #: the output format of every segment
 OUT_MATRIX, OUT_RANGE = "bt709", "limited"
@@ -89,7 +89,7 @@ def convert_picture(
             y, uv, lut, out_width, out_height, fit_rect, matrix=matrix, range=range, filter=filter
         )
     elif is_cupy(y):
-        from farm.workers._nv_kernels import fused_convert
+        from farm.backends.nvidia.kernels import fused_convert
 
         x, y0, w, h = fit_rect if fit_rect is not None else (0, 0, out_width, out_height)
         y_o, uv_o = fused_convert(

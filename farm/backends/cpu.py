@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from farm.errors import MediaError, Where
-from farm.workers.job import EncodeSpec, Geometry, SegmentJob, SourceRef
+from farm.planning.units import EncodeSpec, Geometry, SegmentJob, SourceRef
 
 _ENCODERS = {"h264": "libx264", "hevc": "libx265"}
 

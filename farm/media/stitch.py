@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-from farm.audio import AAC_FRAME, SAMPLE_RATE
+from farm.media.audio import AAC_FRAME, SAMPLE_RATE
 from farm.errors import InternalError, OutputError, Where
 
 

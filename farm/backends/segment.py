@@ -12,9 +12,9 @@ import os
 import time
 from pathlib import Path
 
-from farm.cache import Cache
+from farm.output.cache import Cache
 from farm.errors import FarmError, InternalError, Where
-from farm.workers.job import SegmentJob
+from farm.planning.units import SegmentJob
 
 BACKENDS = ("cpu", "nvidia")
 
@@ -53,11 +53,11 @@ def render_segment(job: SegmentJob, cache_root: str, backend: str = "cpu") -> di
     t0 = time.perf_counter()
     try:
         if backend == "cpu":
-            from farm.workers.cpu import render_segment_cpu
+            from farm.backends.cpu import render_segment_cpu
 
             info = render_segment_cpu(job, tmp)
         elif backend == "nvidia":  # NVDEC -> CuPy -> NVENC (or host libx264 without NVENC)
-            from farm.workers.nvidia import render_segment_nvidia
+            from farm.backends.nvidia.pipeline import render_segment_nvidia
 
             info = render_segment_nvidia(job, tmp)
         else:

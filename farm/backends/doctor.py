@@ -154,7 +154,7 @@ def video_codec_info(gpus: list[dict[str, Any]]) -> dict[str, Any]:
             gpu["nvenc"] = {"engines": 0, "codecs": {}, "error": info["error"]}
         return info
     from farm.errors import FarmError
-    from farm.workers._nv_codec import (
+    from farm.backends.nvidia.codec import (
         DECODE_PROBES,
         ENCODE_PROBES,
         decoder_caps,
@@ -222,7 +222,7 @@ def _nvenc(index: int, probes, encoder_caps) -> dict[str, Any]:  # type: ignore[
 
 def backend_info() -> dict[str, Any]:
     """What ``--backend auto`` picks here and why, and the family the planner would use."""
-    from farm.backend import nvidia_missing, select_backend
+    from farm.backends.select import nvidia_missing, select_backend
 
     info: dict[str, Any] = {}
     try:
@@ -235,7 +235,7 @@ def backend_info() -> dict[str, Any]:
         info["nvidia_missing"] = [_error(exc)]
     families = {"cpu": "cpu"}
     if not info["nvidia_missing"]:
-        from farm.workers.nvidia import encode_family
+        from farm.backends.nvidia.pipeline import encode_family
 
         families["nvidia"] = encode_family("nvidia")
     info["encode_family"] = families
@@ -286,7 +286,7 @@ def ray_info(address: str | None) -> dict[str, Any]:
 
 def collect(address: str | None = None) -> dict[str, Any]:
     """Everything ``farm doctor`` reports, as one JSON-ready dict."""
-    from farm.scheduler.resources import node_resources
+    from farm.execute.resources import node_resources
 
     cupy, gpus = cupy_info()
     if not gpus and not cupy["available"]:

@@ -30,7 +30,7 @@ def nvidia_missing() -> list[str]:
             missing.append(f"a working CUDA driver ({type(exc).__name__}: {exc})")
     if not missing:
         # importing PyNvVideoCodec loads the driver's libnvcuvid / libnvidia-encode
-        from farm.workers._nv_codec import pynvvideocodec
+        from farm.backends.nvidia.codec import pynvvideocodec
 
         try:
             pynvvideocodec()
@@ -42,7 +42,7 @@ def nvidia_missing() -> list[str]:
 def _nvidia_pipeline() -> str:
     """What the nvidia backend will do on this machine (NVENC or host encode), for the reason line."""
     try:
-        from farm.workers.nvidia import pipeline_summary
+        from farm.backends.nvidia.pipeline import pipeline_summary
 
         return pipeline_summary()
     except Exception as exc:  # the summary is a courtesy; selection already succeeded
@@ -50,7 +50,7 @@ def _nvidia_pipeline() -> str:
 
 
 def nvidia_implemented() -> bool:
-    return importlib.util.find_spec("farm.workers.nvidia") is not None
+    return importlib.util.find_spec("farm.backends.nvidia.pipeline") is not None
 
 
 def select_backend(requested: str) -> tuple[str, str]:

@@ -60,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--workers", type=_positive_int)
     d.add_argument("--no-render", action="store_true", help="only write the project and its media")
 
-    from farm import doctor, look
+    from farm.backends import doctor
+    from farm.look import analyse as look
 
     dr = sub.add_parser("doctor", help="GPUs, NVDEC/NVENC, backend choice and Ray resources of this machine")
     doctor.configure_parser(dr)
@@ -93,7 +94,7 @@ def print_table(report, stream=sys.stdout) -> None:  # type: ignore[no-untyped-d
 
 def cmd_render(args: argparse.Namespace) -> int:
     from farm.api import render
-    from farm.metrics import RenderMetrics
+    from farm.output.metrics import RenderMetrics
 
     meter = RenderMetrics()
     if args.metrics_port:
@@ -144,7 +145,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from farm.demo import run_demo
+    from farm.cli.demo import run_demo
 
     return run_demo(args.out, workers=args.workers, render_it=not args.no_render)
 
@@ -160,11 +161,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "demo":
             return cmd_demo(args)
         if args.command == "doctor":
-            from farm import doctor
+            from farm.backends import doctor
 
             return doctor.run(args)
         if args.command == "look":
-            from farm import look
+            from farm.look.analyse import analyse as look
 
             return look.run(args)
         parser.error(f"unknown command {args.command}")

@@ -15,15 +15,15 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
-from farm.audio import AudioClip, AudioJob, audio_key
-from farm.cut import ClipItem, Cut, GapItem, load_cut
+from farm.media.audio import AudioClip, AudioJob, audio_key
+from farm.edit.cut import ClipItem, Cut, GapItem, load_cut
 from farm.errors import FarmError, MediaError, MissingInputError, Where
-from farm.grading import LookJob, plan_look
+from farm.look.bake import LookJob, plan_look
 from farm.media.probe import SourceInfo, probe
-from farm.project import Project, VariantSpec
-from farm.scheduler.keys import content_key, runs
-from farm.timing import frame_count, output_frames_of
-from farm.workers.job import EncodeSpec, SegmentJob, SourceRef, fit_geometry
+from farm.edit.project import Project, VariantSpec
+from farm.planning.keys import content_key, runs
+from farm.edit.timing import frame_count, output_frames_of
+from farm.planning.units import EncodeSpec, SegmentJob, SourceRef, fit_geometry
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-from farm.workers.job import EncodeSpec, Geometry, SegmentJob
+from farm.planning.units import EncodeSpec, Geometry, SegmentJob
 
 # ------------------------------------------------------------------ families
 
@@ -156,7 +156,7 @@ class FramePlan:
 
 
 def frame_plan(geometry: Geometry) -> FramePlan:
-    """The GPU steps that put a picture where :func:`farm.workers.cpu.filter_spec` puts it.
+    """The GPU steps that put a picture where :func:`farm.backends.cpu.filter_spec` puts it.
 
     ``geometry.rotation`` is counter-clockwise degrees (the CPU backend's
     ``transpose=cclock`` for 90, ``clock`` for 270, ``hflip,vflip`` for 180),

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from farm.errors import FarmError, MediaError, MissingInputError, ProjectError, Where
-from farm.scheduler.keys import content_key, file_digest
+from farm.planning.keys import content_key, file_digest
 
 #: nodes per axis of baked looks
 LOOK_SIZE = 33
@@ -104,7 +104,7 @@ def plan_look(look, variant: str, source_path: str, source_identity: str, cache_
 def bake_look(job: LookJob) -> dict:
     """Analyse and write one look (idempotent: a finished look is not redone)."""
     from farm.kernels import compose, identity_lut, read_cube, write_cube
-    from farm.look import analyse_look, mean_colour_delta_e, sample_frames
+    from farm.look.analyse import analyse_look, mean_colour_delta_e, sample_frames
 
     out = Path(job.cube_path)
     if out.is_file():

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from farm.errors import MissingInputError, ProjectError, Where
-from farm.timing import parse_rate
+from farm.edit.timing import parse_rate
 
 if sys.version_info >= (3, 11):
     import tomllib

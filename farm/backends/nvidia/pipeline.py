@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from farm.errors import BackendUnavailableError, InternalError, MediaError, Where
-from farm.workers._nv_params import (
+from farm.backends.nvidia.params import (
     FAMILY_NVDEC_HOST,
     FAMILY_NVENC,
     DecodeStep,
@@ -43,7 +43,7 @@ from farm.workers._nv_params import (
     nvenc_options,
     pts_matches,
 )
-from farm.workers.job import SegmentJob
+from farm.planning.units import SegmentJob
 
 #: decoded surfaces fetched at once (they stay locked until the next fetch)
 DECODE_BATCH = int(os.environ.get("FARM_NVDEC_BATCH", "8"))
@@ -62,7 +62,7 @@ def encode_family(backend: str, *, nvenc: bool | None = None) -> str:
     GPUs encode, ``"nvdec+cpu"`` where they do not (decode and pixels on the
     GPU, libx264/libx265 on the host). ``nvenc=None`` asks this machine's
     first GPU; on a cluster pass what the workers advertise (the ``nvenc``
-    resource of ``farm.scheduler.resources``), since the driver may have no GPU.
+    resource of ``farm.execute.resources``), since the driver may have no GPU.
     """
     if backend == "nvidia" and nvenc is None:
         nvenc = has_nvenc()
@@ -71,7 +71,7 @@ def encode_family(backend: str, *, nvenc: bool | None = None) -> str:
 
 def has_nvenc(codec: str = "h264", gpu_id: int = 0) -> bool:
     """Whether this machine's GPU ``gpu_id`` has an NVENC that encodes ``codec`` (False without a GPU)."""
-    from farm.workers._nv_codec import nvenc_engines
+    from farm.backends.nvidia.codec import nvenc_engines
 
     try:
         return nvenc_engines(gpu_id, codec) > 0
@@ -132,7 +132,7 @@ def gpu_state() -> GpuState:
     """This process's GPU state, created on first use (CuPy and PyNvVideoCodec are imported here)."""
     global _state
     if _state is None:
-        from farm.workers._nv_codec import NvdecReader, pynvvideocodec
+        from farm.backends.nvidia.codec import NvdecReader, pynvvideocodec
 
         try:
             import cupy as cp
@@ -169,11 +169,11 @@ def render_segment_nvidia(job: SegmentJob, tmp_path: Path) -> dict:
             f"the nvidia backend renders the {FAMILY_NVENC!r} and {FAMILY_NVDEC_HOST!r} encoder families, "
             f"not {family!r}",
             where,
-            hint="plan with farm.workers.nvidia.encode_family('nvidia'): keys must name the bytes written",
+            hint="plan with farm.backends.nvidia.pipeline.encode_family('nvidia'): keys must name the bytes written",
         )
     if family == FAMILY_NVDEC_HOST and job.source is None:
         # a gap is black: nothing to decode, and the CPU backend writes it with the same encoder
-        from farm.workers.cpu import render_segment_cpu
+        from farm.backends.cpu import render_segment_cpu
 
         info = render_segment_cpu(job, tmp_path)
         return {**info, "backend": "nvidia", "encoder": _host_encoder(job), "gpu": False}
@@ -199,8 +199,8 @@ def _frames(state: GpuState, job: SegmentJob, where: Where):  # type: ignore[no-
 
     The planes are valid until the next item is requested.
     """
-    from farm.workers._nv_codec import frame_timestamp, frame_views
-    from farm.workers._nv_frames import black_frame, compose_frame, planes_from_views
+    from farm.backends.nvidia.codec import frame_timestamp, frame_views
+    from farm.backends.nvidia.frames import black_frame, compose_frame, planes_from_views
 
     cp = state.cp
     spec = job.encode
@@ -234,9 +234,9 @@ def _frames(state: GpuState, job: SegmentJob, where: Where):  # type: ignore[no-
 
 
 def _render_nvenc(state: GpuState, job: SegmentJob, tmp_path: Path, where: Where) -> dict:
-    from farm.workers._nv_codec import NvencSession, encode_frames
-    from farm.workers._nv_frames import EncoderInput, nv12_surface
-    from farm.workers._nv_mux import encoder_output_pictures, mux_annexb
+    from farm.backends.nvidia.codec import NvencSession, encode_frames
+    from farm.backends.nvidia.frames import EncoderInput, nv12_surface
+    from farm.backends.nvidia.mux import encoder_output_pictures, mux_annexb
 
     cp = state.cp
     spec = job.encode
@@ -286,8 +286,8 @@ def _render_host_encode(state: GpuState, job: SegmentJob, tmp_path: Path, where:
 
     import av
 
-    from farm.workers._nv_frames import host_i420
-    from farm.workers.cpu import open_encoder
+    from farm.backends.nvidia.frames import host_i420
+    from farm.backends.cpu import open_encoder
 
     cp = state.cp
     spec = job.encode

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-from farm.project import FITS
+from farm.edit.project import FITS
 
 
 def _even(x: Fraction | float) -> int:

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from farm.errors import MediaError, Where
-from farm.scheduler.keys import content_key
-from farm.timing import audio_samples_of
+from farm.planning.keys import content_key
+from farm.edit.timing import audio_samples_of
 
 SAMPLE_RATE = 48000
 CHANNELS = 2

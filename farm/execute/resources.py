@@ -33,11 +33,11 @@ ACTOR_RESTARTS = 2
 def node_resources(report: dict[str, Any] | None = None) -> dict[str, float]:
     """The custom resources this node should advertise: NVDEC and NVENC engines over all its GPUs.
 
-    ``report`` is ``farm.doctor.collect()``'s result (probed when None). Zero
+    ``report`` is ``farm.backends.doctor.collect()``'s result (probed when None). Zero
     counts are left out, so a CPU-only node advertises nothing.
     """
     if report is None:
-        from farm.doctor import collect
+        from farm.backends.doctor import collect
 
         report = collect()
     totals = {NVDEC: 0, NVENC: 0}
@@ -49,7 +49,7 @@ def node_resources(report: dict[str, Any] | None = None) -> dict[str, float]:
 
 def segment_request(family: str, workers_per_gpu: int = WORKERS_PER_GPU) -> dict[str, Any]:
     """Ray options (``num_cpus``, ``num_gpus``, ``resources``) for one segment of ``family``."""
-    from farm.workers._nv_params import FAMILY_NVDEC_HOST, FAMILY_NVENC
+    from farm.backends.nvidia.params import FAMILY_NVDEC_HOST, FAMILY_NVENC
 
     if workers_per_gpu < 1:
         raise ValueError(f"workers_per_gpu must be at least 1, got {workers_per_gpu}")
@@ -76,7 +76,7 @@ def worker_count(cluster: dict[str, float], family: str, workers_per_gpu: int = 
 class GpuWorker:
     """A long-lived segment worker; as a Ray actor its process keeps the GPU state warm.
 
-    Backend-agnostic: it calls :func:`farm.workers.render_segment`, which the
+    Backend-agnostic: it calls :func:`farm.backends.segment.render_segment`, which the
     nvidia backend answers from its per-process state.
     """
 
@@ -87,7 +87,7 @@ class GpuWorker:
 
     def render(self, job: Any) -> dict:
         """Render one segment; a FarmError comes back as ``{"error": exc}`` like the segment task's."""
-        from farm.workers import render_segment
+        from farm.backends.segment import render_segment
 
         try:
             result = render_segment(job, self.cache_root, self.backend)

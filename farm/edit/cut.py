@@ -15,7 +15,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from farm.errors import CutError, MissingInputError, Where
-from farm.timing import exact_rate, exact_value
+from farm.edit.timing import exact_rate, exact_value
 
 _ALLOWED_SCHEMES = ("", "file")
 
