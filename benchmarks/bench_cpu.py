@@ -224,8 +224,11 @@ def wait_for_idle(max_wait: float, busy_below: float = 0.25) -> dict:
         quiet = quiet + 1 if busy < busy_below else 0
         waited = time.perf_counter() - t0
         if quiet >= 2 or waited >= max_wait:
-            return {"idle_before": quiet >= 2, "waited_for_idle_seconds": round(waited, 1),
-                    "busy_cores_before": round(busy, 2)}
+            return {
+                "idle_before": quiet >= 2,
+                "waited_for_idle_seconds": round(waited, 1),
+                "busy_cores_before": round(busy, 2),
+            }
 
 
 _MAX_IDLE_WAIT = 120.0  # set by --idle-wait
@@ -277,8 +280,11 @@ def timed(step: str, cmd: list[str], log: Path, steps: list[dict], prepare=None)
         if not t["disturbed"] or attempt > _RETRIES:
             break
         other = t["other_processes_cpu_seconds"]
-        print(f"  ({step}: {t['seconds']:.1f}s, but other processes took {other:.1f} CPU-s meanwhile; "
-              "measuring again)", flush=True)
+        print(
+            f"  ({step}: {t['seconds']:.1f}s, but other processes took {other:.1f} CPU-s meanwhile; "
+            "measuring again)",
+            flush=True,
+        )
     t["used"] = True
     return t
 
@@ -347,8 +353,16 @@ def _write_source(path: str, source: dict, frames: int) -> float:
     t0 = time.perf_counter()
     tmp = Path(path).with_name(".tmp-" + Path(path).name)
     write_clip(
-        tmp, width=WIDTH, height=HEIGHT, rate=source["rate"], frames=frames, pattern="city",
-        source_id=source["source_id"], crf=SOURCE_CRF, noise=NOISE, audio_tone_hz=source["tone_hz"],
+        tmp,
+        width=WIDTH,
+        height=HEIGHT,
+        rate=source["rate"],
+        frames=frames,
+        pattern="city",
+        source_id=source["source_id"],
+        crf=SOURCE_CRF,
+        noise=NOISE,
+        audio_tone_hz=source["tone_hz"],
     )
     os.replace(tmp, path)
     return time.perf_counter() - t0
@@ -360,8 +374,14 @@ def ensure_media(work: Path, scale: float) -> dict:
     media.mkdir(parents=True, exist_ok=True)
     manifest_path = media / "manifest.json"
     wanted = {
-        s.name: {**asdict(s), "frames": scaled(s.seconds, scale) * s.rate, "width": WIDTH, "height": HEIGHT,
-                 "noise": NOISE, "crf": SOURCE_CRF}
+        s.name: {
+            **asdict(s),
+            "frames": scaled(s.seconds, scale) * s.rate,
+            "width": WIDTH,
+            "height": HEIGHT,
+            "noise": NOISE,
+            "crf": SOURCE_CRF,
+        }
         for s in SOURCES
     }
     try:
@@ -375,17 +395,30 @@ def ensure_media(work: Path, scale: float) -> dict:
         t0 = time.perf_counter()
         workers = min(len(todo), os.cpu_count() or 1)
         with concurrent.futures.ProcessPoolExecutor(workers) as pool:
-            futures = {n: pool.submit(_write_source, str(media / f"{n}.mp4"), wanted[n], wanted[n]["frames"])
-                       for n in todo}
+            futures = {
+                n: pool.submit(_write_source, str(media / f"{n}.mp4"), wanted[n], wanted[n]["frames"])
+                for n in todo
+            }
             for n, f in futures.items():
                 f.result()
                 have[n] = wanted[n]
                 manifest_path.write_text(json.dumps(have, indent=1))
         seconds = time.perf_counter() - t0
         print(f"  generated in {seconds:.1f}s", flush=True)
-    return {"folder": str(media), "generated": todo, "generation_seconds": round(seconds, 2),
-            "sources": {n: {"rate": w["rate"], "frames": w["frames"], "size": f"{WIDTH}x{HEIGHT}",
-                            "bytes": (media / f"{n}.mp4").stat().st_size} for n, w in wanted.items()}}
+    return {
+        "folder": str(media),
+        "generated": todo,
+        "generation_seconds": round(seconds, 2),
+        "sources": {
+            n: {
+                "rate": w["rate"],
+                "frames": w["frames"],
+                "size": f"{WIDTH}x{HEIGHT}",
+                "bytes": (media / f"{n}.mp4").stat().st_size,
+            }
+            for n, w in wanted.items()
+        },
+    }
 
 
 def write_look(work: Path) -> Path:
@@ -420,14 +453,19 @@ def write_project(work: Path, scenario: str, cuts: dict, lut: Path, scale: float
             ref = otio.schema.ExternalReference(
                 target_url=f"{media_rel}/{src.name}.mp4",
                 available_range=otio.opentime.TimeRange(
-                    otio.opentime.RationalTime(0, src.rate), otio.opentime.RationalTime(frames, src.rate)),
+                    otio.opentime.RationalTime(0, src.rate), otio.opentime.RationalTime(frames, src.rate)
+                ),
             )
-            track.append(otio.schema.Clip(
-                name=f"{src.name}[{a}s-{b}s]", media_reference=ref,
-                source_range=otio.opentime.TimeRange(
-                    otio.opentime.RationalTime(a * src.rate, src.rate),
-                    otio.opentime.RationalTime((b - a) * src.rate, src.rate)),
-            ))
+            track.append(
+                otio.schema.Clip(
+                    name=f"{src.name}[{a}s-{b}s]",
+                    media_reference=ref,
+                    source_range=otio.opentime.TimeRange(
+                        otio.opentime.RationalTime(a * src.rate, src.rate),
+                        otio.opentime.RationalTime((b - a) * src.rate, src.rate),
+                    ),
+                )
+            )
         otio.adapters.write_to_file(tl, str(root / "cuts" / f"{variant}.otio"))
         variants_toml.append(f'[variants.{variant}]\ntimeline = "cuts/{variant}.otio"\n')
     toml = (
@@ -471,9 +509,29 @@ def ffmpeg_command(
         pads.append(f"[v{i}][a{i}]")
     graph = ";".join(chains) + ";" + "".join(pads) + f"concat=n={len(items)}:v=1:a=1[v][a]"
     cmd += [
-        "-filter_complex", graph, "-map", "[v]", "-map", "[a]",
-        "-c:v", "libx264", "-preset", PRESET, "-crf", str(CRF), "-g", str(GOP), "-pix_fmt", "yuv420p",
-        "-c:a", "aac", "-b:a", AAC_BITRATE, "-ar", "48000", str(out),
+        "-filter_complex",
+        graph,
+        "-map",
+        "[v]",
+        "-map",
+        "[a]",
+        "-c:v",
+        "libx264",
+        "-preset",
+        PRESET,
+        "-crf",
+        str(CRF),
+        "-g",
+        str(GOP),
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-b:a",
+        AAC_BITRATE,
+        "-ar",
+        "48000",
+        str(out),
     ]
     return cmd
 
@@ -531,8 +589,10 @@ def bench_scenario(scenario: str, work: Path, lut: Path, scale: float, repeat: i
     runs = work / "runs" / scenario
     media = media_dir(work, scale)
     farm = farm_command()
-    print(f"\n== {scenario}: {', '.join(f'{v} ({sum(b - a for _, a, b in c)}s)' for v, c in cuts.items())}",
-          flush=True)
+    print(
+        f"\n== {scenario}: {', '.join(f'{v} ({sum(b - a for _, a, b in c)}s)' for v, c in cuts.items())}",
+        flush=True,
+    )
 
     farm_times, reports, reruns, steps = [], [], [], []
     peer_times: dict[str, list[float]] = {p: [] for p in PEERS}
@@ -556,8 +616,19 @@ def bench_scenario(scenario: str, work: Path, lut: Path, scale: float, repeat: i
         # farm: every variant, one command, cold cache
         cache, out = runs / "cache", runs / "farm"
         report = runs / "report.json"
-        cmd = farm + ["render", str(project), "--backend", "cpu", "--cache", str(cache), "--out", str(out),
-                      "--report", str(report), "--quiet"]
+        cmd = farm + [
+            "render",
+            str(project),
+            "--backend",
+            "cpu",
+            "--cache",
+            str(cache),
+            "--out",
+            str(out),
+            "--report",
+            str(report),
+            "--quiet",
+        ]
 
         def cold(cache: Path = cache, out: Path = out) -> None:
             shutil.rmtree(cache, ignore_errors=True)
@@ -572,15 +643,19 @@ def bench_scenario(scenario: str, work: Path, lut: Path, scale: float, repeat: i
         cmd2 = [str(report2) if c == str(report) else c for c in cmd]
         t2 = timed("farm re-run", cmd2, runs / "logs" / "farm-rerun.log", steps)
         rep2 = json.loads(report2.read_text())
-        reruns.append({
-            "wall_seconds": round(t2["seconds"], 2),
-            "report_seconds": rep2["seconds"],
-            "segments_rendered": sum(v["segments_rendered"] for v in rep2["variants"].values()),
-            "segments_reused": sum(v["segments_reused"] for v in rep2["variants"].values()),
-            "all_up_to_date": all(v["up_to_date"] for v in rep2["variants"].values()),
-        })
-        print(f"  farm re-run: {t2['seconds']:.1f}s, {reruns[-1]['segments_rendered']} segments rendered",
-              flush=True)
+        reruns.append(
+            {
+                "wall_seconds": round(t2["seconds"], 2),
+                "report_seconds": rep2["seconds"],
+                "segments_rendered": sum(v["segments_rendered"] for v in rep2["variants"].values()),
+                "segments_reused": sum(v["segments_reused"] for v in rep2["variants"].values()),
+                "all_up_to_date": all(v["up_to_date"] for v in rep2["variants"].values()),
+            }
+        )
+        print(
+            f"  farm re-run: {t2['seconds']:.1f}s, {reruns[-1]['segments_rendered']} segments rendered",
+            flush=True,
+        )
 
     # the last attempt's outputs and cache
     rep = reports[-1]
@@ -603,8 +678,10 @@ def bench_scenario(scenario: str, work: Path, lut: Path, scale: float, repeat: i
             "fps": round(frames / secs, 2),
             "output_frames": frames,
             "farm_ratio": round(farm_s / secs, 3),
-            "per_variant": {v: {"seconds": [round(x, 2) for x in d["seconds"]], "command": d["command"],
-                                **outs[v]} for v, d in peer_variants[peer].items()},
+            "per_variant": {
+                v: {"seconds": [round(x, 2) for x in d["seconds"]], "command": d["command"], **outs[v]}
+                for v, d in peer_variants[peer].items()
+            },
         }
     ff_s = peers["ffmpeg"]["seconds"]
     for st in steps:
@@ -622,8 +699,22 @@ def bench_scenario(scenario: str, work: Path, lut: Path, scale: float, repeat: i
         "target_ratio_max": TARGETS[scenario],
         "target_met": farm_s / ff_s <= TARGETS[scenario],
         "farm": {
-            "command": " ".join(farm + ["render", str(project), "--backend", "cpu", "--cache", "FRESH",
-                                        "--out", "OUT", "--report", "R.json", "--quiet"]),
+            "command": " ".join(
+                farm
+                + [
+                    "render",
+                    str(project),
+                    "--backend",
+                    "cpu",
+                    "--cache",
+                    "FRESH",
+                    "--out",
+                    "OUT",
+                    "--report",
+                    "R.json",
+                    "--quiet",
+                ]
+            ),
             "wall_seconds": round(farm_s, 2),
             "wall_seconds_all": [round(x, 2) for x in farm_times],
             "wall_seconds_without_ray_startup": round(farm_s - ray_s, 2),
@@ -667,11 +758,15 @@ def startup_costs(workers: int, logs: Path, times: int = 3) -> dict:
         "import ray; ray.init(address='local', "
         f"num_cpus={workers}, include_dashboard=False, logging_level='ERROR'); ray.shutdown()"
     )
-    ray_s = [timed("ray init+shutdown", [sys.executable, "-c", code], logs / "ray-init.log", steps)["seconds"]
-             for _ in range(times)]
-    return {"farm_cli_seconds": round(statistics.median(cli), 2),
-            "python_ray_init_shutdown_seconds": round(statistics.median(ray_s), 2),
-            "python_ray_init_shutdown_seconds_all": [round(x, 2) for x in ray_s]}
+    ray_s = [
+        timed("ray init+shutdown", [sys.executable, "-c", code], logs / "ray-init.log", steps)["seconds"]
+        for _ in range(times)
+    ]
+    return {
+        "farm_cli_seconds": round(statistics.median(cli), 2),
+        "python_ray_init_shutdown_seconds": round(statistics.median(ray_s), 2),
+        "python_ray_init_shutdown_seconds_all": [round(x, 2) for x in ray_s],
+    }
 
 
 def farm_source_state() -> dict:
@@ -682,8 +777,9 @@ def farm_source_state() -> dict:
 
     def git(*args: str) -> str:
         try:
-            return subprocess.run(["git", "-C", str(pkg), *args], capture_output=True, text=True,
-                                  check=False).stdout.strip()
+            return subprocess.run(
+                ["git", "-C", str(pkg), *args], capture_output=True, text=True, check=False
+            ).stdout.strip()
         except OSError:
             return ""
 
@@ -692,8 +788,12 @@ def farm_source_state() -> dict:
     for f in sorted(pkg.rglob("*")):
         if f.is_file() and f.suffix in (".py", ".cu", ".cuh"):
             digest.update(str(f.relative_to(pkg)).encode() + b"\0" + f.read_bytes())
-    return {"commit": git("rev-parse", "HEAD") or None, "farm_package_modified": bool(changed),
-            "modified_files": changed.splitlines()[:20], "code_sha256": digest.hexdigest()}
+    return {
+        "commit": git("rev-parse", "HEAD") or None,
+        "farm_package_modified": bool(changed),
+        "modified_files": changed.splitlines()[:20],
+        "code_sha256": digest.hexdigest(),
+    }
 
 
 def versions() -> dict:
@@ -739,24 +839,45 @@ def summary(name: str, r: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenario", choices=("single", "shared", "all"), default="all")
-    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "farm-bench-cpu",
-                        help="folder for media, projects and renders (media is reused across runs)")
-    parser.add_argument("--frames-scale", type=float, default=1.0, metavar="F",
-                        help="multiply clip and trim lengths by F (rounded to whole seconds; 1: 4 s clips)")
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "farm-bench-cpu",
+        help="folder for media, projects and renders (media is reused across runs)",
+    )
+    parser.add_argument(
+        "--frames-scale",
+        type=float,
+        default=1.0,
+        metavar="F",
+        help="multiply clip and trim lengths by F (rounded to whole seconds; 1: 4 s clips)",
+    )
     parser.add_argument("--repeat", type=int, default=1, help="time each tool N times; report the median")
-    parser.add_argument("--idle-wait", type=float, default=120.0, metavar="S",
-                        help="before each timed command wait up to S seconds for the machine to be idle")
-    parser.add_argument("--retries", type=int, default=3, metavar="N",
-                        help="measure a command again, up to N times, when other processes disturbed it")
+    parser.add_argument(
+        "--idle-wait",
+        type=float,
+        default=120.0,
+        metavar="S",
+        help="before each timed command wait up to S seconds for the machine to be idle",
+    )
+    parser.add_argument(
+        "--retries",
+        type=int,
+        default=3,
+        metavar="N",
+        help="measure a command again, up to N times, when other processes disturbed it",
+    )
     parser.add_argument("--out", type=Path, help="JSON result (default: benchmarks/results/cpu-DATE.json)")
     args = parser.parse_args(argv)
     if args.frames_scale <= 0 or args.repeat < 1:
         parser.error("--frames-scale must be positive and --repeat at least 1")
     if shutil.which("ffmpeg") is None:
-        print("bench_cpu: error: FFmpeg's command line (ffmpeg) is not on PATH; it is the peer this "
-              "benchmark compares farm with. Install it (Debian/Ubuntu: apt-get install -y ffmpeg) "
-              "and run again.",
-              file=sys.stderr)
+        print(
+            "bench_cpu: error: FFmpeg's command line (ffmpeg) is not on PATH; it is the peer this "
+            "benchmark compares farm with. Install it (Debian/Ubuntu: apt-get install -y ffmpeg) "
+            "and run again.",
+            file=sys.stderr,
+        )
         return 69
     scale = args.frames_scale
     global _MAX_IDLE_WAIT, _RETRIES
@@ -791,13 +912,25 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {"cpu_count": cores, "cpu_model": cpu_model(), "platform": platform.platform()},
         "versions": versions(),
         # farm is measured from its working tree: the code at the start and at the end of the run
-        "farm_source": {"at_start": source_before, "at_end": source_after,
-                        "changed_during_run": source_before["code_sha256"] != source_after["code_sha256"]},
+        "farm_source": {
+            "at_start": source_before,
+            "at_end": source_after,
+            "changed_during_run": source_before["code_sha256"] != source_after["code_sha256"],
+        },
         "settings": {
             "sources": f"{WIDTH}x{HEIGHT} synthetic city with grain (noise {NOISE}), x264 crf {SOURCE_CRF}, "
-                       "AAC tone; 24/25/30 fps",
-            "output": {"width": OUT_WIDTH, "height": OUT_HEIGHT, "fps": OUT_FPS, "codec": "h264 (libx264)",
-                       "preset": PRESET, "crf": CRF, "gop": GOP, "fit": "fit", "audio": f"AAC {AAC_BITRATE}"},
+            "AAC tone; 24/25/30 fps",
+            "output": {
+                "width": OUT_WIDTH,
+                "height": OUT_HEIGHT,
+                "fps": OUT_FPS,
+                "codec": "h264 (libx264)",
+                "preset": PRESET,
+                "crf": CRF,
+                "gop": GOP,
+                "fit": "fit",
+                "audio": f"AAC {AAC_BITRATE}",
+            },
             "look": f"{LUT_SIZE}^3 .cube (warm), tetrahedral",
             "frames_scale": scale,
             "repeat": args.repeat,
@@ -812,12 +945,16 @@ def main(argv: list[str] | None = None) -> int:
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(json.dumps(doc, indent=2) + "\n")
 
-    print(f"\nfarm {doc['versions']['farm']} vs {doc['versions']['ffmpeg_cli']} on {cores} cores "
-          f"({doc['machine']['cpu_model']})")
+    print(
+        f"\nfarm {doc['versions']['farm']} vs {doc['versions']['ffmpeg_cli']} on {cores} cores "
+        f"({doc['machine']['cpu_model']})"
+    )
     for name, r in results.items():
         print(summary(name, r))
-    print(f"startup: farm CLI {startup['farm_cli_seconds']}s, Ray init+shutdown "
-          f"{startup['python_ray_init_shutdown_seconds']}s (both inside farm's wall time)")
+    print(
+        f"startup: farm CLI {startup['farm_cli_seconds']}s, Ray init+shutdown "
+        f"{startup['python_ray_init_shutdown_seconds']}s (both inside farm's wall time)"
+    )
     if source_before["code_sha256"] != source_after["code_sha256"]:
         print("WARNING: farm's code changed during the run (see farm_source); run again for clean figures")
     print(f"wrote {out_path}")

@@ -288,8 +288,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    from farm.backends.select import nvidia_missing
     from farm.backends.doctor import collect
+    from farm.backends.select import nvidia_missing
 
     record: dict = {
         "kind": "gpu-run",

@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import TextIO
 
 from farm.backends.select import select_backend
-from farm.output.cache import Cache
-from farm.errors import FarmError, InternalError, OutputError, Where
-from farm.output.progress import Progress
 from farm.edit.project import Project, load_project
-from farm.planning.planner import RenderPlan, VariantPlan, plan_project
+from farm.errors import FarmError, InternalError, OutputError, Where
 from farm.media.stitch import StitchPiece, stitch
+from farm.output.cache import Cache
+from farm.output.progress import Progress
+from farm.planning.planner import RenderPlan, VariantPlan, plan_project
 
 
 def default_paths(project: Project, out: str | Path | None, cache: str | Path | None) -> tuple[Path, Path]:
@@ -27,7 +27,9 @@ def default_paths(project: Project, out: str | Path | None, cache: str | Path | 
     return out_dir, cache_dir
 
 
-def plan(project: str | Path | Project, variants: list[str] | None = None, cache: str | Path | None = None) -> RenderPlan:
+def plan(
+    project: str | Path | Project, variants: list[str] | None = None, cache: str | Path | None = None
+) -> RenderPlan:
     """Plan a project's variants (probing their media) without rendering anything."""
     proj = project if isinstance(project, Project) else load_project(project)
     _, cache_dir = default_paths(proj, None, cache)
@@ -59,8 +61,11 @@ class VariantResult:
             "warnings": self.warnings,
         }
         if self.error is not None:
-            d["error"] = {"message": str(self.error), "exit_code": self.error.exit_code,
-                          "type": type(self.error).__name__}
+            d["error"] = {
+                "message": str(self.error),
+                "exit_code": self.error.exit_code,
+                "type": type(self.error).__name__,
+            }
         return d
 
 
@@ -125,7 +130,9 @@ def render(
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(f"cannot create the output folder ({exc.strerror})", Where(path=str(out_dir))) from None
+        raise OutputError(
+            f"cannot create the output folder ({exc.strerror})", Where(path=str(out_dir))
+        ) from None
 
     names = list(variants) if variants else list(proj.variants)
     from farm.backends.nvidia.pipeline import encode_family  # imports no GPU library
@@ -149,13 +156,37 @@ def render(
         else:
             the_plan = plan_project(proj, variants, cache_.root, family=family)
         return _render_plan(
-            the_plan, names, out_dir, cache_, backend_name, reason, runner, stack, workers, address,
-            log, metrics, t_start,
+            the_plan,
+            names,
+            out_dir,
+            cache_,
+            backend_name,
+            reason,
+            runner,
+            stack,
+            workers,
+            address,
+            log,
+            metrics,
+            t_start,
         )
 
 
-def _render_plan(the_plan, names, out_dir, cache_, backend_name, reason, runner, stack, workers, address,  # type: ignore[no-untyped-def]
-                 log, metrics, t_start) -> RenderReport:
+def _render_plan(
+    the_plan,
+    names,
+    out_dir,
+    cache_,
+    backend_name,
+    reason,
+    runner,
+    stack,
+    workers,
+    address,  # type: ignore[no-untyped-def]
+    log,
+    metrics,
+    t_start,
+) -> RenderReport:
     """Execute a plan: render what is missing, stitch each variant as soon as it can be."""
     results = {name: VariantResult(name=name) for name in names}
     for name, err in the_plan.failed.items():
@@ -168,7 +199,8 @@ def _render_plan(the_plan, names, out_dir, cache_, backend_name, reason, runner,
 
     # a variant whose output already holds exactly this plan needs nothing, not even its cache
     active = {
-        name: vp for name, vp in the_plan.variants.items()
+        name: vp
+        for name, vp in the_plan.variants.items()
         if _output_digest(out_dir / f"{name}.mp4") != _plan_digest(vp)
     }
     # what is missing, and which variant is first to need each piece (it is "rendered" there)
@@ -188,7 +220,8 @@ def _render_plan(the_plan, names, out_dir, cache_, backend_name, reason, runner,
         if not cache_.audio_path(vp.audio.key).is_file():
             audio_jobs.setdefault(vp.audio.key, (vp.audio, cache_.audio_path(vp.audio.key)))
     look_jobs = [
-        j for j in the_plan.looks.values()
+        j
+        for j in the_plan.looks.values()
         if not Path(j.cube_path).is_file() and the_plan.look_users.get(j.key, set()) & set(active)
     ]
     for key, names_ in the_plan.look_users.items():
@@ -224,8 +257,15 @@ def _render_plan(the_plan, names, out_dir, cache_, backend_name, reason, runner,
                 r.up_to_date = True
             else:
                 pieces = [StitchPiece(cache_.segment_path(p.key), p.start, p.count) for p in vp.placements]
-                stitch(pieces, cache_.audio_path(vp.audio.key), final, vp.spec.output.fps, vp.frames, name,
-                       comment=f"farm-plan:{digest}")
+                stitch(
+                    pieces,
+                    cache_.audio_path(vp.audio.key),
+                    final,
+                    vp.spec.output.fps,
+                    vp.frames,
+                    name,
+                    comment=f"farm-plan:{digest}",
+                )
             r.output = str(final)
         except FarmError as exc:
             r.error = exc.with_where(variant=name)
@@ -251,7 +291,9 @@ def _render_plan(the_plan, names, out_dir, cache_, backend_name, reason, runner,
         if outcome.kind == "segment":
             progress.advance(the_plan.jobs[outcome.key].count)
             meter.in_progress.dec()
-            meter.segments.labels("failed" if outcome.error else ("rendered" if outcome.rendered else "reused")).inc()
+            meter.segments.labels(
+                "failed" if outcome.error else ("rendered" if outcome.rendered else "reused")
+            ).inc()
             if outcome.rendered:
                 meter.frames.inc(the_plan.jobs[outcome.key].count)
                 meter.segment_seconds.observe(float(outcome.meta.get("seconds", 0.0)))
@@ -288,7 +330,13 @@ def _render_plan(the_plan, names, out_dir, cache_, backend_name, reason, runner,
                 stack.enter_context(runner)
             n_workers = getattr(runner, "workers", 1)
             runner.run(
-                missing_segments, list(audio_jobs.values()), cache_.root, backend_name, on_done, skip, looks=look_jobs
+                missing_segments,
+                list(audio_jobs.values()),
+                cache_.root,
+                backend_name,
+                on_done,
+                skip,
+                looks=look_jobs,
             )
         stack.close()  # stop Ray now, while the last variants stitch
     finally:
@@ -297,7 +345,9 @@ def _render_plan(the_plan, names, out_dir, cache_, backend_name, reason, runner,
         done.result()  # finish_variant turns FarmErrors into variant errors; anything else is a bug
     for name, r in results.items():
         if r.error is None and r.output is None:
-            r.error = InternalError("the variant never completed (some of its work was not run)", Where(variant=name))
+            r.error = InternalError(
+                "the variant never completed (some of its work was not run)", Where(variant=name)
+            )
         meter.variants.labels("failed" if r.error else "done").inc()
     return RenderReport(
         backend=backend_name,

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+
 @dataclass(frozen=True)
 class Source:
     name: str
@@ -39,7 +40,13 @@ SOURCES = {
         Source("rot", 5, 640, 360, Fraction(30), 45, 1100.0, rotation=90),
         # variable frame rate: irregular steps around 20 fps
         Source(
-            "vfr", 6, 640, 360, Fraction(20), 40, None,
+            "vfr",
+            6,
+            640,
+            360,
+            Fraction(20),
+            40,
+            None,
             timestamps=tuple(Fraction(i, 20) + (Fraction(1, 60) if i % 3 == 1 else 0) for i in range(40)),
         ),
     )
@@ -66,7 +73,9 @@ class Gap:
     rate: Fraction = Fraction(24)
 
 
-def write_cut(path: Path, items: list, audio: list[list[Shot]] | None = None, transition_after: int | None = None) -> Path:
+def write_cut(
+    path: Path, items: list, audio: list[list[Shot]] | None = None, transition_after: int | None = None
+) -> Path:
     """Write an .otio timeline of Shots and Gaps (and optional audio tracks)."""
     import opentimelineio as otio
 
@@ -87,7 +96,9 @@ def write_cut(path: Path, items: list, audio: list[list[Shot]] | None = None, tr
     track = otio.schema.Track(kind=otio.schema.TrackKind.Video)
     for i, item in enumerate(items):
         if isinstance(item, Gap):
-            track.append(otio.schema.Gap(source_range=otio.opentime.TimeRange(duration=rt(item.frames, item.rate))))
+            track.append(
+                otio.schema.Gap(source_range=otio.opentime.TimeRange(duration=rt(item.frames, item.rate)))
+            )
         else:
             track.append(clip(item))
         if transition_after == i:
@@ -103,7 +114,9 @@ def write_cut(path: Path, items: list, audio: list[list[Shot]] | None = None, tr
         atrack = otio.schema.Track(kind=otio.schema.TrackKind.Audio)
         for item in shots:
             if isinstance(item, Gap):
-                atrack.append(otio.schema.Gap(source_range=otio.opentime.TimeRange(duration=rt(item.frames, item.rate))))
+                atrack.append(
+                    otio.schema.Gap(source_range=otio.opentime.TimeRange(duration=rt(item.frames, item.rate)))
+                )
             else:
                 atrack.append(clip(item))
         timeline.tracks.append(atrack)
@@ -164,5 +177,3 @@ def expected_frames(items: list, out_rate: Fraction) -> list[tuple[int, int] | N
                     result.append((src.source_id, idx))
                 break
     return result
-
-

@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from coded import SOURCES
+
 from farm.media.synth import write_clip
 
 

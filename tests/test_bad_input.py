@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from coded import SOURCES, Shot, write_project
 
 import farm
-from coded import SOURCES, Shot, write_project
 
 pytestmark = pytest.mark.usefixtures("ray_session")
 
@@ -22,8 +22,21 @@ def _good_and(bad_items: list, project_dir: Path) -> Path:
 
 def _run_cli(project: Path, out: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "farm", "render", str(project), "--out", str(out), "--workers", "2", "--quiet"],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "farm",
+            "render",
+            str(project),
+            "--out",
+            str(out),
+            "--workers",
+            "2",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -68,7 +81,9 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_bad_input_is_named_and_the_other_variant_renders(case: str, project_dir: Path, tmp_path: Path) -> None:
+def test_bad_input_is_named_and_the_other_variant_renders(
+    case: str, project_dir: Path, tmp_path: Path
+) -> None:
     make, code, words = CASES[case]
     url = make(project_dir)
     in_frame, frames = (60, 30) if case == "range outside source" else (0, 12)
@@ -95,7 +110,10 @@ def test_a_source_failing_while_rendering_fails_only_its_variant(project_dir: Pa
     shutil.copy(project_dir / "media" / "s2997.mp4", victim)
     project = write_project(
         project_dir,
-        {"good": [Shot("s24", 0, 12)], "bad": [Shot("late.mp4", 0, 80, rate=SOURCES["s2997"].rate, name="late")]},
+        {
+            "good": [Shot("s24", 0, 12)],
+            "bad": [Shot("late.mp4", 0, 80, rate=SOURCES["s2997"].rate, name="late")],
+        },
     )
     the_plan = farm.plan(project)  # probe now, cached by identity...
     assert not the_plan.failed
@@ -110,33 +128,54 @@ def test_a_source_failing_while_rendering_fails_only_its_variant(project_dir: Pa
 
 def test_bad_project_file_names_key_value_and_allowed(project_dir: Path) -> None:
     project = write_project(project_dir, {"a": [Shot("s24", 0, 12)]}, output={"fit": "zoom"})
-    proc = subprocess.run([sys.executable, "-m", "farm", "plan", str(project)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "farm", "plan", str(project)], capture_output=True, text=True
+    )
     assert proc.returncode == 65
     assert "output.fit = 'zoom'" in proc.stderr and "fit | fill | stretch" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 
 def test_missing_project_file_exits_66(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "farm", "render", str(tmp_path / "nope.toml")],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "farm", "render", str(tmp_path / "nope.toml")], capture_output=True, text=True
+    )
     assert proc.returncode == 66 and "project file not found" in proc.stderr
 
 
 def test_unknown_backend_is_a_usage_error(project_dir: Path) -> None:
     project = write_project(project_dir, {"a": [Shot("s24", 0, 12)]})
-    proc = subprocess.run([sys.executable, "-m", "farm", "render", str(project), "--backend", "quantum"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "farm", "render", str(project), "--backend", "quantum"],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2
 
 
-def test_a_plain_render_starts_its_own_ray_whatever_RAY_ADDRESS_says(project_dir: Path, tmp_path: Path) -> None:
+def test_a_plain_render_starts_its_own_ray_whatever_RAY_ADDRESS_says(
+    project_dir: Path, tmp_path: Path
+) -> None:
     import os
 
     project = write_project(project_dir, {"a": [Shot("s24", 0, 12)]})
     proc = subprocess.run(
-        [sys.executable, "-m", "farm", "render", str(project), "--out", str(tmp_path / "out"), "--workers", "1",
-         "--quiet"],
-        capture_output=True, text=True, timeout=300, env={**os.environ, "RAY_ADDRESS": "127.0.0.1:1"},
+        [
+            sys.executable,
+            "-m",
+            "farm",
+            "render",
+            str(project),
+            "--out",
+            str(tmp_path / "out"),
+            "--workers",
+            "1",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "RAY_ADDRESS": "127.0.0.1:1"},
     )
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "out" / "a.mp4").is_file()
@@ -145,8 +184,20 @@ def test_a_plain_render_starts_its_own_ray_whatever_RAY_ADDRESS_says(project_dir
 def test_an_unreachable_cluster_is_named_with_exit_69(project_dir: Path, tmp_path: Path) -> None:
     project = write_project(project_dir, {"a": [Shot("s24", 0, 12)]})
     proc = subprocess.run(
-        [sys.executable, "-m", "farm", "render", str(project), "--address", "127.0.0.1:1", "--out", str(tmp_path)],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "farm",
+            "render",
+            str(project),
+            "--address",
+            "127.0.0.1:1",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 69
     assert "127.0.0.1:1" in proc.stderr and "Traceback" not in proc.stderr

@@ -6,17 +6,21 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
-
 from coded import Gap, Shot, write_cut
+
 from farm.edit.cut import ClipItem, GapItem, load_cut, resolve_media
 from farm.errors import CutError, MissingInputError, Where
 
 
 def test_items_in_exact_time_with_gaps_and_a_transition_warning(tmp_path: Path) -> None:
-    path = write_cut(tmp_path / "c.otio", [Shot("s2997", 30, 60), Gap(12), Shot("s24", 0, 24)], transition_after=0)
+    path = write_cut(
+        tmp_path / "c.otio", [Shot("s2997", 30, 60), Gap(12), Shot("s24", 0, 24)], transition_after=0
+    )
     cut = load_cut("v", path, tmp_path)
     a, gap, b = cut.video
-    assert isinstance(a, ClipItem) and a.source_in == Fraction(1001, 1000) and a.duration == Fraction(2002, 1000)
+    assert (
+        isinstance(a, ClipItem) and a.source_in == Fraction(1001, 1000) and a.duration == Fraction(2002, 1000)
+    )
     assert isinstance(gap, GapItem) and gap.start == a.duration and gap.duration == Fraction(1, 2)
     assert b.start == a.duration + Fraction(1, 2) and b.path == tmp_path / "media" / "s24.mp4"
     assert cut.duration == b.start + 1
@@ -47,9 +51,15 @@ def test_missing_timeline_and_missing_reference(tmp_path: Path) -> None:
         load_cut("v", tmp_path / "none.otio", tmp_path)
     tl = otio.schema.Timeline()
     track = otio.schema.Track()
-    track.append(otio.schema.Clip(name="lost", media_reference=otio.schema.MissingReference(),
-                                  source_range=otio.opentime.TimeRange(otio.opentime.RationalTime(0, 24),
-                                                                       otio.opentime.RationalTime(24, 24))))
+    track.append(
+        otio.schema.Clip(
+            name="lost",
+            media_reference=otio.schema.MissingReference(),
+            source_range=otio.opentime.TimeRange(
+                otio.opentime.RationalTime(0, 24), otio.opentime.RationalTime(24, 24)
+            ),
+        )
+    )
     tl.tracks.append(track)
     otio.adapters.write_to_file(tl, str(tmp_path / "m.otio"))
     with pytest.raises(MissingInputError) as info:

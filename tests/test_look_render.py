@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from coded import Shot, write_cut
 
 import farm
-from coded import Shot, write_cut
 from farm.kernels import delta_e_2000
 from farm.media.synth import frame_rgb, write_clip
 
@@ -31,7 +31,9 @@ def test_a_lofi_clip_matched_to_the_reference_moves_toward_it(tmp_path: Path) ->
     write_clip(root / "media" / "hero.mp4", **common)
     for name in ("matched", "raw", "hero"):
         src = "hero" if name == "hero" else "lofi"
-        write_cut(root / "cuts" / f"{name}.otio", [Shot(f"media/{src}.mp4", 0, 24, rate=Fraction(24), name=src)])
+        write_cut(
+            root / "cuts" / f"{name}.otio", [Shot(f"media/{src}.mp4", 0, 24, rate=Fraction(24), name=src)]
+        )
     (root / "farm.toml").write_text(
         '[output]\nwidth = 320\nheight = 180\npreset = "ultrafast"\nquality = 16\n'
         '[look]\nreference = "media/hero.mp4"\nmethod = "mkl"\n'
@@ -76,13 +78,21 @@ def test_creative_lut_in_a_render_matches_the_reference_kernel(tmp_path: Path) -
 
     root = tmp_path / "p"
     (root / "media").mkdir(parents=True)
-    write_clip(root / "media" / "city.mp4", width=640, height=360, rate=24, frames=12, pattern="city", source_id=2,
-               crf=12)
+    write_clip(
+        root / "media" / "city.mp4",
+        width=640,
+        height=360,
+        rate=24,
+        frames=12,
+        pattern="city",
+        source_id=2,
+        crf=12,
+    )
     # a strong, smooth grade: swap red and blue, lift the shadows, crush the highlights
     n = 17
     axis = np.linspace(0, 1, n, dtype=np.float32)
     r, g, b = np.meshgrid(axis, axis, axis, indexing="ij")
-    table = np.stack([0.1 + 0.8 * b, 0.05 + 0.9 * g ** 1.3, 0.1 + 0.8 * r], axis=-1).astype(np.float32)
+    table = np.stack([0.1 + 0.8 * b, 0.05 + 0.9 * g**1.3, 0.1 + 0.8 * r], axis=-1).astype(np.float32)
     write_cube(Lut(table, title="test grade"), root / "grade.cube")
     write_cut(root / "cuts" / "c.otio", [Shot("media/city.mp4", 0, 12, rate=Fraction(24), name="city")])
     (root / "farm.toml").write_text(
@@ -98,4 +108,3 @@ def test_creative_lut_in_a_render_matches_the_reference_kernel(tmp_path: Path) -
     # 8-bit 4:2:0 round trips on both sides: a few code values of difference, not a different grade
     assert float(np.abs(expected - graded).mean()) < 4 / 255
     assert float(np.abs(plain - graded).mean()) > 10 / 255  # and the grade is far from nothing
-

@@ -21,10 +21,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from farm.errors import BackendUnavailableError
-from farm.kernels import Lut, identity_lut, write_cube
-from farm.media.probe import probe
-from farm.media.synth import read_code, write_clip
 from farm.backends.nvidia import params
 from farm.backends.nvidia.frames import (
     compose_frame,
@@ -33,6 +29,10 @@ from farm.backends.nvidia.frames import (
     planes_from_views,
     to_8bit,
 )
+from farm.errors import BackendUnavailableError
+from farm.kernels import Lut, identity_lut, write_cube
+from farm.media.probe import probe
+from farm.media.synth import read_code, write_clip
 from farm.planning.units import EncodeSpec, Geometry, SegmentJob, SourceRef, fit_geometry
 
 REPO = Path(__file__).resolve().parents[1]
@@ -554,7 +554,7 @@ def test_importing_farm_imports_no_gpu_library(tmp_path):
         (tmp_path / name / "__init__.py").write_text(f"raise ImportError('{name} imported too early')\n")
     code = textwrap.dedent("""
         import json, sys
-        import farm, farm.api, farm.backends.select, farm.backends.doctor, farm.execute.resources
+        import farm, farm.api, farm.backends.select, farm.backends.doctor, farm.backends.resources, farm.execute.actors
         import farm.backends.segment, farm.backends.nvidia.pipeline, farm.backends.cpu
         from farm.backends.nvidia import codec as _nv_codec
         from farm.backends.nvidia import frames as _nv_frames

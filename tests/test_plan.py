@@ -5,22 +5,24 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
 from coded import Shot, write_project
+from test_timing import fake_source
+
 from farm.edit.cut import ClipItem, Cut, GapItem
 from farm.edit.project import LookSpec, OutputSpec, VariantSpec
 from farm.planning.planner import chunk_boundaries, plan_variant
-from test_timing import fake_source
 
 SRC = fake_source("hero", Fraction(24), 480)  # 20 s at 24 fps, keyframes every 10 frames
 SOURCES = {"/media/hero.mp4": SRC, "/media/other.mp4": fake_source("other", Fraction(24), 480)}
 
 
 def variant(items, output=None, look=None, name="v"):
-    spec = VariantSpec(name, Path(f"/cuts/{name}.otio"), output or OutputSpec(width=320, height=180), look or LookSpec())
+    spec = VariantSpec(
+        name, Path(f"/cuts/{name}.otio"), output or OutputSpec(width=320, height=180), look or LookSpec()
+    )
     cut = Cut(name, spec.timeline, tuple(items), None, items[-1].start + items[-1].duration)
     plan, jobs, _looks = plan_variant(spec, cut, lambda p, w: SOURCES[str(p)], Fraction(2))
     return plan, jobs
@@ -43,14 +45,23 @@ def test_different_trims_share_every_chunk_inside_both() -> None:
     keys_b = {j.key: j for j in jobs_b}
     shared = set(keys_a) & set(keys_b)
     # trims [0, 300) and [37, 337) share every chunk that lies inside both
-    assert sorted(keys_a[k].source_range for k in shared) == [(50, 100), (100, 150), (150, 200), (200, 240),
-                                                              (240, 290)]
+    assert sorted(keys_a[k].source_range for k in shared) == [
+        (50, 100),
+        (100, 150),
+        (150, 200),
+        (200, 240),
+        (240, 290),
+    ]
     # the head differs: a starts at 0, b at 37
     assert (0, 50) in {j.source_range for j in jobs_a} and (37, 50) in {j.source_range for j in jobs_b}
 
 
 def test_segments_never_cross_a_cut_and_cover_every_frame() -> None:
-    items = [clip(dur=30), GapItem(Fraction(30, 24), Fraction(1, 2)), clip("/media/other.mp4", start=42, dur=100)]
+    items = [
+        clip(dur=30),
+        GapItem(Fraction(30, 24), Fraction(1, 2)),
+        clip("/media/other.mp4", start=42, dur=100),
+    ]
     plan, jobs = variant(items)
     starts = [p.start for p in plan.placements]
     assert starts[0] == 0 and 30 in starts and 42 in starts
@@ -65,17 +76,23 @@ def test_key_depends_on_everything_that_changes_the_bytes() -> None:
     base = {j.key for j in variant([clip(dur=24)])[1]}
     assert base == {j.key for j in variant([clip(dur=24)])[1]}  # deterministic
     assert base != {j.key for j in variant([clip(dur=24)], output=OutputSpec(width=640, height=360))[1]}
-    assert base != {j.key for j in variant([clip(dur=24)], output=OutputSpec(width=320, height=180, quality=30))[1]}
+    assert base != {
+        j.key for j in variant([clip(dur=24)], output=OutputSpec(width=320, height=180, quality=30))[1]
+    }
     # fit vs fill: the same picture when the aspect ratios agree (one job), different when not
-    assert base == {j.key for j in variant([clip(dur=24)], output=OutputSpec(width=320, height=180, fit="fill"))[1]}
+    assert base == {
+        j.key for j in variant([clip(dur=24)], output=OutputSpec(width=320, height=180, fit="fill"))[1]
+    }
     four_three = {j.key for j in variant([clip(dur=24)], output=OutputSpec(width=320, height=240))[1]}
-    assert four_three != {j.key for j in variant([clip(dur=24)], output=OutputSpec(width=320, height=240, fit="fill"))[1]}
+    assert four_three != {
+        j.key for j in variant([clip(dur=24)], output=OutputSpec(width=320, height=240, fit="fill"))[1]
+    }
     assert base != {j.key for j in variant([clip("/media/other.mp4", dur=24)])[1]}
     assert base != {j.key for j in variant([clip(dur=24, src_in=1)])[1]}
     # the timeline position alone does not change a segment
-    assert base == {j.key for j in variant([GapItem(Fraction(0), Fraction(1)), clip(start=24, dur=24)])[1]} - {
-        j.key for j in variant([GapItem(Fraction(0), Fraction(1))])[1]
-    }
+    assert base == {
+        j.key for j in variant([GapItem(Fraction(0), Fraction(1)), clip(start=24, dur=24)])[1]
+    } - {j.key for j in variant([GapItem(Fraction(0), Fraction(1))])[1]}
 
 
 def test_plan_cli_counts_shared_segments(project_dir: Path) -> None:
@@ -84,8 +101,12 @@ def test_plan_cli_counts_shared_segments(project_dir: Path) -> None:
         {"official": [Shot("s24", 0, 48)], "extended": [Shot("s24", 0, 48), Shot("s25", 0, 25)]},
         extra="[render]\nsegment_seconds = 1\n",
     )
-    proc = subprocess.run([sys.executable, "-m", "farm", "plan", str(project), "--json"],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "farm", "plan", str(project), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     off, ext = summary["variants"]["official"], summary["variants"]["extended"]
@@ -93,5 +114,7 @@ def test_plan_cli_counts_shared_segments(project_dir: Path) -> None:
     assert off["shared"] == off["segments"] == 2
     assert ext["segments"] == 3 and ext["shared"] == 2
     assert summary["unique_segments"] == 3
-    text = subprocess.run([sys.executable, "-m", "farm", "plan", str(project)], capture_output=True, text=True)
+    text = subprocess.run(
+        [sys.executable, "-m", "farm", "plan", str(project)], capture_output=True, text=True
+    )
     assert "official" in text.stdout and "unique segments: 3" in text.stdout

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from farm.errors import MissingInputError, ProjectError
 from farm.edit.project import load_project
+from farm.errors import MissingInputError, ProjectError
 
 BASE = """
 [output]
@@ -52,7 +52,14 @@ def test_values_defaults_overrides_and_paths(tmp_path: Path) -> None:
     minimal = load_project(write(tmp_path, '[variants.a]\ntimeline = "a.otio"\n'))
     out = minimal.variants["a"].output
     assert (out.width, out.height, out.fps, out.codec, out.quality, out.preset, out.fit) == (
-        1920, 1080, Fraction(24), "h264", 20, "veryfast", "fit")
+        1920,
+        1080,
+        Fraction(24),
+        "h264",
+        20,
+        "veryfast",
+        "fit",
+    )
 
 
 @pytest.mark.parametrize(
@@ -68,12 +75,15 @@ def test_values_defaults_overrides_and_paths(tmp_path: Path) -> None:
         ('[output]\nfit = "zoom"\n', ["output.fit = 'zoom'", "fit | fill | stretch"]),
         ('[look]\ncolour = "warm"\n', ["unknown key look.colour"]),
         ('[variants.a.output]\nfit = "crop"\n', ["variants.a.output.fit = 'crop'"]),
-        ('[frobnicate]\nx = 1\n', ["unknown key frobnicate"]),
+        ("[frobnicate]\nx = 1\n", ["unknown key frobnicate"]),
     ],
 )
 def test_bad_keys_and_values_are_named(tmp_path: Path, snippet: str, words: list[str]) -> None:
-    text = snippet + '\n[variants.a]\ntimeline = "a.otio"\n' if "[variants.a" not in snippet else (
-        '[variants.a]\ntimeline = "a.otio"\n' + snippet)
+    text = (
+        snippet + '\n[variants.a]\ntimeline = "a.otio"\n'
+        if "[variants.a" not in snippet
+        else ('[variants.a]\ntimeline = "a.otio"\n' + snippet)
+    )
     with pytest.raises(ProjectError) as info:
         load_project(write(tmp_path, text))
     message = str(info.value)

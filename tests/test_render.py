@@ -7,12 +7,12 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
+from coded import SOURCES, Gap, Shot, expected_frames, write_project
+from media_check import audio_samples, frame_codes, stream_info, tone_at
 
 import farm
 from farm.edit.timing import parse_rate
-from coded import SOURCES, Gap, Shot, expected_frames, write_project
 from farm.media.synth import read_code
-from media_check import audio_samples, frame_codes, stream_info, tone_at
 
 pytestmark = pytest.mark.usefixtures("ray_session")
 
@@ -130,16 +130,35 @@ def test_report_json_from_the_command_line(project_dir: Path, tmp_path: Path) ->
     project = write_project(project_dir, {"a": [Shot("s24", 0, 12)], "b": [Shot("s25", 0, 12)]})
     report_path = tmp_path / "report.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "farm", "render", str(project), "--variant", "b", "--report", str(report_path),
-         "--workers", "1", "--out", str(tmp_path / "out"), "--metrics-file", str(tmp_path / "farm.prom")],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "farm",
+            "render",
+            str(project),
+            "--variant",
+            "b",
+            "--report",
+            str(report_path),
+            "--workers",
+            "1",
+            "--out",
+            str(tmp_path / "out"),
+            "--metrics-file",
+            str(tmp_path / "farm.prom"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
     report = json.loads(report_path.read_text())
     assert report["backend"] == "cpu"
     assert set(report["variants"]) == {"b"}
     b = report["variants"]["b"]
-    assert b["frames"] == 12 and b["segments"] == 1 and b["segments_rendered"] == 1 and b["segments_reused"] == 0
+    assert (
+        b["frames"] == 12 and b["segments"] == 1 and b["segments_rendered"] == 1 and b["segments_reused"] == 0
+    )
     assert b["output"] == str(tmp_path / "out" / "b.mp4") and Path(b["output"]).is_file()
     assert isinstance(b["seconds"], float)
     assert "b" in proc.stdout and "frames" in proc.stdout
@@ -152,8 +171,15 @@ def test_sample_aspect_ratio_is_honoured(project_dir: Path) -> None:
     from farm.media.synth import write_clip
 
     # 480x360 stored, SAR 4:3 -> shown 640x360 (16:9): fills a 16:9 output with no bars
-    write_clip(project_dir / "anamorphic.mp4", width=480, height=360, rate=24, frames=12, source_id=9,
-               sample_aspect=Fraction(4, 3))
+    write_clip(
+        project_dir / "anamorphic.mp4",
+        width=480,
+        height=360,
+        rate=24,
+        frames=12,
+        source_id=9,
+        sample_aspect=Fraction(4, 3),
+    )
     items = [Shot("anamorphic.mp4", 0, 12, rate=Fraction(24), name="anamorphic")]
     project = write_project(project_dir, {"cut": items})
     v = render(project).variants["cut"]

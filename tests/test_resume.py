@@ -11,10 +11,10 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
-
-import farm
 from coded import Shot, expected_frames, write_project
 from media_check import frame_codes
+
+import farm
 
 CUT = [Shot("s24", 0, 72), Shot("s2997", 0, 90), Shot("s25", 0, 75)]
 
@@ -41,7 +41,10 @@ def test_an_interrupted_render_resumes_where_it_stopped(project_dir: Path) -> No
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "farm", "render", str(project), "--workers", "1", "--quiet"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        start_new_session=True,
     )
     # wait until some, not all, segments are in the cache, then kill everything
     deadline = time.monotonic() + 180
@@ -58,9 +61,21 @@ def test_an_interrupted_render_resumes_where_it_stopped(project_dir: Path) -> No
     assert not (project_dir / "renders" / "cut.mp4").exists()
 
     report = subprocess.run(
-        [sys.executable, "-m", "farm", "render", str(project), "--workers", "2", "--quiet",
-         "--report", str(project_dir / "r.json")],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "farm",
+            "render",
+            str(project),
+            "--workers",
+            "2",
+            "--quiet",
+            "--report",
+            str(project_dir / "r.json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert report.returncode == 0, report.stderr
     import json

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -12,23 +11,46 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from farm.edit.cut import ClipItem, Cut, GapItem
-from farm.media.probe import SourceInfo
-from farm.edit.project import OutputSpec, VariantSpec, LookSpec
-from farm.planning.planner import plan_variant
+from farm.edit.project import LookSpec, OutputSpec, VariantSpec
 from farm.edit.timing import frame_count, parse_rate, source_frame_cfr, source_frame_vfr
+from farm.media.probe import SourceInfo
+from farm.planning.planner import plan_variant
 
-RATES = [Fraction(24), Fraction(25), Fraction(30), Fraction(24000, 1001), Fraction(30000, 1001),
-         Fraction(50), Fraction(60000, 1001), Fraction(12)]
+RATES = [
+    Fraction(24),
+    Fraction(25),
+    Fraction(30),
+    Fraction(24000, 1001),
+    Fraction(30000, 1001),
+    Fraction(50),
+    Fraction(60000, 1001),
+    Fraction(12),
+]
 
 
 def fake_source(name: str, rate: Fraction, frames: int, times: list[Fraction] | None = None) -> SourceInfo:
     tb = Fraction(1, 90000)
     pts = [int(t / tb) for t in times] if times else [int(Fraction(i) / rate / tb) for i in range(frames)]
     return SourceInfo(
-        path=f"/media/{name}.mp4", identity=name, codec="h264", width=640, height=360, pix_fmt="yuv420p",
-        sar=Fraction(1), rotation=0, colorspace="bt709", colorspace_tagged=True, color_range="tv",
-        rate=rate, vfr=times is not None, time_base=tb, frame_pts=tuple(pts),
-        keyframes=tuple(range(0, frames, 10)), has_audio=False, audio_rate=0, audio_channels=0,
+        path=f"/media/{name}.mp4",
+        identity=name,
+        codec="h264",
+        width=640,
+        height=360,
+        pix_fmt="yuv420p",
+        sar=Fraction(1),
+        rotation=0,
+        colorspace="bt709",
+        colorspace_tagged=True,
+        color_range="tv",
+        rate=rate,
+        vfr=times is not None,
+        time_base=tb,
+        frame_pts=tuple(pts),
+        keyframes=tuple(range(0, frames, 10)),
+        has_audio=False,
+        audio_rate=0,
+        audio_channels=0,
     )
 
 
@@ -97,8 +119,11 @@ def test_planned_frames_follow_the_rule(shots, fps) -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(steps=st.lists(st.integers(1, 9), min_size=5, max_size=40), fps=st.sampled_from(RATES),
-       trim=st.integers(0, 3))
+@given(
+    steps=st.lists(st.integers(1, 9), min_size=5, max_size=40),
+    fps=st.sampled_from(RATES),
+    trim=st.integers(0, 3),
+)
 def test_variable_frame_rate_sources_are_sampled_by_timestamp(steps, fps, trim) -> None:
     times = [Fraction(0)]
     for s in steps:
@@ -125,8 +150,16 @@ def test_conform_drops_and_repeats_never_blends() -> None:
     assert source_frame_vfr(Fraction(1, 10), [Fraction(0), Fraction(1, 20), Fraction(1, 5)]) == 1
 
 
-@pytest.mark.parametrize("text,rate", [("24", 24), ("30000/1001", Fraction(30000, 1001)), ("29.97", Fraction(30000, 1001)),
-                                       ("23.976", Fraction(24000, 1001)), ("12.5", Fraction(25, 2))])
+@pytest.mark.parametrize(
+    "text,rate",
+    [
+        ("24", 24),
+        ("30000/1001", Fraction(30000, 1001)),
+        ("29.97", Fraction(30000, 1001)),
+        ("23.976", Fraction(24000, 1001)),
+        ("12.5", Fraction(25, 2)),
+    ],
+)
 def test_parse_rate(text: str, rate: Fraction) -> None:
     assert parse_rate(text) == rate
 

@@ -153,7 +153,6 @@ def video_codec_info(gpus: list[dict[str, Any]]) -> dict[str, Any]:
             gpu["nvdec"] = {"engines": 0, "codecs": {}, "error": info["error"]}
             gpu["nvenc"] = {"engines": 0, "codecs": {}, "error": info["error"]}
         return info
-    from farm.errors import FarmError
     from farm.backends.nvidia.codec import (
         DECODE_PROBES,
         ENCODE_PROBES,
@@ -161,6 +160,7 @@ def video_codec_info(gpus: list[dict[str, Any]]) -> dict[str, Any]:
         encoder_caps,
         pynvvideocodec,
     )
+    from farm.errors import FarmError
 
     try:
         nvc = pynvvideocodec()
@@ -286,7 +286,7 @@ def ray_info(address: str | None) -> dict[str, Any]:
 
 def collect(address: str | None = None) -> dict[str, Any]:
     """Everything ``farm doctor`` reports, as one JSON-ready dict."""
-    from farm.execute.resources import node_resources
+    from farm.backends.resources import node_resources
 
     cupy, gpus = cupy_info()
     if not gpus and not cupy["available"]:

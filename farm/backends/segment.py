@@ -12,8 +12,8 @@ import os
 import time
 from pathlib import Path
 
-from farm.output.cache import Cache
 from farm.errors import FarmError, InternalError, Where
+from farm.output.cache import Cache
 from farm.planning.units import SegmentJob
 
 BACKENDS = ("cpu", "nvidia")

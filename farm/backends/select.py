@@ -56,7 +56,9 @@ def nvidia_implemented() -> bool:
 def select_backend(requested: str) -> tuple[str, str]:
     """The backend to run and the reason, for the report."""
     if requested not in CHOICES:
-        raise BackendUnavailableError(f"unknown backend {requested!r}", hint=f"choose one of {', '.join(CHOICES)}")
+        raise BackendUnavailableError(
+            f"unknown backend {requested!r}", hint=f"choose one of {', '.join(CHOICES)}"
+        )
     if requested == "cpu":
         return "cpu", "requested with --backend cpu"
     missing = nvidia_missing()

@@ -34,20 +34,41 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("render", help="render variants of a project to MP4 files")
     r.add_argument("project", type=Path, help="the project file (farm.toml)")
-    r.add_argument("--variant", action="append", dest="variants", metavar="NAME",
-                   help="render only this variant (repeatable; default: all)")
+    r.add_argument(
+        "--variant",
+        action="append",
+        dest="variants",
+        metavar="NAME",
+        help="render only this variant (repeatable; default: all)",
+    )
     r.add_argument("--out", type=Path, help="output folder (default: renders/ beside the project file)")
-    r.add_argument("--cache", type=Path, help="segment cache folder (default: .farm-cache/ beside the project file)")
-    r.add_argument("--backend", choices=("auto", "cpu", "nvidia"), default="auto",
-                   help="auto picks nvidia when a usable GPU is found, else cpu, and says why")
+    r.add_argument(
+        "--cache", type=Path, help="segment cache folder (default: .farm-cache/ beside the project file)"
+    )
+    r.add_argument(
+        "--backend",
+        choices=("auto", "cpu", "nvidia"),
+        default="auto",
+        help="auto picks nvidia when a usable GPU is found, else cpu, and says why",
+    )
     r.add_argument("--workers", type=_positive_int, help="parallel segment workers (default: CPU cores)")
-    r.add_argument("--address", help="join a running Ray cluster at this address (default: start a local Ray)")
+    r.add_argument(
+        "--address", help="join a running Ray cluster at this address (default: start a local Ray)"
+    )
     r.add_argument("--report", type=Path, metavar="FILE", help="write a JSON report of the render here")
     r.add_argument("--quiet", action="store_true", help="no progress output")
-    r.add_argument("--metrics-port", type=_positive_int, metavar="PORT",
-                   help="serve Prometheus metrics on 127.0.0.1:PORT while rendering")
-    r.add_argument("--metrics-file", type=Path, metavar="FILE",
-                   help="write Prometheus metrics (text format) here when done")
+    r.add_argument(
+        "--metrics-port",
+        type=_positive_int,
+        metavar="PORT",
+        help="serve Prometheus metrics on 127.0.0.1:PORT while rendering",
+    )
+    r.add_argument(
+        "--metrics-file",
+        type=Path,
+        metavar="FILE",
+        help="write Prometheus metrics (text format) here when done",
+    )
 
     p = sub.add_parser("plan", help="show each variant's frames and segments, and what they share")
     p.add_argument("project", type=Path)
@@ -56,11 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the plan summary as JSON")
 
     d = sub.add_parser("demo", help='write the "In a City" demo project and render it')
-    d.add_argument("--out", type=Path, default=Path("farm-demo"), help="folder for the demo (default: ./farm-demo)")
+    d.add_argument(
+        "--out", type=Path, default=Path("farm-demo"), help="folder for the demo (default: ./farm-demo)"
+    )
     d.add_argument("--workers", type=_positive_int)
     d.add_argument("--no-render", action="store_true", help="only write the project and its media")
 
-    from farm.backends import doctor
+    from farm.cli import doctor
     from farm.look import analyse as look
 
     dr = sub.add_parser("doctor", help="GPUs, NVDEC/NVENC, backend choice and Ray resources of this machine")
@@ -85,7 +108,9 @@ def print_table(report, stream=sys.stdout) -> None:  # type: ignore[no-untyped-d
     rows = [("variant", "frames", "rendered", "reused", "seconds", "output")]
     for name, v in report.variants.items():
         out = v.output or f"FAILED (exit {v.error.exit_code})" if v.error else (v.output or "")
-        rows.append((name, str(v.frames), str(v.segments_rendered), str(v.segments_reused), f"{v.seconds:.1f}", out))
+        rows.append(
+            (name, str(v.frames), str(v.segments_rendered), str(v.segments_reused), f"{v.seconds:.1f}", out)
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         stream.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() + "\n")
@@ -114,7 +139,9 @@ def cmd_render(args: argparse.Namespace) -> int:
         try:
             meter.write(args.metrics_file)
         except OSError as exc:
-            raise OutputError(f"cannot write metrics ({exc.strerror})", Where(path=str(args.metrics_file))) from None
+            raise OutputError(
+                f"cannot write metrics ({exc.strerror})", Where(path=str(args.metrics_file))
+            ) from None
     for name, v in report.variants.items():
         if v.error is not None:
             print(f"farm: error: {v.error}", file=sys.stderr)
@@ -134,7 +161,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
     else:
         rows = [("variant", "frames", "seconds", "segments", "shared")]
         for name, v in summary["variants"].items():
-            rows.append((name, str(v["frames"]), f"{v['duration_seconds']:.2f}", str(v["segments"]), str(v["shared"])))
+            rows.append(
+                (name, str(v["frames"]), f"{v['duration_seconds']:.2f}", str(v["segments"]), str(v["shared"]))
+            )
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         for row in rows:
             print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
@@ -161,11 +190,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "demo":
             return cmd_demo(args)
         if args.command == "doctor":
-            from farm.backends import doctor
+            from farm.cli import doctor
 
             return doctor.run(args)
         if args.command == "look":
-            from farm.look.analyse import analyse as look
+            from farm.look import analyse as look
 
             return look.run(args)
         parser.error(f"unknown command {args.command}")
@@ -173,7 +202,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"farm: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("farm: interrupted; finished segments stay in the cache and are reused next time", file=sys.stderr)
+        print(
+            "farm: interrupted; finished segments stay in the cache and are reused next time", file=sys.stderr
+        )
         return 130
     return 0
 

@@ -38,9 +38,21 @@ SOURCES = (
     DemoSource("hero_4k", 3840, 2160, Fraction(24), 4, (1.0, 1.0, 1.0), 220.0),
     DemoSource("street_1080p", 1920, 1080, Fraction(25), 4, (1.12, 1.0, 0.82), 330.0),
     DemoSource("market_720p", 1280, 720, NTSC, 4, (0.85, 0.97, 1.15), 440.0),
-    DemoSource("phone_portrait", 1280, 720, Fraction(30), 3, (1.05, 1.08, 0.9), 550.0, rotation=90,
-               noise=0.06, colorspace=None),
-    DemoSource("lofi_480p", 640, 480, Fraction(30), 3, (0.9, 1.12, 0.85), None, noise=0.12, colorspace="bt601"),
+    DemoSource(
+        "phone_portrait",
+        1280,
+        720,
+        Fraction(30),
+        3,
+        (1.05, 1.08, 0.9),
+        550.0,
+        rotation=90,
+        noise=0.06,
+        colorspace=None,
+    ),
+    DemoSource(
+        "lofi_480p", 640, 480, Fraction(30), 3, (0.9, 1.12, 0.85), None, noise=0.12, colorspace="bt601"
+    ),
 )
 
 # (source, in seconds, duration seconds) per cut, in order; shared shots use the same trims
@@ -110,7 +122,9 @@ def write_show_look(path: Path) -> None:
     write_cube(Lut(table, title="In a City show look"), path)
 
 
-def _write_cut(path: Path, name: str, shots: list[tuple[str, float, float]], rates: dict[str, Fraction]) -> None:
+def _write_cut(
+    path: Path, name: str, shots: list[tuple[str, float, float]], rates: dict[str, Fraction]
+) -> None:
     import opentimelineio as otio
 
     timeline = otio.schema.Timeline(name=f"In a City — {name}")
@@ -160,9 +174,12 @@ def write_demo_project(folder: Path, log=sys.stderr) -> Path:  # type: ignore[no
             audio_tone_hz=src.tone,
         )
         tmp.replace(path)
-        print(f"demo: wrote media/{path.name} ({src.width}x{src.height} @ {float(src.rate):.3f} fps"
-              f"{', rotated' if src.rotation else ''}{', no audio' if src.tone is None else ''}) "
-              f"in {time.perf_counter() - t0:.1f}s", file=log)
+        print(
+            f"demo: wrote media/{path.name} ({src.width}x{src.height} @ {float(src.rate):.3f} fps"
+            f"{', rotated' if src.rotation else ''}{', no audio' if src.tone is None else ''}) "
+            f"in {time.perf_counter() - t0:.1f}s",
+            file=log,
+        )
     rates = {s.name: s.rate for s in SOURCES}
     for name, shots in CUTS.items():
         _write_cut(folder / "cuts" / f"{name}.otio", name, shots, rates)

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-from farm.errors import CutError, MissingInputError, Where
 from farm.edit.timing import exact_rate, exact_value
+from farm.errors import CutError, MissingInputError, Where
 
 _ALLOWED_SCHEMES = ("", "file")
 
@@ -78,9 +78,7 @@ def _seconds(rt) -> Fraction:  # type: ignore[no-untyped-def]
     return exact_value(rt.value) / exact_rate(rt.rate)
 
 
-def resolve_media(
-    url: str, root: Path, allowed_roots: tuple[Path, ...], where: Where
-) -> Path:
+def resolve_media(url: str, root: Path, allowed_roots: tuple[Path, ...], where: Where) -> Path:
     """A clip's media URL as a checked, absolute path under one of ``allowed_roots``."""
     parsed = urllib.parse.urlparse(url)
     scheme = parsed.scheme.lower()
@@ -134,9 +132,7 @@ def load_cut(
     if not video_tracks:
         raise CutError("the timeline has no video track", where)
     if len(video_tracks) > 1:
-        warnings.append(
-            f"variant {variant!r}: {len(video_tracks)} video tracks; only the first is rendered"
-        )
+        warnings.append(f"variant {variant!r}: {len(video_tracks)} video tracks; only the first is rendered")
     video = _read_track(video_tracks[0], variant, root, allowed, where, warnings, kind="video")
     duration = video[-1].end if video else Fraction(0)
     if duration <= 0:
@@ -145,7 +141,11 @@ def load_cut(
     audio_tracks = None
     if timeline.audio_tracks():
         audio_tracks = tuple(
-            tuple(i for i in _read_track(t, variant, root, allowed, where, warnings, "audio") if isinstance(i, ClipItem))
+            tuple(
+                i
+                for i in _read_track(t, variant, root, allowed, where, warnings, "audio")
+                if isinstance(i, ClipItem)
+            )
             for t in timeline.audio_tracks()
         )
     return Cut(

@@ -14,8 +14,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from farm.errors import MissingInputError, ProjectError, Where
 from farm.edit.timing import parse_rate
+from farm.errors import MissingInputError, ProjectError, Where
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -223,7 +223,7 @@ def parse_project(raw: Mapping[str, Any], path: Path) -> Project:
         if not isinstance(table, dict):
             raise _bad(prefix.rstrip("."), table, "a table with timeline = PATH", path)
         if not name or any(c in name for c in '/\\:*?"<>|') or name.startswith("."):
-            raise _bad(f"variants.{name}", name, "a name usable as a file name (no / \\ : * ? \" < > |)", path)
+            raise _bad(f"variants.{name}", name, 'a name usable as a file name (no / \\ : * ? " < > |)', path)
         _unknown(table, _VARIANT_KEYS, prefix, path)
         if "timeline" not in table:
             raise ProjectError(f"[variants.{name}] has no timeline", Where(variant=name, path=str(path)))

@@ -67,8 +67,13 @@ def _remote_functions():  # type: ignore[no-untyped-def]
 class RayExecutor:
     """Runs work on a local or remote Ray cluster."""
 
-    def __init__(self, workers: int | None = None, address: str | None = None,
-                 task_env: dict[str, str] | None = None, backend: str = "cpu"):
+    def __init__(
+        self,
+        workers: int | None = None,
+        address: str | None = None,
+        task_env: dict[str, str] | None = None,
+        backend: str = "cpu",
+    ):
         self.workers = workers or os.cpu_count() or 1
         self.address = address
         self.backend = backend  # a local Ray advertises this machine's video engines for nvidia
@@ -103,7 +108,7 @@ class RayExecutor:
             ray.init(address=self.address, **kwargs)
             return
         if self.backend == "nvidia":
-            from farm.execute.resources import node_resources
+            from farm.backends.resources import node_resources
 
             kwargs["resources"] = node_resources()
         # "local": a new Ray of our own, even when RAY_ADDRESS names a running one
@@ -149,8 +154,9 @@ class RayExecutor:
         idle: list = []
         busy: dict = {}
         if backend == "nvidia" and segments:
+            from farm.backends.resources import worker_count
             from farm.errors import BackendUnavailableError
-            from farm.execute.resources import start_gpu_workers, worker_count
+            from farm.execute.actors import start_gpu_workers
 
             family = segments[0].encode.family
             count = min(len(segments), worker_count(ray.cluster_resources(), family))
@@ -257,9 +263,9 @@ class LocalExecutor:
         self.entered = False
 
     def run(self, segments, audio, cache_root, backend, on_done, skip=lambda key: False, looks=None) -> None:  # type: ignore[no-untyped-def]
-        from farm.media.audio import render_audio
-        from farm.look.bake import bake_look
         from farm.backends.segment import render_segment
+        from farm.look.bake import bake_look
+        from farm.media.audio import render_audio
 
         for job in looks or []:
             if skip(job.key):

@@ -74,7 +74,8 @@ def plan_look(look, variant: str, source_path: str, source_identity: str, cache_
     if look.reference is not None:
         if not look.reference.is_file():
             raise MissingInputError(
-                "look reference not found", Where(variant=variant, path=str(look.reference)),
+                "look reference not found",
+                Where(variant=variant, path=str(look.reference)),
                 hint="check [look] reference in farm.toml",
             )
         reference_id = file_digest(str(look.reference))

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
+from farm.edit.timing import audio_samples_of
 from farm.errors import MediaError, Where
 from farm.planning.keys import content_key
-from farm.edit.timing import audio_samples_of
 
 SAMPLE_RATE = 48000
 CHANNELS = 2
@@ -50,7 +50,8 @@ class AudioJob:
 
 def audio_key(tracks: tuple[tuple[AudioClip, ...], ...], duration: Fraction) -> str:
     parts = [
-        [[c.identity, c.has_audio, c.start, c.duration, c.source_in, c.origin] for c in track] for track in tracks
+        [[c.identity, c.has_audio, c.start, c.duration, c.source_in, c.origin] for c in track]
+        for track in tracks
     ]
     return content_key("audio", tracks=parts, duration=duration, rate=SAMPLE_RATE, bitrate=AAC_BITRATE)
 
@@ -75,7 +76,9 @@ def _read_source(clip: AudioClip, first: int, count: int) -> np.ndarray:
         tb = Fraction(stream.time_base)
         container.seek(max(0, int((begin - 1) / tb)), stream=stream, backward=True)
         resampler = av.AudioResampler(format="flt", layout="stereo", rate=SAMPLE_RATE)
-        cursor: int | None = None  # absolute 48 kHz sample index (container time) of the next resampled sample
+        cursor: int | None = (
+            None  # absolute 48 kHz sample index (container time) of the next resampled sample
+        )
         try:
             for frame in container.decode(stream):
                 if frame.pts is None:
@@ -137,7 +140,9 @@ def render_audio(job: AudioJob, out_path: Path) -> dict:
             planar = np.ascontiguousarray(samples.T)
             for start in range(0, len(samples), AAC_FRAME * 8):
                 chunk = planar[:, start : start + AAC_FRAME * 8]
-                frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk), format="fltp", layout="stereo")
+                frame = av.AudioFrame.from_ndarray(
+                    np.ascontiguousarray(chunk), format="fltp", layout="stereo"
+                )
                 frame.sample_rate = SAMPLE_RATE
                 frame.pts = start
                 frame.time_base = Fraction(1, SAMPLE_RATE)

@@ -16,8 +16,8 @@ from fractions import Fraction
 from functools import cached_property
 from pathlib import Path
 
-from farm.errors import MediaError, MissingInputError, Where
 from farm.edit.timing import source_frame_cfr, source_frame_vfr
+from farm.errors import MediaError, MissingInputError, Where
 
 _PROBE_VERSION = 5
 _HEAD_TAIL = 1 << 20

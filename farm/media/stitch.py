@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-from farm.media.audio import AAC_FRAME, SAMPLE_RATE
 from farm.errors import InternalError, OutputError, Where
+from farm.media.audio import AAC_FRAME, SAMPLE_RATE
 
 
 @dataclass(frozen=True)

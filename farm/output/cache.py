@@ -24,7 +24,9 @@ class Cache:
             for sub in ("segments", "audio", "probe", "tmp"):
                 (self.root / sub).mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise OutputError(f"cannot create the cache ({exc.strerror})", Where(path=str(self.root))) from None
+            raise OutputError(
+                f"cannot create the cache ({exc.strerror})", Where(path=str(self.root))
+            ) from None
         return self
 
     def segment_path(self, key: str) -> Path:

@@ -12,7 +12,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server, write_to_textfile
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    start_http_server,
+    write_to_textfile,
+)
 
 
 class RenderMetrics:
@@ -21,12 +28,18 @@ class RenderMetrics:
         self.segments = Counter(
             "farm_segments", "Segments finished, by outcome", ["outcome"], registry=self.registry
         )
-        self.frames = Counter("farm_frames_rendered", "Output frames rendered (not reused)", registry=self.registry)
-        self.segment_seconds = Histogram(
-            "farm_segment_seconds", "Wall time of one segment on its worker",
-            buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120), registry=self.registry,
+        self.frames = Counter(
+            "farm_frames_rendered", "Output frames rendered (not reused)", registry=self.registry
         )
-        self.variants = Counter("farm_variants", "Variants finished, by outcome", ["outcome"], registry=self.registry)
+        self.segment_seconds = Histogram(
+            "farm_segment_seconds",
+            "Wall time of one segment on its worker",
+            buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120),
+            registry=self.registry,
+        )
+        self.variants = Counter(
+            "farm_variants", "Variants finished, by outcome", ["outcome"], registry=self.registry
+        )
         self.in_progress = Gauge("farm_segments_pending", "Segments not yet finished", registry=self.registry)
 
     def serve(self, port: int, addr: str = "127.0.0.1") -> None:

@@ -19,8 +19,14 @@ class Progress:
     plain line is printed at most every ``interval`` seconds and at the end.
     """
 
-    def __init__(self, total_segments: int, total_frames: int, stream: TextIO | None = None,
-                 interval: float = 5.0, enabled: bool = True):
+    def __init__(
+        self,
+        total_segments: int,
+        total_frames: int,
+        stream: TextIO | None = None,
+        interval: float = 5.0,
+        enabled: bool = True,
+    ):
         self.total_segments = total_segments
         self.total_frames = total_frames
         self.stream = stream or sys.stderr

@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
-from farm.media.audio import AudioClip, AudioJob, audio_key
 from farm.edit.cut import ClipItem, Cut, GapItem, load_cut
+from farm.edit.project import Project, VariantSpec
+from farm.edit.timing import frame_count, output_frames_of
 from farm.errors import FarmError, MediaError, MissingInputError, Where
 from farm.look.bake import LookJob, plan_look
+from farm.media.audio import AudioClip, AudioJob, audio_key
 from farm.media.probe import SourceInfo, probe
-from farm.edit.project import Project, VariantSpec
 from farm.planning.keys import content_key, runs
-from farm.edit.timing import frame_count, output_frames_of
 from farm.planning.units import EncodeSpec, SegmentJob, SourceRef, fit_geometry
 
 
@@ -137,8 +137,16 @@ def plan_variant(
                 key = content_key("black", count=count, encode=encode)
                 jobs.append(
                     SegmentJob(
-                        key=key, frames=(), frame_pts=(), count=count, source=None, geometry=None,
-                        lut_path=None, lut_hash=None, encode=encode, label=f"{spec.name}/gap",
+                        key=key,
+                        frames=(),
+                        frame_pts=(),
+                        count=count,
+                        source=None,
+                        geometry=None,
+                        lut_path=None,
+                        lut_hash=None,
+                        encode=encode,
+                        label=f"{spec.name}/gap",
                     )
                 )
                 placements.append(Placement(first, count, key, None))
@@ -154,7 +162,9 @@ def plan_variant(
                 f"{float(item.source_in + item.duration):.3f}s) lies outside its source, which has "
                 f"{info.frames} frames ({float(info.duration):.3f}s)",
                 Where(
-                    variant=spec.name, clip=item.name, path=str(item.path),
+                    variant=spec.name,
+                    clip=item.name,
+                    path=str(item.path),
                     frames=(frames[0], max(frames[-1], last_needed) + 1),
                 ),
                 hint="shorten the clip in the cut or relink it to the full-length media",
@@ -162,9 +172,14 @@ def plan_variant(
         dw, dh = info.display_size
         geometry = fit_geometry(dw, dh, info.rotation, out.width, out.height, out.fit)
         source = SourceRef(
-            path=info.path, identity=info.identity, time_base=info.time_base,
-            colorspace=info.colorspace, color_range=info.color_range,
-            width=info.width, height=info.height, sar=info.sar,
+            path=info.path,
+            identity=info.identity,
+            time_base=info.time_base,
+            colorspace=info.colorspace,
+            color_range=info.color_range,
+            width=info.width,
+            height=info.height,
+            sar=info.sar,
         )
         lut_path, lut_hash, look_job = plan_look(spec.look, spec.name, info.path, info.identity, cache_root)
         if look_job is not None:
@@ -199,7 +214,11 @@ def plan_variant(
 
     audio = _plan_audio(cut, total, rate, probe_source)
     plan = VariantPlan(
-        name=spec.name, spec=spec, frames=total, placements=tuple(placements), audio=audio,
+        name=spec.name,
+        spec=spec,
+        frames=total,
+        placements=tuple(placements),
+        audio=audio,
         warnings=cut.warnings,
     )
     return plan, jobs, looks

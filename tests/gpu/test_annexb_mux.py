@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from farm.errors import InternalError
 from farm.backends.nvidia import mux
+from farm.errors import InternalError
 
 FPS = Fraction(24)
 W, H = 96, 64

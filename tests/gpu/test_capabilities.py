@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from farm.backends import resources
 from farm.errors import BackendUnavailableError
-from farm.execute import resources
+from farm.execute import actors
 from farm.planning.units import EncodeSpec, SegmentJob
 
 REPO = Path(__file__).resolve().parents[2]
@@ -41,7 +42,11 @@ def _black_job(key: str, family: str = "cpu") -> SegmentJob:
 
 def test_doctor_json_has_its_shape_without_a_gpu():
     run = subprocess.run(
-        [sys.executable, "-m", "farm.backends.doctor", "--json"], capture_output=True, text=True, cwd=REPO, timeout=120
+        [sys.executable, "-m", "farm.backends.doctor", "--json"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
     )
     assert run.returncode == 0, run.stderr
     report = json.loads(run.stdout)
@@ -95,8 +100,8 @@ def test_segments_ask_for_what_their_family_uses():
     assert host["num_gpus"] == pytest.approx(1 / 7)
     with pytest.raises(ValueError, match="unknown encoder family"):
         resources.segment_request("x264")
-    options = resources.actor_options("nvenc")
-    assert options["max_restarts"] == options["max_task_retries"] == resources.ACTOR_RESTARTS
+    options = actors.actor_options("nvenc")
+    assert options["max_restarts"] == options["max_task_retries"] == actors.ACTOR_RESTARTS
 
 
 def test_worker_counts_follow_the_scarcest_resource():
@@ -110,11 +115,11 @@ def test_worker_counts_follow_the_scarcest_resource():
 
 
 def test_a_gpu_worker_renders_and_returns_errors_as_values(tmp_path):
-    worker = resources.GpuWorker(str(tmp_path / "cache"), backend="cpu")
+    worker = actors.GpuWorker(str(tmp_path / "cache"), backend="cpu")
     result = worker.render(_black_job("a"))
     assert result["frames"] == 3 and result["rendered"] and worker.stats()["rendered"] == 1
     assert worker.render(_black_job("a"))["rendered"] is False  # cached: not rendered again
-    refused = resources.GpuWorker(str(tmp_path / "cache"), backend="nvidia").render(_black_job("b", "cpu"))
+    refused = actors.GpuWorker(str(tmp_path / "cache"), backend="nvidia").render(_black_job("b", "cpu"))
     assert isinstance(refused["error"], BackendUnavailableError) and refused["error"].exit_code == 69
 
 
@@ -124,13 +129,14 @@ def test_gpu_workers_are_actors_placed_by_video_resources(tmp_path):
         import json, sys
         from fractions import Fraction
         import ray
-        from farm.execute import resources
+        from farm.backends import resources
+        from farm.execute import actors
         from farm.planning.units import EncodeSpec, SegmentJob
 
         ray.init(num_cpus=4, num_gpus=1, resources={{"nvdec": 2, "nvenc": 1}}, include_dashboard=False,
                  logging_level="ERROR", log_to_driver=False)
         count = resources.worker_count(ray.cluster_resources(), "nvenc")
-        workers = resources.start_gpu_workers(count, "nvenc", {str(tmp_path / "cache")!r}, backend="cpu")
+        workers = actors.start_gpu_workers(count, "nvenc", {str(tmp_path / "cache")!r}, backend="cpu")
         spec = EncodeSpec("h264", 23, "ultrafast", 64, 36, Fraction(24), 24, family="cpu")
         jobs = [SegmentJob(key=str(i) * 40, frames=(), frame_pts=(), count=2, source=None, geometry=None,
                            lut_path=None, lut_hash=None, encode=spec) for i in range(3)]

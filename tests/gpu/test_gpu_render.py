@@ -37,12 +37,12 @@ def nvidia_family() -> str:
 
 def render_variants(project: Path, backend: str, family: str, work: Path) -> dict[str, Path]:
     """Plan with ``family``, render every segment with ``backend`` in this process, stitch the video."""
-    from farm.output.cache import Cache
-    from farm.look.bake import bake_look
-    from farm.edit.project import load_project
-    from farm.planning.planner import plan_project
-    from farm.media.stitch import StitchPiece, stitch
     from farm.backends.segment import render_segment
+    from farm.edit.project import load_project
+    from farm.look.bake import bake_look
+    from farm.media.stitch import StitchPiece, stitch
+    from farm.output.cache import Cache
+    from farm.planning.planner import plan_project
 
     cache = Cache(work / f"cache-{backend}-{family}").ensure()
     plan = plan_project(load_project(project), None, cache.root, family=family)
@@ -120,10 +120,10 @@ def test_nvenc_segments_are_frame_exact_and_concatenate(project_dir, tmp_path, c
 
 
 def test_the_nvenc_family_on_a_gpu_without_nvenc_is_refused_with_69(media_dir, tmp_path):
-    from farm.media.probe import probe
-    from farm.backends.segment import render_segment
-    from farm.planning.units import EncodeSpec, SegmentJob, SourceRef, fit_geometry
     from farm.backends.nvidia.pipeline import has_nvenc
+    from farm.backends.segment import render_segment
+    from farm.media.probe import probe
+    from farm.planning.units import EncodeSpec, SegmentJob, SourceRef, fit_geometry
 
     if has_nvenc():
         pytest.skip("this GPU has NVENC")
@@ -256,11 +256,11 @@ def test_compose_frame_twin(tmp_path, rotation, out, fit, ten_bit):
     import av
     import cupy
 
+    from farm.backends.nvidia.frames import compose_frame
+    from farm.backends.nvidia.params import frame_plan
     from farm.kernels import Lut, identity_lut
     from farm.media.probe import probe
     from farm.media.synth import write_clip
-    from farm.backends.nvidia.frames import compose_frame
-    from farm.backends.nvidia.params import frame_plan
     from farm.planning.units import fit_geometry
 
     path = tmp_path / "clip.mp4"

@@ -56,11 +56,11 @@ def fake_gpu(monkeypatch):  # type: ignore[no-untyped-def]
 
 
 def render_variants(project: Path, backend: str, family: str, work: Path) -> dict[str, Path]:
-    from farm.output.cache import Cache
-    from farm.edit.project import load_project
-    from farm.planning.planner import plan_project
-    from farm.media.stitch import StitchPiece, stitch
     from farm.backends.segment import render_segment
+    from farm.edit.project import load_project
+    from farm.media.stitch import StitchPiece, stitch
+    from farm.output.cache import Cache
+    from farm.planning.planner import plan_project
 
     cache = Cache(work / f"cache-{backend}-{family}").ensure()
     plan = plan_project(load_project(project), None, cache.root, family=family)
@@ -201,8 +201,8 @@ def test_the_worker_state_stays_warm_across_segments_and_sources(fake_gpu, proje
 @pytest.mark.parametrize("nvenc", [2, 0])
 def test_backend_selection_and_doctor_with_a_gpu(fake_gpu, nvenc):
     fake_gpu(nvenc_engines=nvenc)
-    from farm.backends.select import select_backend
     from farm.backends.doctor import collect, render_text
+    from farm.backends.select import select_backend
 
     name, reason = select_backend("auto")
     assert name == "nvidia" and "Fake GPU" in reason

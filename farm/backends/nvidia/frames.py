@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from farm.backends.nvidia.params import FramePlan
 from farm.kernels import Lut, apply_lut, fused_nv12_resize, resize, rgb_to_yuv, yuv_to_rgb
 from farm.kernels._dispatch import is_cupy
 from farm.kernels._fused import FusedGeometry
-from farm.backends.nvidia.params import FramePlan
 
 #: the output format of every segment
 OUT_MATRIX, OUT_RANGE = "bt709", "limited"

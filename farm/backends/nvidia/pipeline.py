@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from farm.errors import BackendUnavailableError, InternalError, MediaError, Where
 from farm.backends.nvidia.params import (
     FAMILY_NVDEC_HOST,
     FAMILY_NVENC,
@@ -43,6 +42,7 @@ from farm.backends.nvidia.params import (
     nvenc_options,
     pts_matches,
 )
+from farm.errors import BackendUnavailableError, InternalError, MediaError, Where
 from farm.planning.units import SegmentJob
 
 #: decoded surfaces fetched at once (they stay locked until the next fetch)
@@ -286,8 +286,8 @@ def _render_host_encode(state: GpuState, job: SegmentJob, tmp_path: Path, where:
 
     import av
 
-    from farm.backends.nvidia.frames import host_i420
     from farm.backends.cpu import open_encoder
+    from farm.backends.nvidia.frames import host_i420
 
     cp = state.cp
     spec = job.encode
