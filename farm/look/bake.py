@@ -12,33 +12,21 @@ the affected segments.  One LUT per clip and constant over it: nothing flickers.
 
 from __future__ import annotations
 
-import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from farm.edit.project import LookSpec
 from farm.errors import FarmError, MediaError, MissingInputError, ProjectError, Where
 from farm.planning.keys import content_key, file_digest
+from farm.planning.units import LookJob
 
 #: nodes per axis of baked looks
 LOOK_SIZE = 33
 #: frames sampled across a source or reference for the statistics
 LOOK_FRAMES = 8
-
-
-@dataclass(frozen=True)
-class LookJob:
-    """Bake one source's look into ``cube_path``."""
-
-    key: str
-    source: str | None  # the source clip to match (None: only normalise the creative LUT)
-    reference: str | None
-    method: str
-    strength: float
-    creative: str | None  # creative .cube applied after the match
-    cube_path: str  # where the baked LUT goes (in the cache)
 
 
 def _plain_cube(path: Path, where: Where) -> bool:
@@ -54,7 +42,9 @@ def _plain_cube(path: Path, where: Where) -> bool:
     return lut.shaper1d is None and bool(np.all(lut.domain_min == 0) and np.all(lut.domain_max == 1))
 
 
-def plan_look(look, variant: str, source_path: str, source_identity: str, cache_root: Path | None):  # type: ignore[no-untyped-def]
+def plan_look(
+    look: LookSpec, variant: str, source_path: str, source_identity: str, cache_root: Path | None
+) -> tuple[str | None, str | None, LookJob | None]:
     """The LUT a clip of ``source_path`` gets in ``variant``: ``(path, key, job or None)``.
 
     ``(None, None, None)`` when the variant has no look; a plain creative .cube is
@@ -102,7 +92,7 @@ def plan_look(look, variant: str, source_path: str, source_identity: str, cache_
     return str(cube), key, job
 
 
-def bake_look(job: LookJob) -> dict:
+def bake_look(job: LookJob) -> dict[str, Any]:
     """Analyse and write one look (idempotent: a finished look is not redone)."""
     from farm.kernels import compose, identity_lut, read_cube, write_cube
     from farm.look.analyse import analyse_look, mean_colour_delta_e, sample_frames
@@ -111,7 +101,7 @@ def bake_look(job: LookJob) -> dict:
     if out.is_file():
         return {"key": job.key, "rendered": False}
     t0 = time.perf_counter()
-    result: dict = {"key": job.key, "rendered": True}
+    result: dict[str, Any] = {"key": job.key, "rendered": True}
     if job.source is not None and job.reference is not None:
         try:
             source = sample_frames(job.source, LOOK_FRAMES)
@@ -127,8 +117,6 @@ def bake_look(job: LookJob) -> dict:
     if job.creative is not None:
         lut = compose(lut, read_cube(job.creative), size=LOOK_SIZE)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    write_cube(lut, tmp)
-    os.replace(tmp, out)
+    write_cube(lut, out)  # atomic: a reader never sees half a look
     result["seconds"] = time.perf_counter() - t0
     return result

@@ -9,43 +9,22 @@ Clips without audio and gaps are silence; several audio tracks are summed.
 from __future__ import annotations
 
 import math
-import os
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from farm.edit.timing import audio_samples_of
 from farm.errors import MediaError, Where
+from farm.output.atomic import atomic_write
 from farm.planning.keys import content_key
+from farm.planning.units import AUDIO_SAMPLE_RATE, AudioClip, AudioJob
 
-SAMPLE_RATE = 48000
+SAMPLE_RATE = AUDIO_SAMPLE_RATE
 CHANNELS = 2
 AAC_BITRATE = 192_000
 AAC_FRAME = 1024
-
-
-@dataclass(frozen=True)
-class AudioClip:
-    path: str
-    identity: str
-    has_audio: bool
-    start: Fraction  # timeline seconds
-    duration: Fraction
-    source_in: Fraction  # seconds from the source's first video frame
-    origin: Fraction  # container time of the source's first video frame (A/V sync reference)
-
-
-@dataclass(frozen=True)
-class AudioJob:
-    key: str
-    tracks: tuple[tuple[AudioClip, ...], ...]
-    duration: Fraction  # the variant's video duration: frames / rate
-
-    @property
-    def samples(self) -> int:
-        return math.ceil(self.duration * SAMPLE_RATE)
 
 
 def audio_key(tracks: tuple[tuple[AudioClip, ...], ...], duration: Fraction) -> str:
@@ -73,6 +52,8 @@ def _read_source(clip: AudioClip, first: int, count: int) -> np.ndarray:
         stream = container.streams.audio[0]
         begin = Fraction(first, SAMPLE_RATE) + clip.origin  # container time of the first sample
         end = begin + Fraction(count, SAMPLE_RATE)
+        if stream.time_base is None:
+            raise MediaError("the audio stream has no time base", where)
         tb = Fraction(stream.time_base)
         container.seek(max(0, int((begin - 1) / tb)), stream=stream, backward=True)
         resampler = av.AudioResampler(format="flt", layout="stereo", rate=SAMPLE_RATE)
@@ -127,13 +108,12 @@ def mix(job: AudioJob) -> np.ndarray:
     return mixdown
 
 
-def render_audio(job: AudioJob, out_path: Path) -> dict:
+def render_audio(job: AudioJob, out_path: Path) -> dict[str, Any]:
     """Mix and encode a variant's audio to ``out_path`` (.m4a), atomically."""
     import av
 
     samples = mix(job)
-    tmp = out_path.with_name(f".{out_path.name}.tmp{os.getpid()}")
-    try:
+    with atomic_write(out_path) as tmp:
         with av.open(str(tmp), "w", format="mp4") as container:
             stream = container.add_stream("aac", rate=SAMPLE_RATE, layout="stereo")
             stream.bit_rate = AAC_BITRATE
@@ -150,8 +130,4 @@ def render_audio(job: AudioJob, out_path: Path) -> dict:
                     container.mux(packet)
             for packet in stream.encode(None):
                 container.mux(packet)
-        os.replace(tmp, out_path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return {"samples": len(samples), "key": job.key}

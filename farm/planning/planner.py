@@ -14,16 +14,25 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 from farm.edit.cut import ClipItem, Cut, GapItem, load_cut
 from farm.edit.project import Project, VariantSpec
 from farm.edit.timing import frame_count, output_frames_of
 from farm.errors import FarmError, MediaError, MissingInputError, Where
-from farm.look.bake import LookJob, plan_look
-from farm.media.audio import AudioClip, AudioJob, audio_key
+from farm.look.bake import plan_look
+from farm.media.audio import audio_key
 from farm.media.probe import SourceInfo, probe
 from farm.planning.keys import content_key, runs
-from farm.planning.units import EncodeSpec, SegmentJob, SourceRef, fit_geometry
+from farm.planning.units import (
+    AudioClip,
+    AudioJob,
+    EncodeSpec,
+    LookJob,
+    SegmentJob,
+    SourceRef,
+    fit_geometry,
+)
 
 
 @dataclass(frozen=True)
@@ -66,9 +75,9 @@ class RenderPlan:
                 seen[key] = seen.get(key, 0) + 1
         return {k for k, n in seen.items() if n > 1}
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         shared = self.shared_keys()
-        out: dict = {"variants": {}, "unique_segments": len(self.jobs)}
+        out: dict[str, Any] = {"variants": {}, "unique_segments": len(self.jobs)}
         for name, vp in self.variants.items():
             keys = set(vp.keys)
             out["variants"][name] = {

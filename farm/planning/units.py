@@ -1,17 +1,25 @@
-"""The unit of work: one segment, described completely and small enough to ship.
+"""The units of work, described completely and small enough to ship to a worker.
 
-Every backend turns a :class:`SegmentJob` into one encoded segment; the job
-carries no variant position, so identical segments of different variants are
-one job.  Geometry and colour decisions are made here, once, as pure functions,
-so the CPU and GPU backends cannot disagree about them.
+* :class:`SegmentJob`: one segment of video. Every backend turns it into one
+  encoded segment; it carries no variant position, so identical segments of
+  different variants are one job.
+* :class:`AudioJob`: one variant's audio timeline, mixed and encoded once.
+* :class:`LookJob`: one source's look, analysed and baked into a ``.cube``.
+
+Geometry and colour decisions are made here, once, as pure functions, so the
+CPU and GPU backends cannot disagree about them.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 
-from farm.edit.project import FITS
+from farm.edit.project import CODECS, FITS, LOOK_METHODS
+
+#: the audio timeline's rate: output sample ``m`` is taken at ``m / AUDIO_SAMPLE_RATE`` seconds
+AUDIO_SAMPLE_RATE = 48000
 
 
 def _even(x: Fraction | float) -> int:
@@ -24,16 +32,21 @@ class Geometry:
     """Where a source picture lands in the output frame."""
 
     rotation: int  # counter-clockwise degrees the stored picture is turned for display
-    scaled_width: int  # size of the (display-oriented) picture after scaling
-    scaled_height: int
-    x: int  # top-left of the scaled picture in the output; negative when cropped (fill)
-    y: int
-    out_width: int
-    out_height: int
+    scaled_width: int  # width of the (display-oriented) picture after scaling
+    scaled_height: int  # its height after scaling
+    x: int  # left edge of the scaled picture in the output; negative when cropped (fill)
+    y: int  # top edge of the scaled picture in the output; negative when cropped (fill)
+    out_width: int  # the output frame's width
+    out_height: int  # the output frame's height
 
     def __post_init__(self) -> None:
         if self.rotation not in (0, 90, 180, 270):
             raise ValueError(f"rotation must be 0, 90, 180 or 270, not {self.rotation}")
+        if min(self.scaled_width, self.scaled_height, self.out_width, self.out_height) <= 0:
+            raise ValueError(
+                f"sizes must be positive: scaled {self.scaled_width}x{self.scaled_height}, "
+                f"output {self.out_width}x{self.out_height}"
+            )
 
     @property
     def stored_scaled_size(self) -> tuple[int, int]:
@@ -80,27 +93,53 @@ class EncodeSpec:
     """How segments are encoded; equal for every segment of one output."""
 
     codec: str  # h264 | hevc
-    quality: int  # crf
+    quality: int  # crf, 0..51
     preset: str  # x264/x265 preset name
-    width: int
-    height: int
-    fps: Fraction
+    width: int  # output width, even
+    height: int  # output height, even
+    fps: Fraction  # output frame rate, exact
     gop: int  # keyframe interval in frames; every segment also starts with an IDR
     family: str = "cpu"  # encoder family; segments of one output never mix families
+
+    def __post_init__(self) -> None:
+        if self.codec not in CODECS:
+            raise ValueError(f"codec must be one of {CODECS}, not {self.codec!r}")
+        if not 0 <= self.quality <= 51:
+            raise ValueError(f"quality (crf) must be in 0..51, not {self.quality}")
+        if self.width <= 0 or self.height <= 0 or self.width % 2 or self.height % 2:
+            raise ValueError(f"4:2:0 output needs a positive even size, not {self.width}x{self.height}")
+        if self.fps <= 0 or self.gop < 1:
+            raise ValueError(f"fps must be positive and gop at least 1, not {self.fps} and {self.gop}")
+
+
+_MATRICES = ("bt709", "bt601", "bt2020")
+_RANGES = ("tv", "pc")
 
 
 @dataclass(frozen=True)
 class SourceRef:
     """The source a segment decodes from."""
 
-    path: str
+    path: str  # the source file
     identity: str  # content identity from the probe (part of the key)
-    time_base: Fraction
+    time_base: Fraction  # of the video stream; ``SegmentJob.frame_pts`` count in it
     colorspace: str  # matrix to decode with: bt709 | bt601 | bt2020
     color_range: str  # tv | pc
-    width: int
+    width: int  # stored (coded) size, before SAR and rotation
     height: int
-    sar: Fraction
+    sar: Fraction  # sample aspect ratio (1 when square or unknown)
+
+    def __post_init__(self) -> None:
+        if self.colorspace not in _MATRICES or self.color_range not in _RANGES:
+            raise ValueError(
+                f"colour must be one of {_MATRICES} in one of {_RANGES}, "
+                f"not {self.colorspace!r} in {self.color_range!r}"
+            )
+        if self.width <= 0 or self.height <= 0 or self.sar <= 0 or self.time_base <= 0:
+            raise ValueError(
+                f"size {self.width}x{self.height}, sar {self.sar} and time base {self.time_base} "
+                "must be positive"
+            )
 
 
 @dataclass(frozen=True)
@@ -112,21 +151,25 @@ class SegmentJob:
     frames: tuple[int, ...]
     #: presentation time (source time_base) of each distinct frame in ``frames``, ascending
     frame_pts: tuple[int, ...]
-    count: int  # output frames
+    count: int  # output frames (> 0)
     source: SourceRef | None  # None: a black (gap) segment
-    geometry: Geometry | None
+    geometry: Geometry | None  # where the source picture lands; None exactly when ``source`` is None
     lut_path: str | None  # baked .cube applied after scaling (None: no look)
-    lut_hash: str | None
-    encode: EncodeSpec
+    lut_hash: str | None  # content hash of that .cube (part of the key); None exactly when no look
+    encode: EncodeSpec  # how the segment is encoded
     label: str = ""  # for messages: the first variant/clip that asked for it; not in the key
 
     def __post_init__(self) -> None:
         if self.count <= 0:
             raise ValueError("a segment has at least one frame")
+        if (self.source is None) != (self.geometry is None):
+            raise ValueError("a source segment has a geometry and a black one has none")
+        if (self.lut_path is None) != (self.lut_hash is None):
+            raise ValueError("a look has both a .cube path and its hash, or neither")
         if self.source is not None:
             if len(self.frames) != self.count:
                 raise ValueError("one source frame per output frame")
-            if any(b < a for a, b in zip(self.frames, self.frames[1:])):
+            if any(b < a for a, b in zip(self.frames, self.frames[1:], strict=False)):
                 raise ValueError("source frames must not go backwards within a segment")
             if len(self.frame_pts) != len(set(self.frames)):
                 raise ValueError("one timestamp per distinct source frame")
@@ -135,3 +178,74 @@ class SegmentJob:
     def source_range(self) -> tuple[int, int]:
         """Half-open range of source frames this segment reads."""
         return (self.frames[0], self.frames[-1] + 1) if self.frames else (0, 0)
+
+
+@dataclass(frozen=True)
+class AudioClip:
+    """One clip of a variant's audio timeline (its source's audio, or silence)."""
+
+    path: str  # the source file
+    identity: str  # the source's content identity from the probe (part of the key)
+    has_audio: bool  # False: the source has no audio stream and the clip is silence
+    start: Fraction  # timeline seconds where the clip starts (>= 0)
+    duration: Fraction  # timeline seconds the clip lasts (> 0); it covers [start, start + duration)
+    source_in: Fraction  # seconds from the source's first video frame (>= 0)
+    origin: Fraction  # container time of the source's first video frame (A/V sync reference)
+
+    def __post_init__(self) -> None:
+        if self.duration <= 0:
+            raise ValueError(f"an audio clip lasts more than 0 s, not {self.duration}")
+        if self.start < 0 or self.source_in < 0:
+            raise ValueError(
+                f"an audio clip starts at or after 0 s (start {self.start}, in {self.source_in})"
+            )
+
+    @property
+    def end(self) -> Fraction:
+        """Timeline seconds where the clip ends (exclusive)."""
+        return self.start + self.duration
+
+
+@dataclass(frozen=True)
+class AudioJob:
+    """One variant's audio: its tracks summed, as long as its video, at 48 kHz."""
+
+    key: str  # content key; the cached .m4a's name
+    #: the tracks that are summed; each track's clips in timeline order, never overlapping
+    tracks: tuple[tuple[AudioClip, ...], ...]
+    duration: Fraction  # the variant's video duration (frames / rate, > 0); the audio is as long
+
+    def __post_init__(self) -> None:
+        if self.duration <= 0:
+            raise ValueError(f"a variant's audio lasts more than 0 s, not {self.duration}")
+        for track in self.tracks:
+            if any(b.start < a.end for a, b in zip(track, track[1:], strict=False)):
+                raise ValueError("the clips of an audio track must be in order and must not overlap")
+
+    @property
+    def samples(self) -> int:
+        """Samples of audio the variant gets: ``ceil(duration * 48000)``."""
+        return math.ceil(self.duration * AUDIO_SAMPLE_RATE)
+
+
+@dataclass(frozen=True)
+class LookJob:
+    """Bake one source's look (match to a reference, then a creative LUT) into ``cube_path``."""
+
+    key: str  # content key of everything that decides the LUT; the .cube's name
+    source: str | None  # the source clip to match (None: only normalise the creative LUT)
+    reference: str | None  # the clip or still to match to; set exactly when ``source`` is
+    method: str  # mkl | reinhard | histogram (used only with a reference)
+    strength: float  # 0 keeps the source, 1 matches fully (used only with a reference)
+    creative: str | None  # creative .cube applied after the match
+    cube_path: str  # where the baked LUT goes (in the cache)
+
+    def __post_init__(self) -> None:
+        if (self.source is None) != (self.reference is None):
+            raise ValueError("a look matches a source to a reference: give both or neither")
+        if self.source is None and self.creative is None:
+            raise ValueError("a look needs a reference to match or a creative LUT")
+        if self.method not in LOOK_METHODS:
+            raise ValueError(f"look method must be one of {LOOK_METHODS}, not {self.method!r}")
+        if not 0.0 <= self.strength <= 1.0:
+            raise ValueError(f"look strength must be in [0, 1], not {self.strength}")
