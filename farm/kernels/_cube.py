@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from farm.errors import MissingInputError, OutputError, ProjectError, Where
+from farm.output.atomic import atomic_write
 
 #: sizes accepted by the Adobe cube specification
 _MAX_3D_SIZE = 256
@@ -220,12 +221,10 @@ def write_cube(lut: Lut, path: str | os.PathLike[str]) -> None:
     """
     path = Path(path)
     text = _format_cube(lut)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        tmp.write_text(text, encoding="ascii")
-        os.replace(tmp, path)
+        with atomic_write(path, make_parents=False) as tmp:
+            tmp.write_text(text, encoding="ascii")
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise OutputError(f"cannot write LUT: {exc.strerror or exc}", Where(path=str(path))) from exc
 
 

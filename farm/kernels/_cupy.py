@@ -20,10 +20,16 @@ from typing import Any
 import numpy as np
 
 from farm.errors import BackendUnavailableError
-from farm.kernels._color import _plane_format, rgb_to_ycbcr_affine, ycbcr_to_rgb_affine
+from farm.kernels._common import (
+    Array,
+    FusedGeometry,
+    black_codes,
+    check_planes,
+    resize_weights,
+    rgb_to_ycbcr_affine,
+    ycbcr_to_rgb_affine,
+)
 from farm.kernels._cube import Lut
-from farm.kernels._fused import FusedGeometry, black_codes
-from farm.kernels._resize import resize_weights
 
 CUDA_DIR = Path(__file__).with_name("cuda")
 #: NVRTC options; -std=c++17 for alignas and templates
@@ -72,7 +78,7 @@ def _grid(work_items: int) -> tuple[int]:
     return (max(1, min(-(-work_items // _BLOCK), _MAX_BLOCKS)),)
 
 
-def _launch(name: str, kernel: str, device_id: int, work_items: int, args: tuple) -> None:
+def _launch(name: str, kernel: str, device_id: int, work_items: int, args: tuple[Any, ...]) -> None:
     if work_items <= 0:
         return
     _function(name, kernel, device_id)(_grid(work_items), (_BLOCK,), args)
@@ -223,18 +229,14 @@ def _pitch(plane: Any, pixel_elements: int) -> int:
         or plane.strides[0] < plane.shape[1] * pixel_elements * item
     ):
         raise ValueError(f"plane rows must be contiguous with a pitch, got strides {plane.strides}")
-    return plane.strides[0] // item
+    return int(plane.strides[0] // item)
 
 
-def _check_device_planes(y: Any, uv: Any) -> tuple[int, int, int, int]:
-    h, w = y.shape[:2] if y.ndim == 2 else (0, 0)
-    if y.ndim != 2 or h % 2 or w % 2:
-        raise ValueError(f"luma plane must be (H, W) with even H and W, got {y.shape}")
-    if uv.shape != (h // 2, w // 2, 2) or uv.dtype != y.dtype:
-        raise ValueError(f"chroma plane must be (H/2, W/2, 2) of {y.dtype}, got {uv.shape} {uv.dtype}")
+def _check_device_planes(y: Array, uv: Array) -> tuple[int, int, int, int]:
+    """(height, width, bits, luma pitch) of device planes on one device."""
+    h, w, bits = check_planes(y, uv)
     if y.device.id != uv.device.id:
         raise ValueError(f"planes are on different devices ({y.device.id} and {uv.device.id})")
-    bits, _ = _plane_format(np.empty(0, y.dtype))
     return h, w, bits, _pitch(y, 1)
 
 
@@ -282,21 +284,24 @@ def rgb_to_yuv(rgb: Any, matrix: str, range: str, format: str) -> tuple[Any, Any
 
 
 def fused_nv12_resize(
-    y: Any,
-    uv: Any,
+    y: Array,
+    uv: Array,
     lut: Lut,
     geometry: FusedGeometry,
     matrix: str,
     range: str,
+    out_matrix: str,
+    out_range: str,
     filter: str,
     interpolation: str,
-) -> tuple[Any, Any]:
+) -> tuple[Array, Array]:
+    """One launch of ``fused.cu``: the source's YCbCr -> RGB coefficients in, the output's out."""
     cp = _cupy()
     in_h, in_w, bits, y_pitch = _check_device_planes(y, uv)
     dev = y.device.id
     g = geometry
     kernel = "farm_nv12_lut_resize_nv12" if bits == 8 else "farm_p010_lut_resize_p010"
-    black_y, black_c = black_codes(range, bits)
+    black_y, black_c = black_codes(out_range, bits)
     with y.device:
         y_out = cp.empty((g.out_height, g.out_width), y.dtype)
         uv_out = cp.empty((g.out_height // 2, g.out_width // 2, 2), y.dtype)
@@ -314,7 +319,7 @@ def fused_nv12_resize(
             cx[0], cx[1], i32(cx[2]), cy[0], cy[1], i32(cy[2]),
             table, i32(lut.size), params, i32(interpolation == "tetrahedral"),
             device_affine("to_rgb", matrix, range, bits, dev),
-            device_affine("to_yuv", matrix, range, bits, dev),
+            device_affine("to_yuv", out_matrix, out_range, bits, dev),
             np.float32(black_y), np.float32(black_c),
         )  # fmt: skip
         _launch("fused.cu", kernel, dev, (g.out_width // 2) * (g.out_height // 2), args)

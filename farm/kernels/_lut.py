@@ -7,19 +7,16 @@ The reference works in float64 and returns float32; the CuPy twin in
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
+from farm.kernels import _cupy
+from farm.kernels._common import Array, FloatArray, check_interpolation, is_cupy
 from farm.kernels._cube import Lut, lut_grid
-from farm.kernels._dispatch import is_cupy
 
-INTERPOLATIONS = ("tetrahedral", "trilinear")
-
-
-def _check_interpolation(interpolation: str) -> None:
-    if interpolation not in INTERPOLATIONS:
-        raise ValueError(f"interpolation must be one of {INTERPOLATIONS}, got {interpolation!r}")
+IndexArray = npt.NDArray[np.intp]
 
 
-def apply_lut(rgb, lut: Lut, interpolation: str = "tetrahedral"):
+def apply_lut(rgb: Array, lut: Lut, interpolation: str = "tetrahedral") -> Array:
     """Apply ``lut`` to RGB values of shape (..., 3).
 
     A NumPy array runs this reference and returns float32 NumPy; a CuPy array
@@ -27,10 +24,8 @@ def apply_lut(rgb, lut: Lut, interpolation: str = "tetrahedral"):
     Inputs outside the LUT's domain are clamped to it, as Resolve, FFmpeg and
     OpenColorIO do.
     """
-    _check_interpolation(interpolation)
+    check_interpolation(interpolation)
     if is_cupy(rgb):
-        from farm.kernels import _cupy
-
         return _cupy.apply_lut(rgb, lut, interpolation)
     x = np.asarray(rgb, dtype=np.float64)
     if x.shape[-1:] != (3,):
@@ -42,7 +37,7 @@ def apply_lut(rgb, lut: Lut, interpolation: str = "tetrahedral"):
     return _apply_table(x, lut, interpolation).reshape(shape).astype(np.float32)
 
 
-def apply_shaper(x: np.ndarray, lut: Lut) -> np.ndarray:
+def apply_shaper(x: FloatArray, lut: Lut) -> FloatArray:
     """The 1D stage: per-channel linear interpolation over the shaper's domain."""
     assert lut.shaper1d is not None
     out = np.empty_like(x, dtype=np.float64)
@@ -54,7 +49,7 @@ def apply_shaper(x: np.ndarray, lut: Lut) -> np.ndarray:
     return out
 
 
-def _apply_table(x: np.ndarray, lut: Lut, interpolation: str) -> np.ndarray:
+def _apply_table(x: FloatArray, lut: Lut, interpolation: str) -> FloatArray:
     n = lut.size
     lo = lut.domain_min.astype(np.float64)
     hi = lut.domain_max.astype(np.float64)
@@ -70,7 +65,7 @@ def _apply_table(x: np.ndarray, lut: Lut, interpolation: str) -> np.ndarray:
     return _tetrahedral(table, corner, frac, strides)
 
 
-def _trilinear(table: np.ndarray, corner: np.ndarray, frac: np.ndarray, strides: np.ndarray) -> np.ndarray:
+def _trilinear(table: FloatArray, corner: IndexArray, frac: FloatArray, strides: IndexArray) -> FloatArray:
     out = np.zeros((corner.shape[0], 3))
     for dr in (0, 1):
         wr = frac[:, 0] if dr else 1.0 - frac[:, 0]
@@ -83,7 +78,7 @@ def _trilinear(table: np.ndarray, corner: np.ndarray, frac: np.ndarray, strides:
     return out
 
 
-def _tetrahedral(table: np.ndarray, corner: np.ndarray, frac: np.ndarray, strides: np.ndarray) -> np.ndarray:
+def _tetrahedral(table: FloatArray, corner: IndexArray, frac: FloatArray, strides: IndexArray) -> FloatArray:
     """Tetrahedral interpolation, written as a walk from the low to the high corner.
 
     The cell is cut into six tetrahedra along its main diagonal; the one that
@@ -96,12 +91,13 @@ def _tetrahedral(table: np.ndarray, corner: np.ndarray, frac: np.ndarray, stride
     v1 = corner + strides[order[:, 0]]
     v2 = v1 + strides[order[:, 1]]
     v3 = corner + strides.sum()
-    return (
+    result: FloatArray = (
         (1.0 - f[:, 0])[:, None] * table[corner]
         + (f[:, 0] - f[:, 1])[:, None] * table[v1]
         + (f[:, 1] - f[:, 2])[:, None] * table[v2]
         + f[:, 2][:, None] * table[v3]
     )
+    return result
 
 
 def compose(first: Lut, then: Lut, size: int | None = None, interpolation: str = "tetrahedral") -> Lut:
@@ -112,7 +108,7 @@ def compose(first: Lut, then: Lut, size: int | None = None, interpolation: str =
     has one). It has no shaper, so FFmpeg's ``lut3d`` can use it; a shaper in
     ``first`` is baked in at the grid's resolution.
     """
-    _check_interpolation(interpolation)
+    check_interpolation(interpolation)
     size = first.size if size is None else size
     if first.shaper1d is not None:
         lo, hi = first.shaper_domain_min, first.shaper_domain_max

@@ -17,9 +17,16 @@ constant over the clip and nothing flickers. All methods work on encoded
 
 from __future__ import annotations
 
-import numpy as np
+from collections.abc import Callable
 
+import numpy as np
+import numpy.typing as npt
+
+from farm.kernels._common import FloatArray
 from farm.kernels._cube import Lut, identity_lut, lut_grid
+
+#: a colour transfer evaluated on RGB values (..., 3)
+Transfer = Callable[[FloatArray], FloatArray]
 
 METHODS = ("mkl", "reinhard", "histogram")
 
@@ -51,7 +58,7 @@ _LMS_TO_LAB = np.diag([1.0 / np.sqrt(3.0), 1.0 / np.sqrt(6.0), 1.0 / np.sqrt(2.0
 )
 
 
-def sample_pixels(rgb, max_samples: int = MAX_SAMPLES) -> np.ndarray:
+def sample_pixels(rgb: npt.ArrayLike, max_samples: int = MAX_SAMPLES) -> FloatArray:
     """Pixels of an image, clip or pixel list (..., 3) as (P, 3) float64, strided to ≤ max_samples."""
     x = np.asarray(rgb)
     if x.shape[-1:] != (3,) or x.size == 0:
@@ -61,14 +68,15 @@ def sample_pixels(rgb, max_samples: int = MAX_SAMPLES) -> np.ndarray:
     return np.clip(x[::step].astype(np.float64), 0.0, 1.0)
 
 
-def _sym_power(m: np.ndarray, power: float) -> np.ndarray:
+def _sym_power(m: FloatArray, power: float) -> FloatArray:
     """m ** power for a symmetric positive definite matrix (eigen-decomposition)."""
     values, vectors = np.linalg.eigh(m)
     values = np.maximum(values, 1e-12)
-    return (vectors * values**power) @ vectors.T
+    result: FloatArray = (vectors * values**power) @ vectors.T
+    return result
 
 
-def mkl_transfer(source: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def mkl_transfer(source: FloatArray, reference: FloatArray) -> tuple[FloatArray, FloatArray]:
     """``(T, offset)`` of the MKL map ``x -> T x + offset`` (Pitié & Kokaram 2007, eq. 8).
 
     ``T = Σu^-½ (Σu^½ Σv Σu^½)^½ Σu^-½``, the unique symmetric positive map
@@ -84,31 +92,33 @@ def mkl_transfer(source: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray,
     return t, mu_v - t @ mu_u
 
 
-def _rgb_to_lab_reinhard(rgb: np.ndarray) -> np.ndarray:
+def _rgb_to_lab_reinhard(rgb: FloatArray) -> FloatArray:
     lms = np.maximum(rgb @ _RGB_TO_LMS.T, _REINHARD_FLOOR)
-    return np.log10(lms) @ _LMS_TO_LAB.T
+    lab: FloatArray = np.log10(lms) @ _LMS_TO_LAB.T
+    return lab
 
 
-def _lab_reinhard_to_rgb(lab: np.ndarray) -> np.ndarray:
+def _lab_reinhard_to_rgb(lab: FloatArray) -> FloatArray:
     # bounded so that a degenerate transfer (a flat source) cannot overflow;
     # the bounds lie beyond black (the floor) and far beyond white
     log_lms = np.clip(lab @ np.linalg.inv(_LMS_TO_LAB).T, np.log10(_REINHARD_FLOOR), 2.0)
     lms = 10.0**log_lms
-    return lms @ np.linalg.inv(_RGB_TO_LMS).T
+    rgb: FloatArray = lms @ np.linalg.inv(_RGB_TO_LMS).T
+    return rgb
 
 
-def _reinhard_map(source: np.ndarray, reference: np.ndarray):
+def _reinhard_map(source: FloatArray, reference: FloatArray) -> Transfer:
     lab_s, lab_r = _rgb_to_lab_reinhard(source), _rgb_to_lab_reinhard(reference)
     mu_s, mu_r = lab_s.mean(axis=0), lab_r.mean(axis=0)
     gain = lab_r.std(axis=0) / np.maximum(lab_s.std(axis=0), 1e-6)
 
-    def transfer(rgb: np.ndarray) -> np.ndarray:
+    def transfer(rgb: FloatArray) -> FloatArray:
         return _lab_reinhard_to_rgb((_rgb_to_lab_reinhard(rgb) - mu_s) * gain + mu_r)
 
     return transfer
 
 
-def histogram_curves(source: np.ndarray, reference: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+def histogram_curves(source: FloatArray, reference: FloatArray) -> list[tuple[FloatArray, FloatArray]]:
     """Per channel, the matching curve as (source values, matched values).
 
     A source value at empirical quantile q (fraction of source values ≤ it)
@@ -125,16 +135,22 @@ def histogram_curves(source: np.ndarray, reference: np.ndarray) -> list[tuple[np
     return curves
 
 
-def _histogram_map(source: np.ndarray, reference: np.ndarray):
+def _histogram_map(source: FloatArray, reference: FloatArray) -> Transfer:
     curves = histogram_curves(source, reference)
 
-    def transfer(rgb: np.ndarray) -> np.ndarray:
+    def transfer(rgb: FloatArray) -> FloatArray:
         return np.stack([np.interp(rgb[..., c], *curves[c]) for c in range(3)], axis=-1)
 
     return transfer
 
 
-def match(source_rgb, reference_rgb, method: str = "mkl", strength: float = 1.0, size: int = 33) -> Lut:
+def match(
+    source_rgb: npt.ArrayLike,
+    reference_rgb: npt.ArrayLike,
+    method: str = "mkl",
+    strength: float = 1.0,
+    size: int = 33,
+) -> Lut:
     """A ``size``³ LUT that makes ``source_rgb`` look like ``reference_rgb``.
 
     Both are float RGB in [0, 1] of any shape (..., 3): a frame, a stack of

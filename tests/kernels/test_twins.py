@@ -109,6 +109,36 @@ def test_fused_twin(device_xp, photos, dtype, filter):
         assert np.abs(got.astype(np.int64) - want.astype(np.int64)).max() <= step
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+@pytest.mark.parametrize(
+    ("in_matrix", "in_range"), [("bt601", "limited"), ("bt2020", "limited"), ("bt709", "full")]
+)
+def test_fused_twin_converts_to_another_matrix(device_xp, rng, dtype, in_matrix, in_range):
+    """A BT.601, BT.2020 or full-range source written as BT.709 limited range, in the same one pass."""
+    rgb = rng.uniform(0.05, 0.95, (20, 24, 3)).astype(np.float32)
+    y, uv = rgb_to_yuv(rgb, in_matrix, in_range, "nv12" if dtype == np.uint8 else "p010")
+    lut = _creative_lut(9)
+    args = dict(matrix=in_matrix, range=in_range, filter="bicubic", out_matrix="bt709", out_range="limited")
+    expected = fused_nv12_resize(y, uv, lut, 20, 14, (2, 2, 16, 10), **args)
+    result = fused_nv12_resize(
+        device_xp.asarray(y), device_xp.asarray(uv), lut, 20, 14, (2, 2, 16, 10), **args
+    )
+    step = 1 if dtype == np.uint8 else 64
+    for got, want in zip(result, expected, strict=True):
+        got = device_xp.asnumpy(got)
+        assert got.shape == want.shape and got.dtype == want.dtype
+        assert np.abs(got.astype(np.int64) - want.astype(np.int64)).max() <= step
+
+
+def test_fused_twin_refuses_bad_names_before_any_launch(device_xp):
+    y = device_xp.asarray(np.zeros((4, 4), np.uint8))
+    uv = device_xp.asarray(np.zeros((2, 2, 2), np.uint8))
+    with pytest.raises(ValueError, match="matrix"):
+        fused_nv12_resize(y, uv, identity_lut(2), 4, 4, matrix="bt999")
+    with pytest.raises(ValueError, match="filter"):
+        fused_nv12_resize(y, uv, identity_lut(2), 4, 4, filter="box")
+
+
 @pytest.mark.gpu
 def test_fused_4k_to_1080p_on_the_gpu_matches_the_reference(photos):
     """The benchmark's case at full size, on real CuPy only (too slow to emulate)."""

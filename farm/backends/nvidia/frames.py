@@ -15,9 +15,7 @@ from typing import Any
 import numpy as np
 
 from farm.backends.nvidia.params import FramePlan
-from farm.kernels import Lut, apply_lut, fused_nv12_resize, resize, rgb_to_yuv, yuv_to_rgb
-from farm.kernels._dispatch import is_cupy
-from farm.kernels._fused import FusedGeometry
+from farm.kernels import Array, Lut, fused_nv12_resize
 
 #: the output format of every segment
 OUT_MATRIX, OUT_RANGE = "bt709", "limited"
@@ -70,8 +68,8 @@ def planes_from_views(xp: Any, views: Any, width: int, height: int) -> tuple[Any
 
 def convert_picture(
     xp: Any,
-    y: Any,
-    uv: Any,
+    y: Array,
+    uv: Array,
     lut: Lut,
     out_width: int,
     out_height: int,
@@ -79,46 +77,27 @@ def convert_picture(
     matrix: str,
     range: str,
     filter: str = "bicubic",
-) -> tuple[Any, Any]:
+) -> tuple[Array, Array]:
     """Scale, grade and convert a picture into an 8-bit BT.709 limited-range NV12 frame.
 
-    The picture lands at ``fit_rect`` (default: the whole frame), black around it.
+    One pass of the fused kernel (its NumPy reference for NumPy planes): the
+    source's matrix and range in, BT.709 limited range out. The picture lands
+    at ``fit_rect`` (default: the whole frame), black around it.
     """
-    if (matrix, range) == (OUT_MATRIX, OUT_RANGE):
-        y_o, uv_o = fused_nv12_resize(
-            y, uv, lut, out_width, out_height, fit_rect, matrix=matrix, range=range, filter=filter
-        )
-    elif is_cupy(y):
-        from farm.backends.nvidia.kernels import fused_convert
-
-        x, y0, w, h = fit_rect if fit_rect is not None else (0, 0, out_width, out_height)
-        y_o, uv_o = fused_convert(
-            y,
-            uv,
-            lut,
-            FusedGeometry(out_width, out_height, x, y0, w, h),
-            matrix,
-            range,
-            OUT_MATRIX,
-            OUT_RANGE,
-            filter,
-        )
-    else:
-        y_o, uv_o = _reference_convert(y, uv, lut, out_width, out_height, fit_rect, matrix, range, filter)
+    y_o, uv_o = fused_nv12_resize(
+        y,
+        uv,
+        lut,
+        out_width,
+        out_height,
+        fit_rect,
+        matrix=matrix,
+        range=range,
+        filter=filter,
+        out_matrix=OUT_MATRIX,
+        out_range=OUT_RANGE,
+    )
     return to_8bit(xp, y_o), to_8bit(xp, uv_o)
-
-
-def _reference_convert(y, uv, lut, out_width, out_height, fit_rect, matrix, range, filter):  # type: ignore[no-untyped-def]
-    """NumPy stand-in for the matrix-converting kernel (tests only): convert, resize, grade, convert back."""
-    x, y0, w, h = fit_rect if fit_rect is not None else (0, 0, out_width, out_height)
-    rgb = yuv_to_rgb(np.asarray(y), np.asarray(uv), matrix, range)
-    rgb = np.clip(resize(rgb, w, h, filter), 0.0, 1.0)
-    rgb = np.clip(apply_lut(rgb, lut), 0.0, 1.0)
-    ys, uvs = rgb_to_yuv(rgb, OUT_MATRIX, OUT_RANGE, "nv12")
-    y_o, uv_o = black_frame(np, out_width, out_height)
-    y_o[y0 : y0 + h, x : x + w] = ys
-    uv_o[y0 // 2 : (y0 + h) // 2, x // 2 : (x + w) // 2] = uvs
-    return y_o, uv_o
 
 
 def compose_frame(
