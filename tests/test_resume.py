@@ -19,18 +19,65 @@ import farm
 CUT = [Shot("s24", 0, 72), Shot("s2997", 0, 90), Shot("s25", 0, 75)]
 
 
+#: put on a Ray worker's PYTHONPATH, this kills the first worker that starts rendering a segment
+#: (once in all: the marker file is created exclusively), as a crashed node would
+KILL_ONCE = """
+import os
+from pathlib import Path
+
+import farm.backends.segment as _segment
+
+_real = _segment.render_segment
+_marker = Path(os.environ["FARM_TEST_KILL_MARKER"])
+
+
+def render_segment(job, cache_root, backend="cpu"):
+    try:
+        fd = os.open(_marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return _real(job, cache_root, backend)
+    os.write(fd, f"{os.getpid()} {job.key}".encode())
+    os.close(fd)
+    os._exit(1)
+
+
+_segment.render_segment = render_segment
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 @pytest.mark.usefixtures("ray_session")
 def test_a_segment_whose_worker_dies_is_retried(project_dir: Path, tmp_path: Path) -> None:
     project = write_project(project_dir, {"cut": CUT}, extra="[render]\nsegment_seconds = 1\n")
-    fault = tmp_path / "fault"
-    fault.mkdir()
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(KILL_ONCE)
+    marker = tmp_path / "killed"
+    repo = Path(farm.__file__).resolve().parents[1]
     from farm.execute.ray_executor import RayExecutor
 
-    runner = RayExecutor(workers=2, task_env={"FARM_FAULT_KILL_ONCE_DIR": str(fault)})
+    runner = RayExecutor(
+        workers=2,
+        task_env={
+            "PYTHONPATH": os.pathsep.join([str(hook), str(repo)]),
+            "FARM_TEST_KILL_MARKER": str(marker),
+        },
+    )
     report = farm.render(project, executor=runner)
     v = report.variants["cut"]
     assert v.error is None, v.error
-    assert (fault / "killed").is_file(), "the fault was never injected"
+    assert marker.is_file(), "no worker was killed"
+    pid, key = marker.read_text().split()
+    assert not _alive(int(pid)), "the worker that took the segment is still running"
+    assert key in farm.plan(project).jobs
+    # the killed segment was run again elsewhere: everything rendered, every frame in place
     assert v.segments_rendered == v.segments
     assert frame_codes(Path(v.output)) == expected_frames(CUT, Fraction(24))
 

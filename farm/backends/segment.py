@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 from farm.errors import FarmError, InternalError, Where
 from farm.output.cache import Cache
@@ -18,27 +19,8 @@ from farm.planning.units import SegmentJob
 
 BACKENDS = ("cpu", "nvidia")
 
-#: Fault injection for the retry tests: when this names a folder, the first
-#: worker to render a segment whose key starts with FARM_FAULT_KEY_PREFIX kills
-#: its own process (once), as a crashed node would.
-_FAULT_DIR = "FARM_FAULT_KILL_ONCE_DIR"
 
-
-def _maybe_die(job: SegmentJob) -> None:
-    folder = os.environ.get(_FAULT_DIR)
-    if not folder or not job.key.startswith(os.environ.get("FARM_FAULT_KEY_PREFIX", "")):
-        return
-    marker = Path(folder) / "killed"
-    try:
-        fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-    except FileExistsError:
-        return
-    os.write(fd, job.key.encode())
-    os.close(fd)
-    os._exit(1)
-
-
-def render_segment(job: SegmentJob, cache_root: str, backend: str = "cpu") -> dict:
+def render_segment(job: SegmentJob, cache_root: str, backend: str = "cpu") -> dict[str, Any]:
     """Render ``job`` into the cache unless it is there; return its metadata.
 
     The result says whether it was rendered now (``rendered``) and by which backend.
@@ -47,7 +29,6 @@ def render_segment(job: SegmentJob, cache_root: str, backend: str = "cpu") -> di
     meta = cache.segment_meta(job.key)
     if meta is not None and meta.get("frames") == job.count:
         return {**meta, "rendered": False}
-    _maybe_die(job)
     final = cache.segment_path(job.key)
     tmp = cache.temp_path(final)
     t0 = time.perf_counter()

@@ -11,6 +11,7 @@ from typing import Any
 
 from farm.backends.resources import WORKERS_PER_GPU, segment_request
 from farm.errors import FarmError
+from farm.planning.units import SegmentJob
 
 #: a crashed actor is restarted and the segment it held retried; render_segment is idempotent
 ACTOR_RESTARTS = 2
@@ -28,7 +29,7 @@ class GpuWorker:
         self.backend = backend
         self.rendered = 0
 
-    def render(self, job: Any) -> dict:
+    def render(self, job: SegmentJob) -> dict[str, Any]:
         """Render one segment; a FarmError comes back as ``{"error": exc}`` like the segment task's."""
         from farm.backends.segment import render_segment
 
@@ -39,7 +40,7 @@ class GpuWorker:
         self.rendered += int(bool(result.get("rendered")))
         return result
 
-    def stats(self) -> dict:
+    def stats(self) -> dict[str, Any]:
         import os
 
         return {"pid": os.getpid(), "rendered": self.rendered, "backend": self.backend}
@@ -63,4 +64,4 @@ def start_gpu_workers(
     if count < 1:
         raise ValueError(f"count must be at least 1, got {count}")
     remote = ray.remote(**actor_options(family, workers_per_gpu))(GpuWorker)
-    return [remote.remote(cache_root, backend) for _ in range(count)]  # type: ignore[attr-defined]
+    return [remote.remote(cache_root, backend) for _ in range(count)]

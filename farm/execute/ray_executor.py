@@ -1,71 +1,121 @@
-"""Execute a plan on Ray: the missing segments and audio tracks only, bounded in flight.
+"""Run a batch on Ray: segments, audio tracks and looks as tasks, bounded in flight.
 
-This is the one place Ray lives.  A local Ray is started when no address is
-given; segments are Ray tasks (retried when their worker process dies), audio
-tracks too.  The executor calls back as work completes so the caller can
-stitch a variant as soon as its last piece lands, and report progress.
+With :mod:`farm.execute.actors` this is where Ray lives.  A local Ray is
+started when no address is given.  Units are Ray tasks, retried when their
+worker process dies; GPU segments run on actors that keep their decoder,
+encoder and kernels warm.  Every unit's outcome goes back to the caller as it
+lands, so a variant is stitched as soon as its last piece is there.
 """
 
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
+from functools import partial
+from types import TracebackType
+from typing import Any, cast
 
-from farm.errors import FarmError, InternalError
+from farm.errors import BackendUnavailableError, FarmError, InternalError
+from farm.execute.local import InProcessExecutor as LocalExecutor  # old name; see __all__
+from farm.execute.protocol import OnDone, Outcome, SkipQuery, UnitKind, WorkBatch, outcome_of
+from farm.planning.units import AudioJob, LookJob, SegmentJob
 
-#: a segment whose worker process dies is run again this many times
+# LocalExecutor: the in-process executor's old name, still imported from here by
+# tests/test_nvidia_logic.py; farm.execute.local.InProcessExecutor is the name to use.
+__all__ = ["SEGMENT_RETRIES", "LocalExecutor", "RayExecutor"]
+
+#: a unit whose worker process dies is run again this many times
 SEGMENT_RETRIES = 3
 
 
-@dataclass
-class Outcome:
-    """What became of one unit of work (a segment or an audio track)."""
-
-    key: str
-    kind: str  # "segment" | "audio"
-    rendered: bool = False  # rendered now (False: taken from the cache)
-    meta: dict = field(default_factory=dict)
-    error: FarmError | None = None
+# The task bodies: module functions, so a worker imports them from farm (shipped to a
+# cluster with the job).  A FarmError comes back as a value, as every executor expects.
 
 
-def _remote_functions():  # type: ignore[no-untyped-def]
+def _segment_task(job: SegmentJob, cache_root: str, backend: str) -> dict[str, Any]:
+    from farm.backends.segment import render_segment
+
+    try:
+        return render_segment(job, cache_root, backend)
+    except FarmError as exc:
+        return {"error": exc}
+
+
+def _audio_task(job: AudioJob, out_path: str) -> dict[str, Any]:
+    from pathlib import Path
+
+    from farm.media.audio import render_audio
+
+    try:
+        return render_audio(job, Path(out_path))
+    except FarmError as exc:
+        return {"error": exc}
+
+
+def _look_task(job: LookJob) -> dict[str, Any]:
+    from farm.look.bake import bake_look
+
+    try:
+        return bake_look(job)
+    except FarmError as exc:
+        return {"error": exc}
+
+
+@dataclass(frozen=True)
+class _Tasks:
+    """The task bodies as Ray remote functions (``ray.remote`` objects are untyped)."""
+
+    segment: Any
+    audio: Any
+    look: Any
+
+
+def _remote_tasks(task_env: dict[str, str]) -> _Tasks:
     import ray
 
-    @ray.remote(num_cpus=1, max_retries=SEGMENT_RETRIES, retry_exceptions=False)
-    def segment_task(job, cache_root: str, backend: str):  # type: ignore[no-untyped-def]
-        from farm.backends.segment import render_segment
+    retries = SEGMENT_RETRIES
+    tasks = _Tasks(
+        segment=ray.remote(num_cpus=1, max_retries=retries, retry_exceptions=False)(_segment_task),
+        audio=ray.remote(max_retries=retries, retry_exceptions=False)(_audio_task),
+        look=ray.remote(num_cpus=1, max_retries=retries, retry_exceptions=False)(_look_task),
+    )
+    if not task_env:
+        return tasks
+    env = {"runtime_env": {"env_vars": task_env}}
+    return _Tasks(tasks.segment.options(**env), tasks.audio.options(**env), tasks.look.options(**env))
 
-        try:
-            return render_segment(job, cache_root, backend)
-        except FarmError as exc:
-            return {"error": exc}
 
-    @ray.remote(max_retries=SEGMENT_RETRIES, retry_exceptions=False)
-    def audio_task(job, out_path: str):  # type: ignore[no-untyped-def]
-        from farm.media.audio import render_audio
+@dataclass(frozen=True)
+class _Unit:
+    """A unit waiting to start."""
 
-        try:
-            return render_audio(job, Path(out_path))
-        except FarmError as exc:
-            return {"error": exc}
+    kind: UnitKind
+    key: str
+    start: Callable[[], Any]  # submits it; returns its Ray object reference
 
-    @ray.remote(num_cpus=1, max_retries=SEGMENT_RETRIES, retry_exceptions=False)
-    def look_task(job):  # type: ignore[no-untyped-def]
-        from farm.look.bake import bake_look
 
-        try:
-            return bake_look(job)
-        except FarmError as exc:
-            return {"error": exc}
+class _ActorPool:
+    """GPU worker actors: a segment starts only on an idle one."""
 
-    return segment_task, audio_task, look_task
+    def __init__(self, actors: list[Any]) -> None:
+        self.idle = list(actors)
+        self.busy: dict[Any, Any] = {}  # object reference -> the actor computing it
+
+    def submit(self, job: SegmentJob) -> Any:
+        actor = self.idle.pop()
+        ref = actor.render.remote(job)
+        self.busy[ref] = actor
+        return ref
+
+    def release(self, ref: Any) -> None:
+        actor = self.busy.pop(ref, None)
+        if actor is not None:
+            self.idle.append(actor)
 
 
 class RayExecutor:
-    """Runs work on a local or remote Ray cluster."""
+    """Runs work on a local Ray of its own, or on the Ray cluster at ``address``."""
 
     def __init__(
         self,
@@ -73,32 +123,34 @@ class RayExecutor:
         address: str | None = None,
         task_env: dict[str, str] | None = None,
         backend: str = "cpu",
-    ):
+    ) -> None:
         self.workers = workers or os.cpu_count() or 1
         self.address = address
         self.backend = backend  # a local Ray advertises this machine's video engines for nvidia
-        #: environment variables set in the worker processes that run tasks
+        #: environment variables of the worker processes that run tasks
         self.task_env = dict(task_env or {})
-        self._started = False
-        self.entered = False
+        self._started = False  # this executor started Ray (and stops it on exit)
 
     def __enter__(self) -> RayExecutor:
         import ray
 
-        self.entered = True
         if not ray.is_initialized():
             try:
-                self._init(ray)
+                self._init()
             except Exception as exc:  # ConnectionError, ValueError, RuntimeError... from Ray
-                from farm.errors import BackendUnavailableError
-
                 where = f"the Ray cluster at {self.address}" if self.address else "a local Ray"
                 raise BackendUnavailableError(f"cannot start or join {where}: {exc}") from None
             self._started = True
         return self
 
-    def _init(self, ray) -> None:  # type: ignore[no-untyped-def]
-        kwargs: dict = {"include_dashboard": False, "logging_level": "ERROR", "log_to_driver": True}
+    def _init(self) -> None:
+        import ray
+
+        kwargs: dict[str, Any] = {
+            "include_dashboard": False,
+            "logging_level": "ERROR",
+            "log_to_driver": True,
+        }
         if self.address:
             import farm
 
@@ -114,106 +166,79 @@ class RayExecutor:
         # "local": a new Ray of our own, even when RAY_ADDRESS names a running one
         ray.init(address="local", num_cpus=self.workers, **kwargs)
 
-    def __exit__(self, *exc_info: object) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         import ray
 
-        self.entered = False
         if self._started:
+            self._started = False
             ray.shutdown()
 
-    def run(
-        self,
-        segments: list,  # SegmentJob
-        audio: list[tuple[object, Path]],  # (AudioJob, output path)
-        cache_root: Path,
-        backend: str,
-        on_done: Callable[[Outcome], None],
-        skip: Callable[[str], bool] = lambda key: False,
-        looks: list | None = None,  # LookJob, run before any segment
-    ) -> None:
-        """Run every unit, calling ``on_done`` for each as it finishes.
+    def run(self, batch: WorkBatch, on_done: OnDone, skip: SkipQuery) -> None:
+        """Run every unit ``skip`` lets through, calling ``on_done`` for each as it finishes."""
+        tasks = _remote_tasks(self.task_env)
+        # looks first, all of them: segments apply the LUTs they bake
+        looks = [_Unit("look", job.key, partial(tasks.look.remote, job)) for job in batch.looks]
+        self._feed(looks, None, on_done, skip, limit=len(looks))
+        pool = self._gpu_pool(batch) if batch.backend == "nvidia" and batch.segments else None
+        # audio first: few, long, and they overlap with the many short segments
+        units = [
+            _Unit("audio", u.key, partial(tasks.audio.remote, u.job, str(u.out_path))) for u in batch.audio
+        ]
+        for job in batch.segments:
+            if pool is not None:
+                start = partial(pool.submit, job)
+            else:
+                start = partial(tasks.segment.remote, job, str(batch.cache_root), batch.backend)
+            units.append(_Unit("segment", job.key, start))
+        # bounded: enough to keep every worker busy, no more
+        self._feed(units, pool, on_done, skip, limit=max(2, 2 * self.workers))
 
-        ``skip(key)`` is asked just before a unit is submitted; it lets the
-        caller drop work nobody needs any more (its variants already failed).
-        """
+    def _gpu_pool(self, batch: WorkBatch) -> _ActorPool:
+        """GPU worker actors (Ray gives an actor a GPU: a task asking for none sees no CUDA device)."""
         import ray
 
-        segment_task, audio_task, look_task = _remote_functions()
-        if self.task_env:
-            env = {"env_vars": self.task_env}
-            segment_task = segment_task.options(runtime_env=env)
-            audio_task = audio_task.options(runtime_env=env)
-            look_task = look_task.options(runtime_env=env)
-        # looks first, all of them: segments apply the LUTs they bake
-        if looks:
-            refs = {look_task.remote(job): job.key for job in looks if not skip(job.key)}
-            self._drain(refs, "look", on_done)
-        # GPU segments run on actors that keep decoder, encoder and kernels warm (and that
-        # Ray gives a GPU: a task asking for none sees no CUDA device)
-        gpu_actors: list = []
-        idle: list = []
-        busy: dict = {}
-        if backend == "nvidia" and segments:
-            from farm.backends.resources import worker_count
-            from farm.errors import BackendUnavailableError
-            from farm.execute.actors import start_gpu_workers
+        from farm.backends.resources import worker_count
+        from farm.execute.actors import start_gpu_workers
 
-            family = segments[0].encode.family
-            count = min(len(segments), worker_count(ray.cluster_resources(), family))
-            if count < 1:
-                raise BackendUnavailableError(
-                    f"no Ray node offers what {family!r} segments need",
-                    hint="start GPU nodes with cluster/start-node.sh, or use --backend cpu",
-                )
-            gpu_actors = start_gpu_workers(count, family, str(cache_root))
-            idle = list(gpu_actors)
+        family = batch.segments[0].encode.family
+        resources = cast(Callable[[], dict[str, float]], ray.cluster_resources)()
+        count = min(len(batch.segments), worker_count(resources, family))
+        if count < 1:
+            raise BackendUnavailableError(
+                f"no Ray node offers what {family!r} segments need",
+                hint="start GPU nodes with cluster/start-node.sh, or use --backend cpu",
+            )
+        return _ActorPool(start_gpu_workers(count, family, str(batch.cache_root)))
 
-        def on_actor(job):  # type: ignore[no-untyped-def]
-            actor = idle.pop()
-            ref = actor.render.remote(job)
-            busy[ref] = actor
-            return ref
+    @staticmethod
+    def _feed(
+        units: list[_Unit], pool: _ActorPool | None, on_done: OnDone, skip: SkipQuery, limit: int
+    ) -> None:
+        """Start units in order, at most ``limit`` in flight, reporting each as it lands."""
+        import ray
 
-        pending: list[tuple[str, str, Callable]] = []
-        # audio first: few, long, and they overlap with the many short segments
-        for job, path in audio:
-            pending.append(("audio", job.key, lambda j=job, p=path: audio_task.remote(j, str(p))))  # type: ignore[attr-defined]
-        for job in segments:
-            if gpu_actors:
-                pending.append(("segment", job.key, lambda j=job: on_actor(j)))
-            else:
-                pending.append(
-                    ("segment", job.key, lambda j=job: segment_task.remote(j, str(cache_root), backend))
-                )
-        limit = max(2, 2 * self.workers)  # bounded: enough to keep every worker busy, no more
-        in_flight: dict = {}
-        pending.reverse()
-        while pending or in_flight:
-            while pending and len(in_flight) < limit:
-                if gpu_actors and pending[-1][0] == "segment" and not idle:
+        queue = list(reversed(units))
+        in_flight: dict[Any, _Unit] = {}
+        while queue or in_flight:
+            while queue and len(in_flight) < limit:
+                if pool is not None and queue[-1].kind == "segment" and not pool.idle:
                     break  # every GPU worker is busy
-                kind, key, submit = pending.pop()
-                if skip(key):
-                    continue
-                in_flight[submit()] = (kind, key)
+                unit = queue.pop()
+                if not skip(unit.key):
+                    in_flight[unit.start()] = unit
             if not in_flight:
                 break
             done, _ = ray.wait(list(in_flight), num_returns=1)
             for ref in done:
-                kind, key = in_flight.pop(ref)
-                if ref in busy:
-                    idle.append(busy.pop(ref))
-                on_done(_outcome(ref, kind, key))
-
-    @staticmethod
-    def _drain(refs: dict, kind: str, on_done: Callable[[Outcome], None]) -> None:
-        import ray
-
-        pending = dict(refs)
-        while pending:
-            done, _ = ray.wait(list(pending), num_returns=1)
-            for ref in done:
-                on_done(_outcome(ref, kind, pending.pop(ref)))
+                unit = in_flight.pop(ref)
+                if pool is not None:
+                    pool.release(ref)
+                on_done(_outcome(ref, unit.kind, unit.key))
 
 
 def _check_reachable(address: str, timeout: float = 5.0) -> None:
@@ -232,71 +257,12 @@ def _check_reachable(address: str, timeout: float = 5.0) -> None:
         raise ConnectionError(f"nothing answers at {address} ({exc.strerror or exc})") from None
 
 
-def _outcome(ref, kind: str, key: str) -> Outcome:  # type: ignore[no-untyped-def]
+def _outcome(ref: Any, kind: UnitKind, key: str) -> Outcome:
     """The outcome of a finished Ray task: its result, or the error it returned or died of."""
     import ray
 
-    outcome = Outcome(key=key, kind=kind)
     try:
         result = ray.get(ref)
     except ray.exceptions.RayError as exc:
-        outcome.error = InternalError(f"{kind} {key[:12]} failed on Ray: {exc}")
-        return outcome
-    if "error" in result:
-        outcome.error = result["error"]
-    else:
-        outcome.meta = result
-        outcome.rendered = bool(result.get("rendered", True))
-    return outcome
-
-
-class LocalExecutor:
-    """Runs work in this process, one unit at a time (no Ray): for GPU boxes and debugging."""
-
-    entered = False
-
-    def __enter__(self) -> LocalExecutor:
-        self.entered = True
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.entered = False
-
-    def run(self, segments, audio, cache_root, backend, on_done, skip=lambda key: False, looks=None) -> None:  # type: ignore[no-untyped-def]
-        from farm.backends.segment import render_segment
-        from farm.look.bake import bake_look
-        from farm.media.audio import render_audio
-
-        for job in looks or []:
-            if skip(job.key):
-                continue
-            outcome = Outcome(key=job.key, kind="look")
-            try:
-                outcome.meta = bake_look(job)
-                outcome.rendered = bool(outcome.meta.get("rendered"))
-            except FarmError as exc:
-                outcome.error = exc
-            on_done(outcome)
-
-        for job, path in audio:
-            if skip(job.key):
-                continue
-            outcome = Outcome(key=job.key, kind="audio")
-            try:
-                outcome.meta = render_audio(job, path)
-                outcome.rendered = True
-            except FarmError as exc:
-                outcome.error = exc
-            on_done(outcome)
-        for job in segments:
-            if skip(job.key):
-                continue
-            outcome = Outcome(key=job.key, kind="segment")
-            t0 = time.perf_counter()
-            try:
-                outcome.meta = render_segment(job, str(cache_root), backend)
-                outcome.rendered = bool(outcome.meta.get("rendered"))
-            except FarmError as exc:
-                outcome.error = exc
-            outcome.meta.setdefault("seconds", time.perf_counter() - t0)
-            on_done(outcome)
+        return Outcome(key=key, kind=kind, error=InternalError(f"{kind} {key[:12]} failed on Ray: {exc}"))
+    return outcome_of(key, kind, result)

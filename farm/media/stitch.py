@@ -11,14 +11,18 @@ decodes — before it is renamed to its final name.
 from __future__ import annotations
 
 import heapq
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 from farm.errors import InternalError, OutputError, Where
 from farm.media.audio import AAC_FRAME, SAMPLE_RATE
+from farm.output.atomic import atomic_write
+
+#: a stitched file's ``comment`` tag: this prefix, then the digest of the plan it was made from
+PLAN_COMMENT_PREFIX = "farm-plan:"
 
 
 @dataclass(frozen=True)
@@ -28,7 +32,25 @@ class StitchPiece:
     count: int
 
 
-def _segment_packets(piece: StitchPiece, fps: Fraction, out_tb: Fraction, max_delay: int, where: Where):
+def stitched_plan_digest(path: Path) -> str | None:
+    """The plan digest a stitched file was written with, or None (no file, not ours, unreadable).
+
+    A render compares it with the digest of the plan it is about to execute:
+    equal means the file already holds exactly that plan.
+    """
+    import av
+
+    try:
+        with av.open(str(path)) as c:
+            comment = str(c.metadata.get("comment", ""))
+    except (OSError, av.error.FFmpegError):
+        return None
+    return comment.removeprefix(PLAN_COMMENT_PREFIX) or None
+
+
+def _segment_packets(
+    piece: StitchPiece, fps: Fraction, out_tb: Fraction, max_delay: Fraction, where: Where
+) -> Iterator[Any]:
     """A segment's video packets retimed onto the output grid (times in ``out_tb``)."""
     import av
 
@@ -67,8 +89,65 @@ def _delay(path: Path, fps: Fraction) -> Fraction:
         stream = container.streams.video[0]
         for p in container.demux(stream):
             if p.size:
-                return (p.pts - p.dts) * Fraction(stream.time_base) * fps
+                return Fraction(p.pts - p.dts) * Fraction(stream.time_base) * fps
     return Fraction(0)
+
+
+def _check_coverage(pieces: list[StitchPiece], frames: int, where: Where) -> None:
+    """``pieces`` (sorted by start) cover output frames ``[0, frames)`` with no hole or overlap."""
+    expected = 0
+    for piece in pieces:
+        if piece.start != expected:
+            raise InternalError(f"segments leave a hole at output frame {expected}", where)
+        expected += piece.count
+    if expected != frames:
+        raise InternalError(f"segments cover {expected} frames, the plan has {frames}", where)
+
+
+def _audio_packets(container: Any) -> Iterator[Any]:
+    stream = container.streams.audio[0]
+    for p in container.demux(stream):
+        if p.size:
+            yield p
+
+
+def _dts_seconds(packet: Any) -> Fraction:
+    return Fraction(packet.dts) * Fraction(packet.time_base)
+
+
+def _mux(
+    dest: Path,
+    pieces: list[StitchPiece],
+    audio_path: Path | None,
+    fps: Fraction,
+    max_delay: Fraction,
+    comment: str | None,
+    where: Where,
+) -> None:
+    """Write the segments' packets, retimed, and the audio's into ``dest``, interleaved by time."""
+    import av
+
+    # in ticks of 1/numerator seconds every frame time is an integer (a frame is `denominator` ticks)
+    out_tb = Fraction(1, fps.numerator)
+    with av.open(str(dest), "w", format="mp4", options={"movflags": "+faststart"}) as out:
+        with av.open(str(pieces[0].path)) as first:
+            vout = out.add_stream_from_template(first.streams.video[0])
+        if vout.codec_context.codec.id == av.codec.Codec("hevc", "r").id:
+            vout.codec_tag = "hvc1"  # parameter sets out of band: what Apple players require
+        vout.time_base = out_tb
+        if comment:
+            out.metadata["comment"] = comment
+        video = (p for piece in pieces for p in _segment_packets(piece, fps, out_tb, max_delay, where))
+        if audio_path is None:
+            for packet in video:
+                packet.stream = vout
+                out.mux(packet)
+            return
+        with av.open(str(audio_path)) as ain:
+            aout = out.add_stream_from_template(ain.streams.audio[0])
+            for packet in heapq.merge(video, _audio_packets(ain), key=_dts_seconds):
+                packet.stream = aout if packet.stream.type == "audio" else vout
+                out.mux(packet)
 
 
 def stitch(
@@ -78,76 +157,34 @@ def stitch(
     fps: Fraction,
     frames: int,
     variant: str,
-    comment: str | None = None,
-) -> dict:
-    """Write ``out_path`` from ``pieces`` (ordered by ``start``) and the variant's AAC audio."""
-    import av
+    plan_digest: str | None = None,
+) -> dict[str, Any]:
+    """Write ``out_path`` from ``pieces`` and the variant's AAC audio; check it; then publish it.
 
+    ``plan_digest`` is stored in the file (see :func:`stitched_plan_digest`).
+    Nothing appears at ``out_path`` unless the whole file passed :func:`verify`.
+    """
     where = Where(variant=variant, path=str(out_path))
     try:
         out_path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot create the output folder ({exc.strerror})", where) from None
-    tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.partial")
     pieces = sorted(pieces, key=lambda p: p.start)
-    expected = 0
-    for piece in pieces:
-        if piece.start != expected:
-            raise InternalError(f"segments leave a hole at output frame {expected}", where)
-        expected += piece.count
-    if expected != frames:
-        raise InternalError(f"segments cover {expected} frames, the plan has {frames}", where)
-
-    # in ticks of 1/numerator seconds every frame time is an integer (a frame is `denominator` ticks)
-    out_tb = Fraction(1, fps.numerator)
+    _check_coverage(pieces, frames, where)
     max_delay = max(_delay(p.path, fps) for p in pieces)
+    comment = PLAN_COMMENT_PREFIX + plan_digest if plan_digest else None
     try:
-        with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as out:
-            with av.open(str(pieces[0].path)) as first:
-                vout = out.add_stream_from_template(first.streams.video[0])
-            if vout.codec_context.codec.id == av.codec.Codec("hevc", "r").id:
-                vout.codec_tag = "hvc1"  # parameter sets out of band: what Apple players require
-            vout.time_base = out_tb
-            if comment:
-                out.metadata["comment"] = comment
-            streams_in = []
-            aout = None
-            if audio_path is not None:
-                ain = av.open(str(audio_path))
-                streams_in.append(ain)
-                aout = out.add_stream_from_template(ain.streams.audio[0])
-
-            def video() -> Iterator:
-                for piece in pieces:
-                    yield from _segment_packets(piece, fps, out_tb, max_delay, where)
-
-            def audio() -> Iterator:
-                if aout is None:
-                    return
-                stream = streams_in[0].streams.audio[0]
-                for p in streams_in[0].demux(stream):
-                    if p.size:
-                        yield p
-
-            def order(p) -> Fraction:  # type: ignore[no-untyped-def]
-                return p.dts * Fraction(p.time_base)
-
-            for packet in heapq.merge(video(), audio(), key=order):
-                packet.stream = aout if packet.stream.type == "audio" else vout
-                out.mux(packet)
-            for c in streams_in:
-                c.close()
-        result = verify(tmp, fps, frames, len(pieces), audio_path is not None, where)
-        os.replace(tmp, out_path)
+        with atomic_write(out_path, make_parents=False) as tmp:
+            _mux(tmp, pieces, audio_path, fps, max_delay, comment, where)
+            result = verify(tmp, fps, frames, len(pieces), audio_path is not None, where)
     except OSError as exc:
         raise OutputError(f"cannot write the output ({exc})", where) from None
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return result
 
 
-def verify(path: Path, fps: Fraction, frames: int, segments: int, has_audio: bool, where: Where) -> dict:
+def verify(
+    path: Path, fps: Fraction, frames: int, segments: int, has_audio: bool, where: Where
+) -> dict[str, Any]:
     """Check a stitched file before it is given its final name."""
     import av
 
@@ -173,7 +210,7 @@ def verify(path: Path, fps: Fraction, frames: int, segments: int, has_audio: boo
             raise fail(f"{len(pts)} video frames, the plan has {frames}")
         pts.sort()
         step = 1 / fps
-        for i, (a, b) in enumerate(zip(pts, pts[1:])):
+        for i, (a, b) in enumerate(zip(pts, pts[1:], strict=False)):
             if (b - a) * vtb != step:
                 raise fail(f"frames {i} and {i + 1} are {float((b - a) * vtb):.6f}s apart, not one frame")
         video_seconds = Fraction(frames) / fps

@@ -9,7 +9,6 @@ format that node_exporter's textfile collector reads.  Workers report through
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from prometheus_client import (
@@ -21,8 +20,12 @@ from prometheus_client import (
     write_to_textfile,
 )
 
+from farm.output.atomic import atomic_write
+
 
 class RenderMetrics:
+    """The counters a render updates as segments and variants finish."""
+
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.segments = Counter(
@@ -46,7 +49,6 @@ class RenderMetrics:
         start_http_server(port, addr=addr, registry=self.registry)
 
     def write(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        write_to_textfile(str(tmp), self.registry)
-        os.replace(tmp, path)
+        """Publish every metric at ``path`` in the text format (atomically: a collector may read it)."""
+        with atomic_write(path) as tmp:
+            write_to_textfile(str(tmp), self.registry)

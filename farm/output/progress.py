@@ -49,10 +49,9 @@ class Progress:
         left = self.total_frames - self.done_frames
         eta = _clock(left / fps) if fps > 0 and left > 0 else ("0:00:00" if left <= 0 else "--:--:--")
         pct = 100.0 * self.done_frames / self.total_frames if self.total_frames else 100.0
-        return (
-            f"segments {self.done_segments}/{self.total_segments}  frames {self.done_frames}/{self.total_frames} "
-            f"({pct:.0f}%)  {fps:.1f} fps  ETA {eta}"
-        )
+        segments = f"segments {self.done_segments}/{self.total_segments}"
+        frames = f"frames {self.done_frames}/{self.total_frames} ({pct:.0f}%)"
+        return f"{segments}  {frames}  {fps:.1f} fps  ETA {eta}"
 
     def note(self, text: str) -> None:
         """A message that must not be overwritten by the live line."""

@@ -1,0 +1,289 @@
+"""The render loop: run what a plan still needs, and stitch each variant as its last piece lands.
+
+Before anything runs, :func:`find_work` decides, once:
+
+* which variants are *active*: an output that already holds exactly its plan
+  (the digest stitched into it) needs nothing, not even its cached segments;
+* which active variant *owns* each segment: the first to need it. A segment
+  rendered in this run counts as rendered for its owner and as reused for
+  every other variant (and a piece used twice in one variant counts once);
+* which segments, audio tracks and looks are missing.
+
+:class:`RenderLoop` then hands the missing work to an executor as one
+:class:`~farm.execute.protocol.WorkBatch` and follows the outcomes: a failed
+unit fails every variant using it (a failed look fails its variants); a unit
+whose variants have all failed is skipped; a variant whose last piece lands is
+stitched on a thread of its own, so the executor keeps its workers fed
+meanwhile; a variant some of whose work never ran ends as an internal error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from farm.errors import FarmError, InternalError, Where
+from farm.execute.protocol import AudioUnit, ExecutorSession, Outcome, WorkBatch
+from farm.media.stitch import StitchPiece, stitch, stitched_plan_digest
+from farm.output.cache import Cache
+from farm.output.metrics import RenderMetrics
+from farm.output.progress import Progress
+from farm.output.report import RenderReport, VariantResult
+from farm.planning.planner import RenderPlan, VariantPlan
+
+
+def variant_digest(vp: VariantPlan) -> str:
+    """What a variant's finished file is made of; stored in the file to spot up-to-date outputs."""
+    blob = json.dumps([[p.start, p.count, p.key] for p in vp.placements] + [vp.audio.key]).encode()
+    return hashlib.sha256(blob).hexdigest()[:32]
+
+
+def output_path(out_dir: Path, variant: str) -> Path:
+    """Where a variant's finished file goes."""
+    return out_dir / f"{variant}.mp4"
+
+
+@dataclass(frozen=True)
+class Work:
+    """What a plan still needs, decided once before anything runs."""
+
+    active: tuple[str, ...]  # variants to stitch now, in plan order (the rest are up to date)
+    owner: Mapping[str, str]  # segment key -> the first active variant using it
+    users: Mapping[str, frozenset[str]]  # segment, audio or look key -> active variants needing it
+    cached: frozenset[str]  # segment keys of active variants found in the cache
+    waiting: Mapping[str, frozenset[str]]  # active variant -> the keys it waits for before stitching
+    batch: WorkBatch  # the missing segments, audio tracks and looks
+
+
+def find_work(plan: RenderPlan, out_dir: Path, cache: Cache, backend: str) -> Work:
+    """Decide which variants need work, who owns each segment, and what is missing."""
+    active = [name for name, vp in plan.variants.items() if not _up_to_date(vp, out_dir)]
+    owner: dict[str, str] = {}
+    users: dict[str, set[str]] = {}
+    for name in active:
+        for key in plan.variants[name].keys:
+            owner.setdefault(key, name)
+            users.setdefault(key, set()).add(name)
+    needed = [key for key in plan.jobs if key in users]
+    cached = frozenset(key for key in needed if cache.segment_meta(key) is not None)
+    # longest first: the last segments to finish are short ones, so workers finish together
+    segments = sorted((plan.jobs[k] for k in needed if k not in cached), key=lambda j: -j.count)
+    audio: dict[str, AudioUnit] = {}
+    for name in active:
+        job = plan.variants[name].audio
+        users.setdefault(job.key, set()).add(name)
+        if not cache.audio_path(job.key).is_file():
+            audio.setdefault(job.key, AudioUnit(job, cache.audio_path(job.key)))
+    looks = [
+        job
+        for job in plan.looks.values()
+        if not Path(job.cube_path).is_file() and plan.look_users.get(job.key, set()) & set(active)
+    ]
+    for key, names in plan.look_users.items():
+        users.setdefault(key, set()).update(n for n in names if n in active)
+    waiting = {}
+    for name in active:
+        vp = plan.variants[name]
+        waiting[name] = frozenset({k for k in vp.keys if k not in cached} | ({vp.audio.key} & audio.keys()))
+    return Work(
+        active=tuple(active),
+        owner=owner,
+        users={key: frozenset(names) for key, names in users.items()},
+        cached=cached,
+        waiting=waiting,
+        batch=WorkBatch(tuple(segments), tuple(audio.values()), tuple(looks), cache.root, backend),
+    )
+
+
+def _up_to_date(vp: VariantPlan, out_dir: Path) -> bool:
+    return stitched_plan_digest(output_path(out_dir, vp.name)) == variant_digest(vp)
+
+
+class RenderLoop:
+    """Execute a plan: render what is missing, stitch each variant as soon as it can be.
+
+    Every requested variant gets a :class:`VariantResult`; a variant that cannot
+    render fails alone, with its error, and the others still render.
+    """
+
+    def __init__(
+        self,
+        plan: RenderPlan,
+        out_dir: Path,
+        cache: Cache,
+        backend: str,
+        *,
+        names: Sequence[str] | None = None,
+        backend_reason: str = "",
+        progress_stream: TextIO | None = None,
+        metrics: RenderMetrics | None = None,
+        started: float | None = None,
+    ) -> None:
+        """``names``: the variants asked for (default: every variant of the plan, failed or not);
+        ``started``: ``time.perf_counter()`` when the render began (default: now)."""
+        self.plan = plan
+        self.out_dir = out_dir
+        self.cache = cache
+        self.backend = backend
+        self.backend_reason = backend_reason
+        self.log = progress_stream or sys.stderr
+        self.metrics = metrics or RenderMetrics()
+        self.started = time.perf_counter() if started is None else started
+        self.names = list(names) if names is not None else [*plan.variants, *plan.failed]
+        self.results = {name: VariantResult(name=name) for name in self.names}
+        self._record_plan()
+        self.work = find_work(plan, out_dir, cache, backend)
+        segments = self.work.batch.segments
+        self.progress = Progress(len(segments), sum(j.count for j in segments), stream=self.log)
+        #: keys made in this run (segments count as rendered for their owner only)
+        self.rendered_now: set[str] = set()
+        self._waiting = {name: set(keys) for name, keys in self.work.waiting.items()}
+        self._finishing: set[str] = set()
+        # stitching runs on its own thread: the executor keeps feeding workers meanwhile,
+        # and the last stitches overlap with stopping Ray
+        self._stitcher = ThreadPoolExecutor(1, thread_name_prefix="farm-stitch")
+        self._stitches: list[Future[None]] = []
+
+    def _record_plan(self) -> None:
+        for name, err in self.plan.failed.items():
+            self.results[name].error = err
+        for name, vp in self.plan.variants.items():
+            r = self.results[name]
+            r.frames, r.segments, r.warnings = vp.frames, len(vp.placements), list(vp.warnings)
+
+    # ------------------------------------------------------------------ running
+
+    def run(self, session: ExecutorSession, workers: int = 0) -> RenderReport:
+        """Run the missing work on ``session``'s executor (started only if there is any).
+
+        ``workers`` is what the report says when nothing had to run.  The session
+        is closed (a local Ray stopped) as soon as the work is done, while the
+        last variants are still stitching.
+        """
+        for vp in self.plan.variants.values():
+            for warning in vp.warnings:
+                print(f"warning: {warning}", file=self.log)
+        self.metrics.in_progress.set(len(self.work.batch.segments))
+        self.metrics.segments.labels("reused").inc(len(self.work.cached))
+        try:
+            # variants with nothing to render are stitched (or found up to date) straight away
+            for name in self.plan.variants:
+                if not self._waiting.get(name):
+                    self._stitch_later(name)
+            if not self.work.batch.empty:
+                executor = session.executor()
+                workers = executor.workers
+                executor.run(self.work.batch, self._on_done, self._skip)
+            session.close()
+        finally:
+            self._stitcher.shutdown(wait=True)
+        for done in self._stitches:
+            done.result()  # _finish_variant turns FarmErrors into variant errors; anything else is a bug
+        self._fail_incomplete()
+        return RenderReport(
+            backend=self.backend,
+            backend_reason=self.backend_reason,
+            variants=self.results,
+            seconds=self._elapsed(),
+            workers=workers,
+        )
+
+    def _on_done(self, outcome: Outcome) -> None:
+        if outcome.error is not None:
+            self._fail_users(outcome.key, outcome.error)
+        elif outcome.rendered:
+            self.rendered_now.add(outcome.key)
+        if outcome.kind == "look":
+            return  # no variant waits for a look: the executor runs every look before any segment
+        if outcome.kind == "segment":
+            self._count_segment(outcome)
+        for name in sorted(self.work.users.get(outcome.key, ())):
+            pending = self._waiting[name]
+            pending.discard(outcome.key)
+            if not pending and not self.results[name].done:
+                self._stitch_later(name)
+
+    def _skip(self, key: str) -> bool:
+        """Nobody needs ``key`` any more: every variant using it has failed."""
+        return all(self.results[n].error is not None for n in self.work.users.get(key, ()))
+
+    def _fail_users(self, key: str, err: FarmError) -> None:
+        for name in sorted(self.work.users.get(key, ())):
+            r = self.results[name]
+            if r.error is None:
+                r.error = err.with_where(variant=name)
+                r.seconds = self._elapsed()
+                self.progress.note(f"{name}: FAILED: {r.error}")
+
+    def _count_segment(self, outcome: Outcome) -> None:
+        frames = self.plan.jobs[outcome.key].count
+        self.progress.advance(frames)
+        self.metrics.in_progress.dec()
+        state = "failed" if outcome.error else ("rendered" if outcome.rendered else "reused")
+        self.metrics.segments.labels(state).inc()
+        if outcome.rendered:
+            self.metrics.frames.inc(frames)
+            self.metrics.segment_seconds.observe(float(outcome.meta.get("seconds", 0.0)))
+
+    def _fail_incomplete(self) -> None:
+        for name, r in self.results.items():
+            if not r.done:
+                r.error = InternalError(
+                    "the variant never completed (some of its work was not run)", Where(variant=name)
+                )
+            self.metrics.variants.labels("failed" if r.error else "done").inc()
+
+    def _elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    # ------------------------------------------------------------------ finishing a variant
+
+    def _stitch_later(self, name: str) -> None:
+        if name not in self._finishing:
+            self._finishing.add(name)
+            self._stitches.append(self._stitcher.submit(self._finish_variant, name))
+
+    def _finish_variant(self, name: str) -> None:
+        """On the stitch thread: write (or find up to date) one variant's output."""
+        vp = self.plan.variants[name]
+        r = self.results[name]
+        if r.error is not None:
+            return
+        r.segments_rendered = self._rendered_for(vp)
+        r.segments_reused = len(vp.placements) - r.segments_rendered
+        final = output_path(self.out_dir, name)
+        try:
+            if name in self.work.active:
+                self._stitch(vp, final)
+            else:
+                r.up_to_date = True
+            r.output = str(final)
+        except FarmError as exc:
+            r.error = exc.with_where(variant=name)
+        r.seconds = self._elapsed()
+        state = "up to date" if r.up_to_date else ("FAILED: " + str(r.error) if r.error else "written")
+        self.progress.note(f"{name}: {r.output or final} {state}")
+
+    def _rendered_for(self, vp: VariantPlan) -> int:
+        """Segments rendered in this run for ``vp`` (its own; a piece used twice counts once)."""
+        mine = {k for k in vp.keys if k in self.rendered_now and self.work.owner.get(k) == vp.name}
+        return len(mine)
+
+    def _stitch(self, vp: VariantPlan, final: Path) -> None:
+        pieces = [StitchPiece(self.cache.segment_path(p.key), p.start, p.count) for p in vp.placements]
+        stitch(
+            pieces,
+            self.cache.audio_path(vp.audio.key),
+            final,
+            vp.spec.output.fps,
+            vp.frames,
+            vp.name,
+            plan_digest=variant_digest(vp),
+        )
