@@ -2,9 +2,9 @@
 
 Every test here is marked ``gpu``: skipped without a GPU, a failure with
 ``FARM_REQUIRE_GPU=1``. None needs Ray: cuts are planned with the encoder
-family the nvidia backend writes, rendered segment by segment with
-``farm.backends.segment.render_segment`` and stitched, as ``LocalExecutor`` does on a
-GPU box. The test media carry burned-in codes, so every rendered frame says
+family under test and rendered by the real render loop on the in-process
+executor (``gpu_helpers.render_variants``), as ``farm render`` does on a GPU box
+without Ray. The test media carry burned-in codes, so every rendered frame says
 which source frame it shows.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from gpu_helpers import root_helpers
+from gpu_helpers import render_variants, root_helpers
 
 from farm.errors import BackendUnavailableError
 
@@ -33,32 +33,6 @@ def nvidia_family() -> str:
     from farm.backends.nvidia.pipeline import encode_family
 
     return encode_family("nvidia")
-
-
-def render_variants(project: Path, backend: str, family: str, work: Path) -> dict[str, Path]:
-    """Plan with ``family``, render every segment with ``backend`` in this process, stitch the video."""
-    from farm.backends.segment import render_segment
-    from farm.edit.project import load_project
-    from farm.look.bake import bake_look
-    from farm.media.stitch import StitchPiece, stitch
-    from farm.output.cache import Cache
-    from farm.planning.planner import plan_project
-
-    cache = Cache(work / f"cache-{backend}-{family}").ensure()
-    plan = plan_project(load_project(project), None, cache.root, family=family)
-    assert not plan.failed, plan.failed
-    for look in plan.looks.values():
-        bake_look(look)
-    for job in plan.jobs.values():
-        meta = render_segment(job, str(cache.root), backend)
-        assert meta["frames"] == job.count
-    outputs = {}
-    for name, vp in plan.variants.items():
-        out = work / f"{name}-{backend}-{family}.mp4"
-        pieces = [StitchPiece(cache.segment_path(p.key), p.start, p.count) for p in vp.placements]
-        stitch(pieces, None, out, vp.spec.output.fps, vp.frames, name)
-        outputs[name] = out
-    return outputs
 
 
 def yuv_frames(path: Path) -> list[np.ndarray]:
@@ -223,14 +197,18 @@ def test_a_graded_gpu_render_matches_the_graded_cpu_render(project_dir, tmp_path
     assert psnr(yuv_frames(gpu), yuv_frames(cpu)) >= 40.0
 
 
-def test_farm_render_with_the_local_executor(project_dir, tmp_path):
+def test_farm_render_with_the_in_process_executor(project_dir, tmp_path):
     """The public API on a GPU box without Ray (needs the planner to use encode_family(backend))."""
     import farm
-    from farm.execute.ray_executor import LocalExecutor
+    from farm.execute.local import InProcessExecutor
 
     project = coded.write_project(project_dir, {"cut": MIXED})
     report = farm.render(
-        project, backend="nvidia", executor=LocalExecutor(), out=tmp_path / "out", cache=tmp_path / "cache"
+        project,
+        backend="nvidia",
+        executor=InProcessExecutor(),
+        out=tmp_path / "out",
+        cache=tmp_path / "cache",
     )
     v = report.variants["cut"]
     assert v.error is None, v.error

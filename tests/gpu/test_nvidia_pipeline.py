@@ -18,7 +18,7 @@ from pathlib import Path
 
 import fake_nv
 import pytest
-from gpu_helpers import root_helpers
+from gpu_helpers import render_variants, root_helpers
 
 from farm.errors import BackendUnavailableError, MediaError
 
@@ -53,28 +53,6 @@ def fake_gpu(monkeypatch):  # type: ignore[no-untyped-def]
     yield install
     _nv_codec.pynvvideocodec.cache_clear()
     _nv_codec.nvenc_engines.cache_clear()
-
-
-def render_variants(project: Path, backend: str, family: str, work: Path) -> dict[str, Path]:
-    from farm.backends.segment import render_segment
-    from farm.edit.project import load_project
-    from farm.media.stitch import StitchPiece, stitch
-    from farm.output.cache import Cache
-    from farm.planning.planner import plan_project
-
-    cache = Cache(work / f"cache-{backend}-{family}").ensure()
-    plan = plan_project(load_project(project), None, cache.root, family=family)
-    assert not plan.failed, plan.failed
-    for job in plan.jobs.values():
-        meta = render_segment(job, str(cache.root), backend)
-        assert meta["frames"] == job.count and meta["backend"] == backend
-    outputs = {}
-    for name, vp in plan.variants.items():
-        out = work / f"{name}.mp4"
-        pieces = [StitchPiece(cache.segment_path(p.key), p.start, p.count) for p in vp.placements]
-        stitch(pieces, None, out, vp.spec.output.fps, vp.frames, name)
-        outputs[name] = out
-    return outputs
 
 
 #: sources at every rate, a gap, a turned phone clip and a variable-rate clip, several segments per clip
