@@ -1,5 +1,8 @@
+"""``python -m farm``: the ``farm`` command line."""
+
 import sys
 
 from farm.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(main())

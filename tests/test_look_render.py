@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -14,6 +17,7 @@ from farm.kernels import delta_e_2000
 from farm.media.synth import frame_rgb, write_clip
 
 pytestmark = pytest.mark.usefixtures("ray_session")
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _frames(path: Path) -> np.ndarray:
@@ -108,3 +112,61 @@ def test_creative_lut_in_a_render_matches_the_reference_kernel(tmp_path: Path) -
     # 8-bit 4:2:0 round trips on both sides: a few code values of difference, not a different grade
     assert float(np.abs(expected - graded).mean()) < 4 / 255
     assert float(np.abs(plain - graded).mean()) > 10 / 255  # and the grade is far from nothing
+
+
+def _without_pillow(tmp_path: Path) -> dict[str, str]:
+    """An environment in which ``import PIL`` fails, as on an install without Pillow."""
+    poison = tmp_path / "no-pillow" / "PIL"
+    poison.mkdir(parents=True)
+    (poison / "__init__.py").write_text("raise ImportError('Pillow is not installed here')\n")
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(poison.parent), str(REPO)])}
+
+
+def test_a_video_reference_needs_no_pillow_and_a_still_says_what_to_install(tmp_path: Path) -> None:
+    from PIL import Image
+
+    root = tmp_path / "p"
+    for sub in ("stills", "media"):
+        (root / sub).mkdir(parents=True)
+    common = dict(width=320, height=180, rate=24, frames=12, pattern="city", source_id=1)
+    write_clip(root / "media" / "lofi.mp4", color_cast=(1.2, 1.0, 0.75), **common)
+    write_clip(root / "media" / "hero.mp4", **common)
+    Image.new("RGB", (64, 36), (90, 120, 200)).save(root / "stills" / "hero.png")
+    write_cut(root / "cuts" / "c.otio", [Shot("media/lofi.mp4", 0, 12, rate=Fraction(24), name="lofi")])
+    (root / "farm.toml").write_text(
+        '[output]\nwidth = 320\nheight = 180\npreset = "ultrafast"\n'
+        '[variants.video]\ntimeline = "cuts/c.otio"\n[variants.video.look]\nreference = "media/hero.mp4"\n'
+        '[variants.still]\ntimeline = "cuts/c.otio"\n[variants.still.look]\nreference = "stills/hero.png"\n'
+    )
+    env = _without_pillow(tmp_path)
+    poisoned = subprocess.run([sys.executable, "-c", "import PIL"], env=env, capture_output=True, text=True)
+    assert poisoned.returncode != 0 and "Pillow is not installed here" in poisoned.stderr
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "farm", "render", str(root / "farm.toml"), "--workers", "2", "--quiet"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert (root / "renders" / "video.mp4").is_file(), proc.stderr  # the video reference rendered
+    assert not (root / "renders" / "still.mp4").exists()
+    assert proc.returncode == 69, proc.stderr  # the still: unavailable, not an internal error (70)
+    assert "variant 'still'" in proc.stderr and "pip install pillow" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+    look = [sys.executable, "-m", "farm", "look", "--out", str(tmp_path / "look.cube")]
+    by_video = subprocess.run(
+        [*look, str(root / "media" / "lofi.mp4"), "--reference", str(root / "media" / "hero.mp4")],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert by_video.returncode == 0, by_video.stderr
+    by_still = subprocess.run(
+        [*look, str(root / "media" / "lofi.mp4"), "--reference", str(root / "stills" / "hero.png")],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert by_still.returncode == 69 and "pip install pillow" in by_still.stderr, by_still.stderr

@@ -9,29 +9,38 @@ then renders every variant and prints what it did.
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 
+from farm.cli.arguments import positive_int
+from farm.cli.table import print_table
+from farm.output.atomic import atomic_write, write_text_atomic
+
+HELP = 'write the "In a City" demo project and render it'
 NTSC = Fraction(30000, 1001)
 
 
 @dataclass(frozen=True)
 class DemoSource:
-    name: str
+    """One synthetic source of the demo (see :func:`farm.media.synth.write_clip`)."""
+
+    name: str  # file name in media/, without .mp4
     width: int  # stored size
     height: int
-    rate: Fraction
-    seconds: int
-    cast: tuple[float, float, float]
+    rate: Fraction  # frames per second, exact
+    seconds: int  # length
+    cast: tuple[float, float, float]  # the camera's colour bias (gains on R, G, B)
     tone: float | None  # audio tone (Hz); None: no audio
-    rotation: int = 0
-    noise: float = 0.0
-    colorspace: str | None = "bt709"
+    rotation: int = 0  # clockwise degrees a player turns the stored picture
+    noise: float = 0.0  # film grain, 0..1
+    colorspace: str | None = "bt709"  # tagged matrix; None: untagged
 
 
 SOURCES = (
@@ -141,13 +150,15 @@ def _write_cut(
         )
         track.append(clip)
     timeline.tracks.append(track)
-    otio.adapters.write_to_file(timeline, str(path))
+    with atomic_write(path, keep_suffix=True) as tmp:  # OTIO picks its adapter by the suffix
+        otio.adapters.write_to_file(timeline, str(tmp))
 
 
-def write_demo_project(folder: Path, log=sys.stderr) -> Path:  # type: ignore[no-untyped-def]
+def write_demo_project(folder: Path, log: TextIO | None = None) -> Path:
     """Write the demo project (media generated once) and return its farm.toml."""
     from farm.media.synth import write_clip
 
+    log = log or sys.stderr
     folder = folder.resolve()
     for sub in ("media", "cuts", "looks"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
@@ -156,24 +167,23 @@ def write_demo_project(folder: Path, log=sys.stderr) -> Path:  # type: ignore[no
         if path.is_file():
             continue
         t0 = time.perf_counter()
-        tmp = path.with_name(f".{path.name}.tmp.mp4")
-        write_clip(
-            tmp,
-            width=src.width,
-            height=src.height,
-            rate=src.rate,
-            frames=int(src.seconds * src.rate),
-            pattern="city",
-            source_id=i,
-            crf=20,
-            preset="ultrafast" if src.width >= 3840 else "veryfast",
-            rotation=src.rotation,
-            colorspace=src.colorspace,
-            color_cast=src.cast,
-            noise=src.noise,
-            audio_tone_hz=src.tone,
-        )
-        tmp.replace(path)
+        with atomic_write(path, keep_suffix=True) as tmp:  # write_clip picks the container by the suffix
+            write_clip(
+                tmp,
+                width=src.width,
+                height=src.height,
+                rate=src.rate,
+                frames=int(src.seconds * src.rate),
+                pattern="city",
+                source_id=i,
+                crf=20,
+                preset="ultrafast" if src.width >= 3840 else "veryfast",
+                rotation=src.rotation,
+                colorspace=src.colorspace,
+                color_cast=src.cast,
+                noise=src.noise,
+                audio_tone_hz=src.tone,
+            )
         print(
             f"demo: wrote media/{path.name} ({src.width}x{src.height} @ {float(src.rate):.3f} fps"
             f"{', rotated' if src.rotation else ''}{', no audio' if src.tone is None else ''}) "
@@ -185,13 +195,28 @@ def write_demo_project(folder: Path, log=sys.stderr) -> Path:  # type: ignore[no
         _write_cut(folder / "cuts" / f"{name}.otio", name, shots, rates)
     write_show_look(folder / "looks" / "show.cube")
     project = folder / "farm.toml"
-    project.write_text(PROJECT_TOML)
+    write_text_atomic(project, PROJECT_TOML)
     return project
 
 
+def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the arguments of ``farm demo`` to ``parser``."""
+    parser.add_argument(
+        "--out", type=Path, default=Path("farm-demo"), help="folder for the demo (default: ./farm-demo)"
+    )
+    parser.add_argument("--workers", type=positive_int)
+    parser.add_argument("--no-render", action="store_true", help="only write the project and its media")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Perform ``farm demo``."""
+    return run_demo(args.out, workers=args.workers, render_it=not args.no_render)
+
+
 def run_demo(folder: Path, workers: int | None = None, render_it: bool = True) -> int:
+    """Write the demo project into ``folder`` and, unless told not to, render every variant."""
     from farm.api import render
-    from farm.cli import print_table
 
     t0 = time.perf_counter()
     project = write_demo_project(folder)

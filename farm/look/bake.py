@@ -95,7 +95,8 @@ def plan_look(
 def bake_look(job: LookJob) -> dict[str, Any]:
     """Analyse and write one look (idempotent: a finished look is not redone)."""
     from farm.kernels import compose, identity_lut, read_cube, write_cube
-    from farm.look.analyse import analyse_look, mean_colour_delta_e, sample_frames
+    from farm.look.analyse import analyse_look, mean_colour_delta_e
+    from farm.media.frames import sample_frames
 
     out = Path(job.cube_path)
     if out.is_file():

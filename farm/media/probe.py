@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import asdict, dataclass
 from fractions import Fraction
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
+from typing import Any
 
 from farm.edit.timing import source_frame_cfr, source_frame_vfr
 from farm.errors import MediaError, MissingInputError, Where
+from farm.output.atomic import write_text_atomic
 
 _PROBE_VERSION = 5
 _HEAD_TAIL = 1 << 20
@@ -39,6 +40,16 @@ def frame_colour(frame) -> tuple[str, bool, bool]:  # type: ignore[no-untyped-de
     rng = int(frame.color_range or 0)
     full = rng == 2 or (rng != 1 and frame.format.name.startswith("yuvj"))
     return matrix, tagged, full
+
+
+@lru_cache(maxsize=1)
+def codec_library_versions() -> dict[str, Any]:
+    """PyAV's version and its FFmpeg libraries' (libavcodec...): what decides encoded bytes."""
+    try:
+        import av
+    except ImportError:  # pragma: no cover - av is a hard dependency
+        return {}
+    return {"av": av.__version__, "libs": {k: list(v) for k, v in av.library_versions.items()}}
 
 
 def source_identity(path: Path) -> str:
@@ -148,10 +159,7 @@ def probe(path: Path, cache_dir: Path | None = None, where: Where | None = None)
             pass  # a stale or damaged probe is simply redone
     info = _probe_uncached(path, identity, where)
     if cached is not None:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(info.to_json())
-        os.replace(tmp, cached)
+        write_text_atomic(cached, info.to_json())
     return info
 
 
@@ -160,10 +168,11 @@ def _probe_uncached(path: Path, identity: str, where: Where) -> SourceInfo:
 
     try:
         container = av.open(str(path))
-    except (av.error.InvalidDataError, av.error.FFmpegError, UnicodeDecodeError) as exc:
-        raise MediaError(
-            f"cannot open: not a readable media file, or truncated ({exc.strerror or exc})", where
-        ) from None
+    except (av.error.FFmpegError, UnicodeDecodeError) as exc:
+        # FFmpeg's errors carry its own words in strerror; a UnicodeDecodeError (metadata
+        # that is not text) has no strerror at all
+        detail = (exc.strerror if isinstance(exc, av.error.FFmpegError) else None) or exc
+        raise MediaError(f"cannot open: not a readable media file, or truncated ({detail})", where) from None
     with container:
         if not container.streams.video:
             raise MediaError("the file has no video stream", where)
@@ -257,7 +266,7 @@ def _probe_uncached(path: Path, identity: str, where: Where) -> SourceInfo:
 def _rate(pts: list[int], tb: Fraction, stream) -> tuple[Fraction, bool]:  # type: ignore[no-untyped-def]
     """The exact rate from the frame timestamps; vfr when they are not evenly spaced."""
     if len(pts) >= 2:
-        steps = {b - a for a, b in zip(pts, pts[1:])}
+        steps = {b - a for a, b in zip(pts, pts[1:], strict=False)}
         if len(steps) == 1:
             return 1 / (steps.pop() * tb), False
         # containers with coarse time bases jitter by one tick around an exact rate

@@ -6,8 +6,9 @@ import hashlib
 import json
 from dataclasses import asdict, is_dataclass
 from fractions import Fraction
-from functools import lru_cache
 from typing import Any
+
+from farm.media.probe import codec_library_versions
 
 #: Bump when the bytes a backend writes for the same inputs change.
 KEY_VERSION = 2
@@ -44,15 +45,9 @@ def runs(frames: tuple[int, ...] | list[int]) -> list[list[int]]:
     return out
 
 
-@lru_cache(maxsize=1)
 def encoder_versions() -> dict[str, Any]:
     """Library versions that decide encoded bytes (a new libx264 means new keys)."""
-    try:
-        import av
-
-        return {"av": av.__version__, "libs": {k: list(v) for k, v in av.library_versions.items()}}
-    except ImportError:  # pragma: no cover - av is a hard dependency
-        return {}
+    return codec_library_versions()
 
 
 def content_key(kind: str, **parts: Any) -> str:

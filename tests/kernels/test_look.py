@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from farm.cli.look import configure_parser, run
 from farm.errors import MediaError, MissingInputError
 from farm.kernels import apply_lut, read_cube
-from farm.look.analyse import analyse_look, configure_parser, run, sample_frames
+from farm.look.analyse import analyse_look
+from farm.media.frames import sample_frames
 
 av = pytest.importorskip("av")
 colour = pytest.importorskip("colour")
