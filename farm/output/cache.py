@@ -11,13 +11,17 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from farm.errors import OutputError, Where
+from farm.output.atomic import atomic_write, temp_path
 
 
 @dataclass(frozen=True)
 class Cache:
-    root: Path
+    """The cache folder (shared by every node of a cluster)."""
+
+    root: Path  # holds segments/, audio/, probe/, looks/ and tmp/
 
     def ensure(self) -> Cache:
         try:
@@ -39,16 +43,20 @@ class Cache:
         return self.root / "audio" / f"{key}.m4a"
 
     def temp_path(self, final: Path) -> Path:
-        """A unique temporary name beside ``final`` (same filesystem: rename is atomic)."""
-        final.parent.mkdir(parents=True, exist_ok=True)
-        return final.with_name(f".{final.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+        """A unique temporary name beside ``final``, its folder made (see :mod:`farm.output.atomic`).
 
-    def segment_meta(self, key: str) -> dict | None:
+        The name keeps ``final``'s extension: what a killed worker leaves behind
+        still looks like the kind of file it was, and is never named ``KEY.mp4``.
+        """
+        final.parent.mkdir(parents=True, exist_ok=True)
+        return temp_path(final, keep_suffix=True)
+
+    def segment_meta(self, key: str) -> dict[str, Any] | None:
         """The metadata of a complete cached segment, or None."""
         meta_path = self.segment_meta_path(key)
         media = self.segment_path(key)
         try:
-            meta = json.loads(meta_path.read_text())
+            meta: dict[str, Any] = json.loads(meta_path.read_text())
         except (OSError, ValueError):
             return None
         try:
@@ -58,11 +66,13 @@ class Cache:
             return None
         return meta
 
-    def commit_segment(self, key: str, tmp_media: Path, meta: dict) -> None:
-        """Move a finished segment into place, then its metadata (the commit point)."""
-        final = self.segment_path(key)
+    def commit_segment(self, key: str, tmp_media: Path, meta: dict[str, Any]) -> None:
+        """Move a finished segment (written at :meth:`temp_path`) into place, then its metadata.
+
+        The metadata is the commit point: :meth:`segment_meta` trusts a segment
+        only when it exists and agrees with the media beside it.
+        """
         meta = {**meta, "bytes": tmp_media.stat().st_size}
-        os.replace(tmp_media, final)
-        tmp_meta = self.temp_path(self.segment_meta_path(key))
-        tmp_meta.write_text(json.dumps(meta, indent=1, sort_keys=True))
-        os.replace(tmp_meta, self.segment_meta_path(key))
+        os.replace(tmp_media, self.segment_path(key))
+        with atomic_write(self.segment_meta_path(key), keep_suffix=True) as tmp_meta:
+            tmp_meta.write_text(json.dumps(meta, indent=1, sort_keys=True))
