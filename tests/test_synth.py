@@ -16,8 +16,8 @@ import av.filter
 import numpy as np
 import pytest
 
-from farm.media import synth
 from farm.media.synth import frame_rgb, read_code, tone_frequency, write_clip
+from farm.media.synth.codes import CodedPainter, cell_centre
 
 WIDTH, HEIGHT, RATE = 320, 180, Fraction(30000, 1001)
 
@@ -114,7 +114,7 @@ def test_all_source_ids_and_frame_numbers_up_to_16383_are_encodable(
 ) -> None:
     # writing 16384 frames would be slow: paint the frame, then take it through
     # yuv420p and a downscale as an encoder and a renderer would
-    picture = synth._CodedPainter((320, 180), source_id, (1.0, 1.0, 1.0)).paint(frame_number)
+    picture = CodedPainter((320, 180), source_id, (1.0, 1.0, 1.0)).paint(frame_number)
     frame = av.VideoFrame.from_ndarray(picture, format="rgb24").reformat(
         format="yuv420p", width=128, height=72
     )
@@ -329,7 +329,7 @@ def test_colour_tags_match_the_conversion_used(
         assert (frame.colorspace, frame.color_primaries, frame.color_trc, frame.color_range) == tags
     else:
         assert frame.colorspace == 2  # AVCOL_SPC_UNSPECIFIED
-    u, v = synth._cell_centre(0)
+    u, v = cell_centre(0)
     x, y = int(u * width), int(v * height)
     white = frame_rgb(frame)[y - 2 : y + 3, x - 2 : x + 3].reshape(-1, 3).mean(axis=0)
     assert white == pytest.approx([255, 77, 77], abs=4)
