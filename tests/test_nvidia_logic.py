@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from farm.backends import capabilities, schedule
 from farm.backends.nvidia import params
 from farm.backends.nvidia.frames import (
     compose_frame,
@@ -229,7 +230,7 @@ def _cpu_reference(path: Path, src: SourceRef, geometry: Geometry, lut_path: str
         stream = c.streams.video[0]
         for i, frame in enumerate(c.decode(stream)):
             if i == index:
-                graph = _build_graph(stream, src, filter_spec(src, geometry, lut_path), frame.format.name)
+                graph = _build_graph(src, filter_spec(src, geometry, lut_path), frame.format.name)
                 graph.push(frame)
                 out = graph.pull()
                 h, w = out.height, out.width
@@ -402,12 +403,12 @@ def test_decode_steps_follow_the_frames_with_repeats():
         lut_hash=None,
         encode=_spec(),
     )
-    steps = params.decode_steps(job)
+    steps = schedule.decode_steps(job)
     assert [(s.index, s.pts, s.repeat) for s in steps] == [(3, 1536, 2), (4, 2048, 1), (6, 3072, 3)]
     assert sum(s.repeat for s in steps) == job.count
-    assert [[s.index for s in b] for b in params.batches(steps, 2)] == [[3, 4], [6]]
+    assert [[s.index for s in b] for b in schedule.batches(steps, 2)] == [[3, 4], [6]]
     with pytest.raises(ValueError):
-        params.batches(steps, 0)
+        schedule.batches(steps, 0)
 
 
 def test_decoded_timestamps_are_checked_in_stream_units_or_milliseconds():
@@ -434,14 +435,11 @@ class _FakeRuntime:
 
 @pytest.fixture
 def codec_caches():  # type: ignore[no-untyped-def]
-    """PyNvVideoCodec's import and NVENC probes are memoised: start and end each test with them empty."""
-    from farm.backends.nvidia import codec as _nv_codec
-
-    _nv_codec.pynvvideocodec.cache_clear()
-    _nv_codec.nvenc_engines.cache_clear()
-    yield _nv_codec
-    _nv_codec.pynvvideocodec.cache_clear()
-    _nv_codec.nvenc_engines.cache_clear()
+    """The capabilities probe (and PyNvVideoCodec's import) is once per process: start and end each
+    test with it forgotten; a test that changes the machine midway forgets it again."""
+    capabilities.clear_cache()
+    yield capabilities.clear_cache
+    capabilities.clear_cache()
 
 
 def _fake_gpu_stack(monkeypatch, tmp_path, devices, nvc_source):  # type: ignore[no-untyped-def]
@@ -483,11 +481,12 @@ def test_a_gpu_without_a_driver_or_video_libraries_is_named(monkeypatch, tmp_pat
     with pytest.raises(BackendUnavailableError, match="working CUDA driver.*cudaErrorNoDevice"):
         backend.select_backend("nvidia")
     monkeypatch.setattr(sys.modules["cupy"].cuda, "runtime", _FakeRuntime(0))
+    codec_caches()
     with pytest.raises(BackendUnavailableError, match="a CUDA GPU"):
         backend.select_backend("nvidia")
     monkeypatch.setattr(sys.modules["cupy"].cuda, "runtime", _FakeRuntime(1))
     sys.modules.pop("PyNvVideoCodec", None)
-    codec_caches.pynvvideocodec.cache_clear()
+    codec_caches()
     (tmp_path / "fake_site" / "PyNvVideoCodec" / "__init__.py").write_text(
         "raise RuntimeError('libnvcuvid.so.1: cannot open shared object file\\nmore text')\n"
     )
@@ -554,7 +553,9 @@ def test_importing_farm_imports_no_gpu_library(tmp_path):
         (tmp_path / name / "__init__.py").write_text(f"raise ImportError('{name} imported too early')\n")
     code = textwrap.dedent("""
         import json, sys
-        import farm, farm.api, farm.backends.select, farm.backends.doctor, farm.backends.resources, farm.execute.actors
+        import farm, farm.api, farm.backends.select, farm.backends.doctor, farm.backends.resources
+        import farm.backends.capabilities, farm.backends.schedule, farm.backends.host_encode
+        import farm.execute.actors, farm.execute.cluster, farm.cli.doctor
         import farm.backends.segment, farm.backends.nvidia.pipeline, farm.backends.cpu
         from farm.backends.nvidia import codec as _nv_codec
         from farm.backends.nvidia import frames as _nv_frames

@@ -1,13 +1,13 @@
 """Capabilities as Ray resources: what a node advertises and what a segment asks for.
 
 A GPU node advertises, beside Ray's own ``GPU``, the custom resources
-``nvdec`` and ``nvenc``: one unit per engine, counted by the ``farm doctor``
+``nvdec`` and ``nvenc``: one unit per engine, counted by the capabilities
 probe (:func:`node_resources`). A segment asks for what its encoder family
 needs (:func:`segment_request`): ``"nvenc"`` segments an NVDEC and an NVENC
 engine and a share of a GPU, ``"nvdec+cpu"`` segments an NVDEC engine, a share
 of a GPU and the host cores libx264 uses, CPU segments one core.
 
-Pure functions: they need neither Ray nor a GPU. The actors that use them
+Pure functions of a capabilities value: they need neither Ray nor a GPU. The actors that use them
 live in :mod:`farm.execute.actors`.
 """
 
@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import math
 from typing import Any
+
+from farm.backends.capabilities import Capabilities, probe
+from farm.backends.nvidia.params import FAMILY_NVDEC_HOST, FAMILY_NVENC
 
 NVDEC = "nvdec"
 NVENC = "nvenc"
@@ -24,27 +27,19 @@ WORKERS_PER_GPU = 4
 HOST_ENCODE_CPUS = 2
 
 
-def node_resources(report: dict[str, Any] | None = None) -> dict[str, float]:
+def node_resources(capabilities: Capabilities | None = None) -> dict[str, float]:
     """The custom resources this node should advertise: NVDEC and NVENC engines over all its GPUs.
 
-    ``report`` is ``farm.backends.doctor.collect()``'s result (probed when None). Zero
-    counts are left out, so a CPU-only node advertises nothing.
+    ``capabilities`` defaults to this node's (:func:`farm.backends.capabilities.probe`).
+    Zero counts are left out, so a CPU-only node advertises nothing.
     """
-    if report is None:
-        from farm.backends.doctor import collect
-
-        report = collect()
-    totals = {NVDEC: 0, NVENC: 0}
-    for gpu in report.get("gpus", []):
-        totals[NVDEC] += int(gpu.get("nvdec", {}).get("engines", 0) or 0)
-        totals[NVENC] += int(gpu.get("nvenc", {}).get("engines", 0) or 0)
+    caps = probe() if capabilities is None else capabilities
+    totals = {NVDEC: caps.nvdec_engines, NVENC: caps.nvenc_engines}
     return {name: float(count) for name, count in totals.items() if count > 0}
 
 
 def segment_request(family: str, workers_per_gpu: int = WORKERS_PER_GPU) -> dict[str, Any]:
     """Ray options (``num_cpus``, ``num_gpus``, ``resources``) for one segment of ``family``."""
-    from farm.backends.nvidia.params import FAMILY_NVDEC_HOST, FAMILY_NVENC
-
     if workers_per_gpu < 1:
         raise ValueError(f"workers_per_gpu must be at least 1, got {workers_per_gpu}")
     share = 1.0 / workers_per_gpu

@@ -1,42 +1,23 @@
 """Choosing a backend: what was asked, what this machine has, and why.
 
 There is no silent fallback: ``auto`` says what it picked and why; a named
-backend that cannot run is an error naming what is missing.
+backend that cannot run is an error naming what is missing. What the machine
+has is the one capabilities probe (:mod:`farm.backends.capabilities`).
 """
 
 from __future__ import annotations
 
 import importlib.util
 
-from farm.errors import BackendUnavailableError, FarmError
+from farm.backends.capabilities import probe
+from farm.errors import BackendUnavailableError
 
 CHOICES = ("auto", "cpu", "nvidia")
 
 
 def nvidia_missing() -> list[str]:
     """What the nvidia backend needs and this machine lacks (empty: it can run)."""
-    missing = []
-    if importlib.util.find_spec("cupy") is None:
-        missing.append("CuPy (pip install 'farm[gpu]')")
-    if importlib.util.find_spec("PyNvVideoCodec") is None:
-        missing.append("PyNvVideoCodec (pip install 'farm[gpu]')")
-    if not missing:
-        try:
-            import cupy
-
-            if cupy.cuda.runtime.getDeviceCount() < 1:
-                missing.append("a CUDA GPU")
-        except Exception as exc:  # CuPy raises CUDARuntimeError and friends without a driver
-            missing.append(f"a working CUDA driver ({type(exc).__name__}: {exc})")
-    if not missing:
-        # importing PyNvVideoCodec loads the driver's libnvcuvid / libnvidia-encode
-        from farm.backends.nvidia.codec import pynvvideocodec
-
-        try:
-            pynvvideocodec()
-        except FarmError as exc:
-            missing.append(exc.message)
-    return missing
+    return list(probe().nvidia_missing)
 
 
 def _nvidia_pipeline() -> str:

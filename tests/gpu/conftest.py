@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Iterator
 
 import pytest
 
@@ -31,6 +32,20 @@ def gpu_missing() -> str | None:
 
     missing = nvidia_missing()
     return "missing " + "; ".join(missing) if missing else None
+
+
+@pytest.fixture(autouse=True)
+def fresh_capabilities() -> Iterator[None]:
+    """Each test probes the machine it sees: the per-process capabilities cache starts and ends empty.
+
+    Tests swap CuPy and PyNvVideoCodec for stand-ins; a probe cached by an
+    earlier test would describe the wrong machine.
+    """
+    from farm.backends.capabilities import clear_cache
+
+    clear_cache()
+    yield
+    clear_cache()
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

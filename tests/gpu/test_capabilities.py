@@ -1,9 +1,11 @@
-"""``farm doctor`` and capabilities as Ray resources, on a machine without a GPU.
+"""The capabilities probe, ``farm doctor`` and capabilities as Ray resources, on a machine without a GPU.
 
-The doctor's JSON keeps its shape whatever is missing; a CPU node advertises
-no video engines; segments ask for the engines their encoder family uses; GPU
-workers are Ray actors that stay up across segments (checked with logical
-resources, in a child process with its own Ray).
+The probe is one value, asked once per process; what the nvidia backend lacks
+is read from it; the doctor's JSON keeps its shape whatever is missing; a CPU
+node advertises no video engines; segments ask for the engines their encoder
+family uses; GPU workers are Ray actors that stay up across segments (checked
+with logical resources, in a child process with its own Ray). The same probe
+with a (stand-in) GPU is in ``test_nvidia_pipeline.py``.
 """
 
 from __future__ import annotations
@@ -12,12 +14,21 @@ import json
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
 import pytest
 
-from farm.backends import resources
+from farm.backends import capabilities, resources
+from farm.backends.capabilities import (
+    Capabilities,
+    CodecSupport,
+    CupyStatus,
+    Gpu,
+    VideoCodecStatus,
+    VideoEngine,
+)
 from farm.errors import BackendUnavailableError
 from farm.execute import actors
 from farm.planning.units import EncodeSpec, SegmentJob
@@ -42,7 +53,7 @@ def _black_job(key: str, family: str = "cpu") -> SegmentJob:
 
 def test_doctor_json_has_its_shape_without_a_gpu():
     run = subprocess.run(
-        [sys.executable, "-m", "farm.backends.doctor", "--json"],
+        [sys.executable, "-m", "farm", "doctor", "--json"],
         capture_output=True,
         text=True,
         cwd=REPO,
@@ -63,12 +74,13 @@ def test_doctor_json_has_its_shape_without_a_gpu():
 
 
 def test_doctor_text_and_resources_flag():
-    from farm.backends.doctor import collect, render_text
+    from farm.backends.doctor import collect
+    from farm.cli.doctor import render_text
 
     text = render_text(collect())
     assert "GPUs: none" in text and "--backend auto: cpu" in text
     run = subprocess.run(
-        [sys.executable, "-m", "farm.backends.doctor", "--resources"],
+        [sys.executable, "-m", "farm", "doctor", "--resources"],
         capture_output=True,
         text=True,
         cwd=REPO,
@@ -77,18 +89,52 @@ def test_doctor_text_and_resources_flag():
     assert run.returncode == 0 and json.loads(run.stdout) == {}
 
 
+def _machine(*engines: tuple[int, int]) -> Capabilities:
+    """A machine whose GPUs have these (NVDEC, NVENC) engine counts."""
+    h264 = (CodecSupport("h264", True, {}),)
+    gpus = tuple(
+        Gpu(i, "GPU", VideoEngine(dec, h264), VideoEngine(enc, h264 if enc else ()))
+        for i, (dec, enc) in enumerate(engines)
+    )
+    return Capabilities(
+        driver="580.1",
+        cupy=CupyStatus(True, "13", 13000, 13000, len(gpus), None),
+        pynvvideocodec=VideoCodecStatus(True, "2.2", None),
+        gpus=gpus,
+    )
+
+
 def test_nodes_advertise_engines_summed_over_their_gpus():
-    report = {
-        "gpus": [
-            {"nvdec": {"engines": 7}, "nvenc": {"engines": 0}},
-            {"nvdec": {"engines": 7}, "nvenc": {"engines": 0}},
-        ]
-    }
-    assert resources.node_resources(report) == {"nvdec": 14.0}
-    l4 = {"gpus": [{"nvdec": {"engines": 4}, "nvenc": {"engines": 2}}]}
-    assert resources.node_resources(l4) == {"nvdec": 4.0, "nvenc": 2.0}
-    assert resources.node_resources({"gpus": []}) == {}
+    assert resources.node_resources(_machine((7, 0), (7, 0))) == {"nvdec": 14.0}
+    assert resources.node_resources(_machine((4, 2))) == {"nvdec": 4.0, "nvenc": 2.0}
+    assert resources.node_resources(_machine()) == {}
     assert resources.node_resources() == {}  # this machine
+
+
+def test_the_probe_is_one_value_per_process():
+    caps = capabilities.probe()
+    assert capabilities.probe() is caps  # asked once
+    assert caps.gpus == () and not caps.cupy.installed and not caps.pynvvideocodec.available
+    assert caps.nvidia_missing == (
+        "CuPy (pip install 'farm[gpu]')",
+        "PyNvVideoCodec (pip install 'farm[gpu]')",
+    )
+    capabilities.clear_cache()
+    assert capabilities.probe() is not caps and capabilities.probe() == caps
+
+
+def test_what_the_nvidia_backend_lacks_is_read_from_the_probe():
+    l4 = _machine((4, 2))
+    assert l4.nvidia_missing == () and l4.has_nvenc("h264") and not l4.has_nvenc("av1")
+    h200 = _machine((7, 0))
+    assert h200.nvidia_missing == () and not h200.has_nvenc() and not h200.has_nvenc(gpu_id=3)
+    no_driver = replace(
+        l4, cupy=replace(l4.cupy, device_count=0, error="CUDARuntimeError: no driver"), gpus=()
+    )
+    assert no_driver.nvidia_missing == ("a working CUDA driver (CUDARuntimeError: no driver)",)
+    assert replace(l4, cupy=replace(l4.cupy, device_count=0), gpus=()).nvidia_missing == ("a CUDA GPU",)
+    unloadable = replace(l4, pynvvideocodec=VideoCodecStatus(True, None, "libnvcuvid.so.1 missing"))
+    assert unloadable.nvidia_missing == ("libnvcuvid.so.1 missing",)
 
 
 def test_segments_ask_for_what_their_family_uses():

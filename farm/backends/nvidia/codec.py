@@ -1,4 +1,4 @@
-"""PyNvVideoCodec behind three small doors: import, capabilities, decode, encode.
+"""PyNvVideoCodec behind small doors: import, capabilities, decode, encode.
 
 ``import PyNvVideoCodec`` loads the driver's ``libnvcuvid`` and
 ``libnvidia-encode``; it happens here, on first use, and a failure becomes a
@@ -7,7 +7,7 @@ decoder is ``SimpleDecoder`` (frame-accurate random access: it seeks to the
 keyframe before a frame and decodes forward) fed on the worker's CUDA stream;
 every frame it returns is checked against the timestamp the probe recorded,
 so a wrong frame is an error, never a silent substitute. The encoder is
-``CreateEncoder`` with the string options of ``_nv_params.nvenc_options``.
+``CreateEncoder`` with the string options of :func:`farm.backends.nvidia.params.nvenc_options`.
 """
 
 from __future__ import annotations
@@ -85,7 +85,11 @@ def encoder_caps(gpu_id: int, codec: str) -> dict[str, int]:
 
 @functools.cache
 def nvenc_engines(gpu_id: int = 0, codec: str = "h264") -> int:
-    """NVENC engines that encode ``codec`` on this GPU; 0 when there are none."""
+    """NVENC engines that encode ``codec`` on this GPU; 0 when there are none.
+
+    One codec, asked directly. farm itself reads the whole picture from
+    :func:`farm.backends.capabilities.probe`, which clears this cache with its own.
+    """
     try:
         caps = encoder_caps(gpu_id, codec)
     except BackendUnavailableError:

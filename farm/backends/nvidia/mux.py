@@ -22,6 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 from farm.errors import InternalError
 
@@ -245,7 +246,7 @@ def mux_annexb(
     )
 
 
-def encoder_output_pictures(codec: str, chunks: Iterable[object]) -> tuple[list[bytes], list[int] | None]:
+def encoder_output_pictures(codec: str, chunks: Iterable[Any]) -> tuple[list[bytes], list[int] | None]:
     """Pictures (and their input order, when known) from what PyNvVideoCodec's encoder returned.
 
     ``Encode``/``EndEncode`` return ``bytes`` (2.0: any number of pictures per
@@ -261,14 +262,14 @@ def encoder_output_pictures(codec: str, chunks: Iterable[object]) -> tuple[list[
         if isinstance(chunk, (bytes, bytearray, memoryview)):
             blobs.append(bytes(chunk))
             continue
-        for item in chunk:  # type: ignore[attr-defined]
+        for item in chunk:
             if isinstance(item, dict):
                 blobs.append(bytes(item["data"]))
                 if "timestamp" in item:
                     stamps.append(int(item["timestamp"]))
                 dict_count += 1
             elif isinstance(item, int):  # a list of byte values
-                blobs.append(bytes(chunk))  # type: ignore[call-overload]
+                blobs.append(bytes(chunk))
                 break
             else:
                 blobs.append(bytes(item))

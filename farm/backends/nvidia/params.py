@@ -3,8 +3,10 @@
 Encoder families, the x264-preset → NVENC-preset map, the NVENC option
 dictionary (every value a string, as ``PyNvVideoCodec.CreateEncoder`` wants),
 where a decoded picture lands in the output frame (:class:`FramePlan`, the
-GPU twin of the CPU backend's libavfilter chain) and which source frames to
-fetch in which batches. All of it is tested on machines without a GPU.
+GPU twin of the CPU backend's libavfilter chain) and whether a decoded frame's
+timestamp is the one asked for. Which frames to decode is the schedule every
+backend shares (:mod:`farm.backends.schedule`). All of it is tested on
+machines without a GPU.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-from farm.planning.units import EncodeSpec, Geometry, SegmentJob
+from farm.planning.units import EncodeSpec, Geometry
 
 # ------------------------------------------------------------------ families
 
@@ -87,7 +89,7 @@ def nvenc_options(spec: EncodeSpec) -> dict[str, str]:
     timestamps on every PyNvVideoCodec release, so decode order must be
     presentation order), and SPS/PPS repeated at each IDR. No ``colorspace``:
     PyNvVideoCodec 2.0 marks the stream full range with it; the muxer writes
-    the BT.709 limited-range VUI instead (see ``_nv_mux``).
+    the BT.709 limited-range VUI instead (see :mod:`farm.backends.nvidia.mux`).
     """
     if spec.codec not in ("h264", "hevc"):
         raise ValueError(f"NVENC encodes h264 or hevc, not {spec.codec!r}")
@@ -185,33 +187,6 @@ def frame_plan(geometry: Geometry) -> FramePlan:
 
 
 # ------------------------------------------------------------------ decoding
-
-
-@dataclass(frozen=True)
-class DecodeStep:
-    """One distinct source frame to decode, and how many output frames show it."""
-
-    index: int  # source frame number (position in presentation order)
-    pts: int  # its presentation time in the source's time base
-    repeat: int  # output frames that show it (1, or more when conforming up)
-
-
-def decode_steps(job: SegmentJob) -> list[DecodeStep]:
-    """The distinct source frames of ``job`` in order, with their timestamps and repeat counts."""
-    repeats: dict[int, int] = {}
-    for f in job.frames:
-        repeats[f] = repeats.get(f, 0) + 1
-    distinct = sorted(repeats)
-    if len(distinct) != len(job.frame_pts):
-        raise ValueError(f"{len(distinct)} distinct frames but {len(job.frame_pts)} timestamps")
-    return [DecodeStep(f, pts, repeats[f]) for f, pts in zip(distinct, job.frame_pts, strict=True)]
-
-
-def batches(steps: list[DecodeStep], size: int) -> list[list[DecodeStep]]:
-    """Steps in groups of at most ``size``: decoded surfaces live until the next fetch."""
-    if size < 1:
-        raise ValueError(f"batch size must be at least 1, got {size}")
-    return [steps[i : i + size] for i in range(0, len(steps), size)]
 
 
 def pts_matches(got: int | float | None, expected_pts: int, time_base: Fraction) -> bool:

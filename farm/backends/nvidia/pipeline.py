@@ -6,10 +6,14 @@ scaled and placed by the fused kernel on the worker's one CUDA stream, then
 
 * ``family == "nvenc"``: encoded by NVENC (IDR first, fixed GOP whose every
   I-frame is an IDR, constant QP, P1–P7) and muxed by PyAV from Annex-B
-  without re-encoding (``_nv_mux``);
+  without re-encoding (:mod:`farm.backends.nvidia.mux`);
 * ``family == "nvdec+cpu"``: copied to the host once, after scaling, and
-  encoded by the CPU backend's own libx264/libx265 settings. H100, H200 and
-  A100 have NVDEC but no NVENC.
+  encoded by the host encoder the CPU backend uses too
+  (:mod:`farm.backends.host_encode`). H100, H200 and A100 have NVDEC but no
+  NVENC.
+
+Which source frames to decode and how often each is shown is the schedule
+both backends share (:mod:`farm.backends.schedule`).
 
 The family is part of the segment key and is decided when planning
 (:func:`encode_family`); a worker asked for a family it cannot produce fails
@@ -25,16 +29,15 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from farm.backends.capabilities import probe
 from farm.backends.nvidia.params import (
     FAMILY_NVDEC_HOST,
     FAMILY_NVENC,
-    DecodeStep,
-    batches,
-    decode_steps,
     family_for,
     frame_plan,
     kernel_colour,
@@ -42,7 +45,9 @@ from farm.backends.nvidia.params import (
     nvenc_options,
     pts_matches,
 )
+from farm.backends.schedule import batches, check_frame_count, decode_steps, job_where
 from farm.errors import BackendUnavailableError, InternalError, MediaError, Where
+from farm.kernels import Array, Lut
 from farm.planning.units import SegmentJob
 
 #: decoded surfaces fetched at once (they stay locked until the next fetch)
@@ -62,7 +67,8 @@ def encode_family(backend: str, *, nvenc: bool | None = None) -> str:
     GPUs encode, ``"nvdec+cpu"`` where they do not (decode and pixels on the
     GPU, libx264/libx265 on the host). ``nvenc=None`` asks this machine's
     first GPU; on a cluster pass what the workers advertise (the ``nvenc``
-    resource of ``farm.execute.resources``), since the driver may have no GPU.
+    resource of :func:`farm.backends.resources.node_resources`), since the
+    driver may have no GPU.
     """
     if backend == "nvidia" and nvenc is None:
         nvenc = has_nvenc()
@@ -71,33 +77,19 @@ def encode_family(backend: str, *, nvenc: bool | None = None) -> str:
 
 def has_nvenc(codec: str = "h264", gpu_id: int = 0) -> bool:
     """Whether this machine's GPU ``gpu_id`` has an NVENC that encodes ``codec`` (False without a GPU)."""
-    from farm.backends.nvidia.codec import nvenc_engines
-
-    try:
-        return nvenc_engines(gpu_id, codec) > 0
-    except BackendUnavailableError:
-        return False
+    return probe().has_nvenc(codec, gpu_id)
 
 
 def pipeline_summary(gpu_id: int = 0) -> str:
     """One line for the render report: which GPU and what the frames go through."""
-    name = _gpu_name(gpu_id)
+    gpu = probe().gpu(gpu_id)
+    name = gpu.name if gpu is not None else f"GPU {gpu_id}"
     if has_nvenc(gpu_id=gpu_id):
         return f"{name}: NVDEC → CuPy → NVENC (frames stay on the GPU)"
     return (
         f"{name} has NVDEC but no NVENC: NVDEC → CuPy, then frames cross to the host once, "
         "after scaling, for libx264/libx265"
     )
-
-
-def _gpu_name(gpu_id: int) -> str:
-    try:
-        import cupy
-
-        name = cupy.cuda.runtime.getDeviceProperties(gpu_id)["name"]
-        return name.decode() if isinstance(name, bytes) else str(name)
-    except Exception:
-        return f"GPU {gpu_id}"
 
 
 # ------------------------------------------------------------------ warm state
@@ -107,15 +99,15 @@ def _gpu_name(gpu_id: int) -> str:
 class GpuState:
     """What a GPU worker keeps between segments."""
 
-    cp: Any
+    cp: Any  # the cupy module
     gpu_id: int
-    stream: Any
-    reader: Any  # _nv_codec.NvdecReader
-    luts: dict[tuple[str | None, str | None], Any] = field(default_factory=dict)
-    encoders: dict[tuple, Any] = field(default_factory=dict)
+    stream: Any  # the worker's one cupy.cuda.Stream
+    reader: Any  # codec.NvdecReader
+    luts: dict[tuple[str | None, str | None], Lut] = field(default_factory=dict)
+    encoders: dict[tuple[int, int, tuple[tuple[str, str], ...]], Any] = field(default_factory=dict)
     segments: int = 0
 
-    def lut(self, path: str | None, digest: str | None) -> Any:
+    def lut(self, path: str | None, digest: str | None) -> Lut:
         """The segment's look as a Lut (identity without one); device tables are memoised by farm.kernels."""
         key = (path, digest)
         if key not in self.luts:
@@ -159,42 +151,44 @@ def gpu_state() -> GpuState:
 # ------------------------------------------------------------------ rendering
 
 
-def render_segment_nvidia(job: SegmentJob, tmp_path: Path) -> dict:
+def render_segment_nvidia(job: SegmentJob, tmp_path: Path) -> dict[str, Any]:
     """Decode, transform and encode ``job`` into ``tmp_path`` (an .mp4) on the GPU. Returns timings."""
     t0 = time.perf_counter()
     family = job.encode.family
-    where = Where(path=job.source.path if job.source else None, frames=job.source_range)
+    where = job_where(job)
     if family not in (FAMILY_NVENC, FAMILY_NVDEC_HOST):
         raise BackendUnavailableError(
             f"the nvidia backend renders the {FAMILY_NVENC!r} and {FAMILY_NVDEC_HOST!r} encoder families, "
             f"not {family!r}",
             where,
-            hint="plan with farm.backends.nvidia.pipeline.encode_family('nvidia'): keys must name the bytes written",
+            hint="plan with farm.backends.nvidia.pipeline.encode_family('nvidia'): "
+            "keys must name the bytes written",
         )
     if family == FAMILY_NVDEC_HOST and job.source is None:
-        # a gap is black: nothing to decode, and the CPU backend writes it with the same encoder
-        from farm.backends.cpu import render_segment_cpu
+        # a gap is black: nothing to decode, and the host encoder writes it
+        from farm.backends.host_encode import black_picture, encode_segment
 
-        info = render_segment_cpu(job, tmp_path)
-        return {**info, "backend": "nvidia", "encoder": _host_encoder(job), "gpu": False}
-    state = gpu_state()
-    with state.stream:
-        if family == FAMILY_NVENC:
-            info = _render_nvenc(state, job, tmp_path, where)
-        else:
-            info = _render_host_encode(state, job, tmp_path, where)
-    state.segments += 1
-    written = info["frames"]
-    if written != job.count:
-        raise MediaError(f"rendered {written} frames, expected {job.count}", where)
+        written = encode_segment(job, tmp_path, [(black_picture(job.encode), job.count)])
+        info: dict[str, Any] = {"frames": written, "encoder": _host_encoder(job), "gpu": False}
+    else:
+        state = gpu_state()
+        with state.stream:
+            if family == FAMILY_NVENC:
+                info = _render_nvenc(state, job, tmp_path, where)
+            else:
+                info = _render_host_encode(state, job, tmp_path, where)
+        state.segments += 1
+    check_frame_count(info["frames"], job)
     return {**info, "backend": "nvidia", "seconds": time.perf_counter() - t0}
 
 
 def _host_encoder(job: SegmentJob) -> str:
-    return {"h264": "libx264", "hevc": "libx265"}[job.encode.codec] + " on the host (no NVENC)"
+    from farm.backends.host_encode import encoder_name
+
+    return encoder_name(job.encode) + " on the host (no NVENC)"
 
 
-def _frames(state: GpuState, job: SegmentJob, where: Where):  # type: ignore[no-untyped-def]
+def _frames(state: GpuState, job: SegmentJob, where: Where) -> Iterator[tuple[Array, Array, int]]:
     """Yield ``(y, uv, repeat)``: every distinct output picture of ``job`` on the device, in order.
 
     The planes are valid until the next item is requested.
@@ -213,8 +207,7 @@ def _frames(state: GpuState, job: SegmentJob, where: Where):  # type: ignore[no-
     plan = frame_plan(job.geometry)
     matrix, range_ = kernel_colour(src.colorspace, src.color_range)
     lut = state.lut(job.lut_path, job.lut_hash)
-    steps: list[DecodeStep] = decode_steps(job)
-    for batch in batches(steps, DECODE_BATCH):
+    for batch in batches(decode_steps(job), DECODE_BATCH):
         frames = state.reader.fetch(src.path, [s.index for s in batch], where)
         for step, frame in zip(batch, frames, strict=True):
             stamp = frame_timestamp(frame)
@@ -233,7 +226,7 @@ def _frames(state: GpuState, job: SegmentJob, where: Where):  # type: ignore[no-
         state.stream.synchronize()
 
 
-def _render_nvenc(state: GpuState, job: SegmentJob, tmp_path: Path, where: Where) -> dict:
+def _render_nvenc(state: GpuState, job: SegmentJob, tmp_path: Path, where: Where) -> dict[str, Any]:
     from farm.backends.nvidia.codec import NvencSession, encode_frames
     from farm.backends.nvidia.frames import EncoderInput, nv12_surface
     from farm.backends.nvidia.mux import encoder_output_pictures, mux_annexb
@@ -249,13 +242,12 @@ def _render_nvenc(state: GpuState, job: SegmentJob, tmp_path: Path, where: Where
             state.encoders[key] = session
     surface = cp.empty((spec.height * 3 // 2, spec.width), dtype=cp.uint8)
     t_decode = time.perf_counter()
-
-    def surfaces():  # type: ignore[no-untyped-def]
-        for y, uv, repeat in _frames(state, job, where):
-            yield EncoderInput(nv12_surface(cp, y, uv, surface)), repeat
-
+    surfaces = (
+        (EncoderInput(nv12_surface(cp, y, uv, surface)), repeat)
+        for y, uv, repeat in _frames(state, job, where)
+    )
     try:
-        outputs = encode_frames(session, surfaces())
+        outputs = encode_frames(session, surfaces)
     except BaseException:
         state.encoders.pop(key, None)  # a half-fed session would leak pictures into the next segment
         raise
@@ -280,29 +272,17 @@ def _render_nvenc(state: GpuState, job: SegmentJob, tmp_path: Path, where: Where
     }
 
 
-def _render_host_encode(state: GpuState, job: SegmentJob, tmp_path: Path, where: Where) -> dict:
-    """NVDEC + CuPy, then one copy to the host per distinct frame, then the CPU backend's encoder."""
-    from fractions import Fraction
-
+def _render_host_encode(state: GpuState, job: SegmentJob, tmp_path: Path, where: Where) -> dict[str, Any]:
+    """NVDEC + CuPy, then one copy to the host per distinct frame, then the shared host encoder."""
     import av
 
-    from farm.backends.cpu import open_encoder
+    from farm.backends.host_encode import encode_segment
     from farm.backends.nvidia.frames import host_i420
 
     cp = state.cp
-    spec = job.encode
-    written = 0
-    with av.open(str(tmp_path), "w", format="mp4") as out:
-        stream = open_encoder(out, spec)
-        frame_tb = Fraction(spec.fps.denominator, spec.fps.numerator)
-        for y, uv, repeat in _frames(state, job, where):
-            frame = av.VideoFrame.from_ndarray(host_i420(cp, y, uv), format="yuv420p")
-            for _ in range(repeat):
-                frame.pts = written
-                frame.time_base = frame_tb
-                for packet in stream.encode(frame):
-                    out.mux(packet)
-                written += 1
-        for packet in stream.encode(None):
-            out.mux(packet)
+    pictures = (
+        (av.VideoFrame.from_ndarray(host_i420(cp, y, uv), format="yuv420p"), repeat)
+        for y, uv, repeat in _frames(state, job, where)
+    )
+    written = encode_segment(job, tmp_path, pictures)
     return {"frames": written, "encoder": _host_encoder(job), "gpu": True}

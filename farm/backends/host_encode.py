@@ -1,0 +1,102 @@
+"""libx264/libx265 on the host: the one encoder of the ``cpu`` and ``nvdec+cpu`` families.
+
+The CPU backend feeds it frames from its libavfilter graph; the nvidia backend
+on GPUs without NVENC feeds it frames copied from the device once, after
+scaling. Either way the segment is opened with the same settings — IDR first,
+closed GOPs of a fixed length, BT.709 limited range — so segments of one
+output concatenate, and every decoded picture is written as many times as the
+schedule repeats it, with consecutive timestamps, then the count is checked.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from fractions import Fraction
+from pathlib import Path
+from typing import Literal
+
+import av
+import numpy as np
+from av.container import OutputContainer
+from av.video.stream import VideoStream
+
+from farm.backends.schedule import check_frame_count
+from farm.planning.units import EncodeSpec, SegmentJob
+
+#: EncodeSpec.codec -> the libavcodec encoder
+ENCODERS: dict[str, Literal["libx264", "libx265"]] = {"h264": "libx264", "hevc": "libx265"}
+
+
+def codec_threads() -> int:
+    """Threads each decoder and encoder of one worker may use (0: the codec decides).
+
+    ``FARM_CODEC_THREADS`` overrides it; the default leaves it to the codec, which
+    sizes itself to the machine's cores.
+    """
+    try:
+        return max(0, int(os.environ.get("FARM_CODEC_THREADS", "0")))
+    except ValueError:
+        return 0
+
+
+def encoder_name(spec: EncodeSpec) -> Literal["libx264", "libx265"]:
+    """The libavcodec encoder that writes ``spec``'s codec."""
+    return ENCODERS[spec.codec]
+
+
+def open_encoder(container: OutputContainer, spec: EncodeSpec) -> VideoStream:
+    """An encoder whose segments can be concatenated: IDR first, closed GOPs, fixed GOP length."""
+    stream = container.add_stream(encoder_name(spec), rate=spec.fps)
+    stream.width = spec.width
+    stream.height = spec.height
+    stream.pix_fmt = "yuv420p"
+    stream.time_base = Fraction(spec.fps.denominator, spec.fps.numerator)
+    cc = stream.codec_context
+    cc.color_primaries = 1  # BT.709
+    cc.color_trc = 1
+    cc.colorspace = 1
+    cc.color_range = 1  # limited ("tv")
+    cc.thread_type = "AUTO"
+    cc.thread_count = codec_threads()
+    gop = str(spec.gop)
+    options = {"crf": str(spec.quality), "preset": spec.preset, "g": gop}
+    if spec.codec == "h264":
+        # scenecut may add I-frames; open-gop stays off (x264's default) so every GOP is closed
+        options["x264-params"] = f"keyint={gop}:min-keyint={min(int(gop), 25)}:open-gop=0"
+    else:
+        options["x265-params"] = f"keyint={gop}:min-keyint={min(int(gop), 25)}:open-gop=0:log-level=error"
+        cc.codec_tag = "hvc1"  # what Apple players need for HEVC in MP4
+    cc.options = options
+    return stream
+
+
+def black_picture(spec: EncodeSpec) -> av.VideoFrame:
+    """One limited-range black yuv420p frame of the output size (what a gap shows)."""
+    frame = av.VideoFrame(spec.width, spec.height, "yuv420p")
+    for plane, value in zip(frame.planes, (16, 128, 128), strict=True):
+        plane.update(np.full(plane.buffer_size, value, dtype=np.uint8).tobytes())
+    return frame
+
+
+def encode_segment(job: SegmentJob, path: Path, pictures: Iterable[tuple[av.VideoFrame, int]]) -> int:
+    """Encode ``job``'s ``(frame, repeat)`` pairs into the .mp4 at ``path``; check and return the count.
+
+    ``pictures`` is consumed lazily, inside the open output, so a backend
+    decodes while this encodes; each frame is written ``repeat`` times.
+    """
+    spec = job.encode
+    written = 0
+    with av.open(str(path), "w", format="mp4") as out:
+        stream = open_encoder(out, spec)
+        # the muxer rewrites stream.time_base on the first write: keep the encoder's own
+        frame_tb = Fraction(spec.fps.denominator, spec.fps.numerator)
+        for frame, repeat in pictures:
+            for _ in range(repeat):
+                frame.pts = written
+                frame.time_base = frame_tb
+                out.mux(stream.encode(frame))
+                written += 1
+        out.mux(stream.encode(None))
+    check_frame_count(written, job)
+    return written
