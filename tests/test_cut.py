@@ -1,4 +1,7 @@
-"""Cuts: OTIO timelines to exact items; media paths resolved and fenced in; warnings for what is simplified."""
+"""Cuts: OTIO timelines to exact items; media paths resolved and fenced in.
+
+Warnings say what is simplified.
+"""
 
 from __future__ import annotations
 

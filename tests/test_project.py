@@ -1,4 +1,7 @@
-"""farm.toml: the contract's keys, defaults, overrides, and errors that name key, value and what is allowed."""
+"""farm.toml: the contract's keys, defaults and overrides.
+
+Errors name the key, the value and what is allowed.
+"""
 
 from __future__ import annotations
 

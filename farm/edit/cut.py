@@ -13,9 +13,13 @@ import urllib.parse
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from farm.edit.timing import exact_rate, exact_value
 from farm.errors import CutError, MissingInputError, Where
+
+if TYPE_CHECKING:
+    import opentimelineio as otio
 
 _ALLOWED_SCHEMES = ("", "file")
 
@@ -74,7 +78,7 @@ class Cut:
         return (tuple(self.clips()),)
 
 
-def _seconds(rt) -> Fraction:  # type: ignore[no-untyped-def]
+def _seconds(rt: otio.opentime.RationalTime) -> Fraction:
     return exact_value(rt.value) / exact_rate(rt.rate)
 
 
@@ -158,7 +162,15 @@ def load_cut(
     )
 
 
-def _read_track(track, variant, root, allowed, where, warnings, kind) -> list[Item]:  # type: ignore[no-untyped-def]
+def _read_track(
+    track: otio.schema.Track,
+    variant: str,
+    root: Path,
+    allowed: tuple[Path, ...],
+    where: Where,
+    warnings: list[str],
+    kind: str,
+) -> list[Item]:
     import opentimelineio as otio
 
     items: list[Item] = []

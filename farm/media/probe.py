@@ -14,11 +14,15 @@ from dataclasses import asdict, dataclass
 from fractions import Fraction
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from farm.edit.timing import source_frame_cfr, source_frame_vfr
 from farm.errors import MediaError, MissingInputError, Where
 from farm.output.atomic import write_text_atomic
+
+if TYPE_CHECKING:
+    import av
+    import av.video.stream
 
 _PROBE_VERSION = 5
 _HEAD_TAIL = 1 << 20
@@ -27,7 +31,7 @@ _HEAD_TAIL = 1 << 20
 _COLORSPACES = {1: "bt709", 5: "bt601", 6: "bt601", 9: "bt2020", 10: "bt2020"}
 
 
-def frame_colour(frame) -> tuple[str, bool, bool]:  # type: ignore[no-untyped-def]
+def frame_colour(frame: av.VideoFrame) -> tuple[str, bool, bool]:
     """How to decode a frame's colour: ``(matrix, tagged, full_range)``.
 
     An untagged frame is BT.709 from 720 lines up and BT.601 below — what cameras
@@ -263,7 +267,7 @@ def _probe_uncached(path: Path, identity: str, where: Where) -> SourceInfo:
         )
 
 
-def _rate(pts: list[int], tb: Fraction, stream) -> tuple[Fraction, bool]:  # type: ignore[no-untyped-def]
+def _rate(pts: list[int], tb: Fraction, stream: av.video.stream.VideoStream) -> tuple[Fraction, bool]:
     """The exact rate from the frame timestamps; vfr when they are not evenly spaced."""
     if len(pts) >= 2:
         steps = {b - a for a, b in zip(pts, pts[1:], strict=False)}
