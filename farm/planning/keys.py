@@ -45,19 +45,18 @@ def runs(frames: tuple[int, ...] | list[int]) -> list[list[int]]:
     return out
 
 
-def encoder_versions() -> dict[str, Any]:
-    """Library versions that decide encoded bytes (a new libx264 means new keys)."""
-    return codec_library_versions()
-
-
 def content_key(kind: str, **parts: Any) -> str:
-    """A stable 40-hex-digit key for ``parts`` (dataclasses, Fractions, lists, scalars)."""
-    doc = {"kind": kind, "v": KEY_VERSION, "enc": encoder_versions(), **parts}
+    """A stable 40-hex-digit key for ``parts`` (dataclasses, Fractions, lists, scalars).
+
+    The versions of the codec libraries join every key: a new libx264 means new keys.
+    """
+    doc = {"kind": kind, "v": KEY_VERSION, "enc": codec_library_versions(), **parts}
     blob = json.dumps(_canonical(doc), sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(blob).hexdigest()[:40]
 
 
 def file_digest(path: str) -> str:
+    """A hash of a whole file's bytes (32 hex digits), for inputs small enough to read: LUTs, references."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
