@@ -27,6 +27,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from farm.kernels import Lut, fused_nv12_resize, identity_lut, write_cube  # noqa: E402
+from farm.output.atomic import write_text_atomic  # noqa: E402
 
 SOURCE = (3840, 2160)
 TARGET = (1920, 1080)
@@ -178,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:
-        Path(args.out).write_text(text + "\n")
+        write_text_atomic(Path(args.out), text + "\n")
     return 0
 
 

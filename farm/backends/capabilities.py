@@ -37,7 +37,7 @@ class CodecSupport:
     """What one engine's driver says about one codec."""
 
     name: str  # "h264 8-bit 4:2:0" for NVDEC, "h264" for NVENC
-    supported: bool
+    supported: bool  # the engine handles it
     limits: Mapping[str, int | bool | None]  # as the driver reports them (max_width, ...), for reports
     error: str | None = None  # why the driver could not be asked (then ``supported`` is False)
 
@@ -47,7 +47,7 @@ class VideoEngine:
     """A GPU's NVDEC or NVENC: how many engines, and what they handle."""
 
     engines: int  # 0: none (or none could be counted)
-    codecs: tuple[CodecSupport, ...] = ()
+    codecs: tuple[CodecSupport, ...] = ()  # one entry per codec asked about, in the order asked
     error: str | None = None  # why nothing could be asked (PyNvVideoCodec missing)
 
     def supports(self, name: str) -> bool:
@@ -58,26 +58,30 @@ class VideoEngine:
 class Gpu:
     """One CUDA device as CuPy numbers it."""
 
-    index: int
-    name: str
-    nvdec: VideoEngine
-    nvenc: VideoEngine
+    index: int  # CUDA device ordinal
+    name: str  # as the driver names it ("NVIDIA H200"); "GPU <index>" when it would not say
+    nvdec: VideoEngine  # its decoders
+    nvenc: VideoEngine  # its encoders (none on H100, H200, A100)
 
 
 @dataclass(frozen=True)
 class CupyStatus:
-    installed: bool
-    version: str | None
+    """CuPy, and what it could ask the CUDA driver."""
+
+    installed: bool  # importable as far as the import system knows
+    version: str | None  # cupy.__version__
     cuda_runtime: int | None  # CUDA runtime version CuPy was built against (e.g. 12080)
     cuda_driver: int | None  # CUDA version the driver supports
-    device_count: int
+    device_count: int  # CUDA devices visible to this process
     error: str | None  # "Type: message" of what failed when CuPy asked the driver, else None
 
 
 @dataclass(frozen=True)
 class VideoCodecStatus:
-    installed: bool
-    version: str | None
+    """PyNvVideoCodec, and whether it loaded the driver's video libraries."""
+
+    installed: bool  # importable as far as the import system knows
+    version: str | None  # its version once imported
     error: str | None  # why PyNvVideoCodec is not usable (not installed, or its import failed)
 
     @property
@@ -90,8 +94,8 @@ class Capabilities:
     """This machine's GPU video stack, as far as farm is concerned."""
 
     driver: str | None  # NVIDIA kernel driver version, None without one
-    cupy: CupyStatus
-    pynvvideocodec: VideoCodecStatus
+    cupy: CupyStatus  # the GPU array library
+    pynvvideocodec: VideoCodecStatus  # the NVDEC/NVENC binding
     gpus: tuple[Gpu, ...]  # the GPUs CuPy sees (none without CuPy)
 
     @property
