@@ -52,7 +52,7 @@ class FarmError(Exception):
             if current.get(key) is None or key == "unit":
                 current[key] = value
         err = type(self).__new__(type(self))
-        FarmError.__init__(err, self.message, Where(**current), self.hint)  # type: ignore[arg-type]
+        FarmError.__init__(err, self.message, Where(**current), self.hint)
         return err
 
     def __str__(self) -> str:
@@ -62,7 +62,7 @@ class FarmError(Exception):
             text += f" ({self.hint})"
         return text
 
-    def __reduce__(self):  # survive pickling across Ray workers
+    def __reduce__(self) -> tuple[object, ...]:  # survive pickling across Ray workers
         return (_rebuild, (type(self), self.message, self.where, self.hint))
 
 

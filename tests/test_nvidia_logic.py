@@ -561,7 +561,7 @@ def test_importing_farm_imports_no_gpu_library(tmp_path):
         from farm.backends.nvidia import frames as _nv_frames
         from farm.backends.nvidia import mux as _nv_mux
         from farm.backends.nvidia import params as _nv_params
-        from farm.execute.ray_executor import LocalExecutor
+        from farm.execute.local import InProcessExecutor
         watched = ('cupy', 'PyNvVideoCodec', 'ray')
         print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in watched)))
     """)
@@ -579,13 +579,13 @@ def test_a_local_executor_render_never_imports_ray(tmp_path):
         import coded as helpers
         from farm.media.synth import write_clip
         import farm
-        from farm.execute.ray_executor import LocalExecutor
+        from farm.execute.local import InProcessExecutor
         root = Path({str(tmp_path)!r})
         (root / "media").mkdir(); (root / "cuts").mkdir()
         write_clip(root / "media" / "s24.mp4", width=160, height=90, rate=24, frames=12, source_id=1)
         project = helpers.write_project(root, {{"cut": [helpers.Shot("s24", 0, 12), helpers.Gap(4)]}},
                                         output={{"width": 160, "height": 90}})
-        report = farm.render(project, backend="cpu", executor=LocalExecutor(), progress_stream=sys.stderr)
+        report = farm.render(project, backend="cpu", executor=InProcessExecutor(), progress_stream=sys.stderr)
         v = report.variants["cut"]
         print(json.dumps({{"error": str(v.error) if v.error else None, "frames": v.frames,
                           "ray": sorted(m for m in sys.modules if m.split('.')[0] == 'ray')}}))

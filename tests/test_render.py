@@ -89,7 +89,8 @@ def test_audio_tracks_of_the_cut_replace_the_clips_audio(project_dir: Path) -> N
     video = [Shot("s30", 0, 30)]  # no audio of its own
     write_cut(project_dir / "cuts" / "cut.otio", video, audio=[[Gap(12), Shot("s2997", 30, 30)]])
     (project_dir / "farm.toml").write_text(
-        '[output]\nwidth = 320\nheight = 180\npreset = "ultrafast"\n[variants.cut]\ntimeline = "cuts/cut.otio"\n'
+        '[output]\nwidth = 320\nheight = 180\npreset = "ultrafast"\n'
+        '[variants.cut]\ntimeline = "cuts/cut.otio"\n'
     )
     v = render(project_dir / "farm.toml").variants["cut"]
     assert v.error is None, v.error

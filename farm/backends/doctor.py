@@ -197,11 +197,3 @@ def collect(address: str | None = None) -> dict[str, Any]:
         "ray_resources": node_resources(caps),
         "ray": cluster_info(address),
     }
-
-
-def __getattr__(name: str) -> Any:
-    # Transitional: tests/gpu/test_nvidia_pipeline.py still imports render_text from here. The
-    # text form of the report belongs to the command line; import it from farm.cli.doctor.
-    if name == "render_text":
-        return importlib.import_module("farm.cli.doctor").render_text
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -17,13 +17,10 @@ from types import TracebackType
 from typing import Any, cast
 
 from farm.errors import BackendUnavailableError, FarmError, InternalError
-from farm.execute.local import InProcessExecutor as LocalExecutor  # old name; see __all__
 from farm.execute.protocol import OnDone, Outcome, SkipQuery, UnitKind, WorkBatch, outcome_of
 from farm.planning.units import AudioJob, LookJob, SegmentJob
 
-# LocalExecutor: the in-process executor's old name, still imported from here by
-# tests/test_nvidia_logic.py; farm.execute.local.InProcessExecutor is the name to use.
-__all__ = ["SEGMENT_RETRIES", "LocalExecutor", "RayExecutor"]
+__all__ = ["SEGMENT_RETRIES", "RayExecutor"]
 
 #: a unit whose worker process dies is run again this many times
 SEGMENT_RETRIES = 3

@@ -1,0 +1,1 @@
+"""Planning (pure): work units as frozen dataclasses, content keys, and variants -> segments."""

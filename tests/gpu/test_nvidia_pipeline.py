@@ -179,8 +179,9 @@ def test_the_worker_state_stays_warm_across_segments_and_sources(fake_gpu, proje
 @pytest.mark.parametrize("nvenc", [2, 0])
 def test_backend_selection_and_doctor_with_a_gpu(fake_gpu, nvenc):
     fake_gpu(nvenc_engines=nvenc)
-    from farm.backends.doctor import collect, render_text
+    from farm.backends.doctor import collect
     from farm.backends.select import select_backend
+    from farm.cli.doctor import render_text
 
     name, reason = select_backend("auto")
     assert name == "nvidia" and "Fake GPU" in reason

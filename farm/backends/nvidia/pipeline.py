@@ -22,7 +22,7 @@ with :class:`BackendUnavailableError` (exit 69) — it never substitutes another
 Importing this module imports neither CuPy nor PyNvVideoCodec. The GPU state
 (stream, decoder session, compiled kernels, LUT tables) lives in one
 per-process :class:`GpuState`, so a long-lived worker (a Ray actor, or the
-process of ``LocalExecutor``) keeps it warm across segments.
+process of ``InProcessExecutor``) keeps it warm across segments.
 """
 
 from __future__ import annotations
