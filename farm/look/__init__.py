@@ -1,1 +1,1 @@
-"""Looks: analyse a source against a reference, compose with the creative ``.cube``, bake one LUT per source."""
+"""Looks: analyse a source against a reference, compose with the creative .cube, bake one LUT per source."""
