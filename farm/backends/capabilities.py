@@ -7,9 +7,10 @@ Ray resources a node advertises (:mod:`farm.backends.resources`), the encoder
 family (:func:`farm.backends.nvidia.pipeline.encode_family`) and ``farm
 doctor`` (which adds its diagnostics on top) all read this one value.
 
-The probe is cheap and starts no process: the driver version comes from
-``/proc``; CuPy and PyNvVideoCodec are imported only when installed, and a
-failure is recorded in their place, never raised. :func:`probe` caches the
+The driver version comes from ``/proc``; CuPy and PyNvVideoCodec are
+imported only when installed, and a failure is recorded in their place, never
+raised. Each GPU's video engines are asked by a short process of their own
+(:func:`video_engines` says why), only where PyNvVideoCodec loads. :func:`probe` caches the
 value for the process; :func:`clear_cache` forgets it (tests that swap the
 libraries call it).
 """
@@ -19,6 +20,10 @@ from __future__ import annotations
 import functools
 import importlib
 import importlib.util
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -154,8 +159,8 @@ def probe() -> Capabilities:
 def clear_cache() -> None:
     """Forget the probe and PyNvVideoCodec's import, so the next :func:`probe` asks again."""
     probe.cache_clear()
+    _ask_gpu.cache_clear()
     codec.pynvvideocodec.cache_clear()
-    codec.nvenc_engines.cache_clear()
 
 
 def driver_version() -> str | None:
@@ -229,24 +234,65 @@ def _package_version(name: str) -> str | None:
     return None
 
 
+#: seconds one GPU's capability process may take
+CAPS_TIMEOUT = 60
+
+
 def video_engines(index: int, video: VideoCodecStatus) -> tuple[VideoEngine, VideoEngine]:
-    """(NVDEC, NVENC) of GPU ``index``, asked through PyNvVideoCodec."""
+    """(NVDEC, NVENC) of GPU ``index``, asked through PyNvVideoCodec in a process of its own.
+
+    The process sees only that GPU (``CUDA_VISIBLE_DEVICES``), because the
+    library's caps functions ignore ``gpuid``, and it ends after asking,
+    because ``GetEncoderCaps`` on a GPU without NVENC leaves a CUDA context of
+    its own current (see :mod:`farm.backends.nvidia.gpu_caps`). The answer is
+    remembered per GPU and driver version for the life of this process.
+    """
     if not video.available:
         missing = VideoEngine(0, (), video.error)
         return missing, missing
-    return _nvdec(index), _nvenc(index)
+    answer = _ask_gpu(index, driver_version())
+    if "error" in answer:
+        failed = VideoEngine(0, (), str(answer["error"]))
+        return failed, failed
+    return _nvdec(answer["nvdec"]), _nvenc(answer["nvenc"])
 
 
-def _nvdec(index: int) -> VideoEngine:
+@functools.lru_cache(maxsize=None)
+def _ask_gpu(index: int, driver: str | None) -> dict[str, Any]:
+    """What :mod:`farm.backends.nvidia.gpu_caps` answers for GPU ``index`` (the driver keys the cache)."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    devices = [d.strip() for d in visible.split(",")] if visible else []
+    env = dict(os.environ)
+    env["CUDA_VISIBLE_DEVICES"] = devices[index] if index < len(devices) else str(index)
+    # the child imports what this process imports (the same farm, the same PyNvVideoCodec)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    try:
+        run = subprocess.run(
+            [sys.executable, "-m", "farm.backends.nvidia.gpu_caps"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=CAPS_TIMEOUT,
+            check=False,
+        )
+        answer: dict[str, Any] = json.loads(run.stdout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"asking GPU {index} for its video engines took over {CAPS_TIMEOUT} s"}
+    except ValueError:
+        tail = (run.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"error": f"asking GPU {index} for its video engines failed (exit {run.returncode}: {tail})"}
+    return answer
+
+
+def _nvdec(answers: list[dict[str, Any]]) -> VideoEngine:
     codecs: list[CodecSupport] = []
     engines = 0
-    for name, bits in codec.DECODE_PROBES:
-        label = f"{name} {bits}-bit 4:2:0"
-        try:
-            caps = codec.decoder_caps(index, name, bits)
-        except Exception as exc:
-            codecs.append(CodecSupport(label, False, {}, error_text(exc)))
+    for item in answers:
+        label = f"{item['codec']} {item['bits']}-bit 4:2:0"
+        if "error" in item:
+            codecs.append(CodecSupport(label, False, {}, item["error"]))
             continue
+        caps = item["caps"]
         engines = max(engines, caps.get("num_decoder_engines", 0))
         limits = {
             "max_width": caps.get("width_max"),
@@ -259,15 +305,15 @@ def _nvdec(index: int) -> VideoEngine:
     return VideoEngine(engines, tuple(codecs))
 
 
-def _nvenc(index: int) -> VideoEngine:
+def _nvenc(answers: list[dict[str, Any]]) -> VideoEngine:
     codecs: list[CodecSupport] = []
     engines = 0
-    for name in codec.ENCODE_PROBES:
-        try:
-            caps = codec.encoder_caps(index, name)
-        except Exception as exc:  # no NVENC on this GPU: the session does not open
-            codecs.append(CodecSupport(name, False, {}, error_text(exc)))
+    for item in answers:
+        name = item["codec"]
+        if "error" in item:  # no NVENC on this GPU: the session does not open
+            codecs.append(CodecSupport(name, False, {}, item["error"]))
             continue
+        caps = item["caps"]
         count = caps.get("num_encoder_engines", 0)
         engines = max(engines, count)
         limits = {

@@ -17,8 +17,11 @@ plane layout), so a call the real library would reject fails here too.
 
 from __future__ import annotations
 
+import ctypes
 import enum
 import importlib.machinery
+import json
+import os
 import types
 from fractions import Fraction
 from typing import Any
@@ -31,17 +34,42 @@ import numpy as np
 class _Stream:
     ptr = 0x5EED
 
-    def __init__(self, non_blocking: bool = False):
+    def __init__(self, non_blocking: bool = False, ptr: int | None = None):
         self.non_blocking = non_blocking
         self.synchronized = 0
+        self.waits = 0
+        if ptr is not None:
+            self.ptr = ptr
 
     def __enter__(self) -> _Stream:
+        _current.append(self)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        return None
+        _current.pop()
 
     def synchronize(self) -> None:
+        self.synchronized += 1
+
+    def wait_event(self, event: _Event) -> None:
+        assert event.recorded, "waiting for an event that was never recorded"
+        self.waits += 1
+
+
+_current: list[_Stream] = []
+_null_stream = _Stream(ptr=0)
+
+
+class _Event:
+    def __init__(self, block: bool = False, disable_timing: bool = False, interprocess: bool = False):
+        self.recorded = False
+        self.synchronized = 0
+
+    def record(self, stream: _Stream | None = None) -> None:
+        self.recorded = True
+
+    def synchronize(self) -> None:
+        assert self.recorded
         self.synchronized += 1
 
 
@@ -50,11 +78,33 @@ class _Device:
         self.id = device_id
 
 
+class _UnownedMemory:
+    def __init__(self, ptr: int, size: int, owner: object, device_id: int | None = None):
+        assert owner is not None, "UnownedMemory must keep the owner of the pointer alive"
+        self.ptr, self.size, self.owner = ptr, size, owner
+
+
+class _MemoryPointer:
+    def __init__(self, mem: _UnownedMemory, offset: int):
+        self.mem, self.ptr = mem, mem.ptr + offset
+
+
+class _ndarray(np.ndarray):  # noqa: N801 - mirrors cupy.ndarray
+    """``cupy.ndarray(shape, dtype, memptr, strides)``: an array over device memory (here: host)."""
+
+    def __new__(cls, shape, dtype=float, memptr=None, strides=None, order="C"):  # type: ignore[no-untyped-def]
+        if memptr is None:
+            return np.empty(shape, dtype)
+        buffer = (ctypes.c_char * memptr.mem.size).from_address(memptr.ptr)
+        array = np.ndarray(shape, dtype, buffer=buffer, strides=strides)
+        array.flags.writeable = True
+        return array
+
+
 def fake_cupy(devices: int = 1) -> types.ModuleType:
     cp = types.ModuleType("cupy")
     cp.__spec__ = importlib.machinery.ModuleSpec("cupy", None)
     for name in (
-        "asarray",
         "empty",
         "full",
         "zeros",
@@ -63,10 +113,37 @@ def fake_cupy(devices: int = 1) -> types.ModuleType:
         "uint8",
         "uint16",
         "uint32",
-        "ndarray",
     ):
         setattr(cp, name, getattr(np, name))
+    cp.ndarray = _ndarray
+    cp.syncs = []  # streams the host waited for, as cupy.asarray does on a view that names one
+
+    def asarray(a, dtype=None):  # type: ignore[no-untyped-def]
+        """As CuPy: an interface's strides are bytes, and a named stream is synchronised."""
+        cai = getattr(a, "__cuda_array_interface__", None)
+        if cai is None:
+            return np.asarray(a, dtype)
+        if cai.get("stream") is not None:
+            cp.syncs.append(cai["stream"])
+        dtype_ = np.dtype(cai["typestr"])
+        shape = tuple(cai["shape"])
+        strides = cai.get("strides")
+        extent = dtype_.itemsize * int(np.prod(shape)) if strides is None else (
+            dtype_.itemsize + sum((n - 1) * st for n, st in zip(shape, strides, strict=True))
+        )
+        buffer = (ctypes.c_char * extent).from_address(cai["data"][0])
+        return np.ndarray(shape, dtype_, buffer=buffer, strides=strides)
+
+    cp.asarray = asarray
     cp.asnumpy = np.asarray
+    copies: list[int] = []
+
+    def memcpy_async(dst: int, src: int, size: int, kind: int, stream: int) -> None:
+        assert kind == 2, "device to host"
+        assert stream != 0, "copies run on a stream of their own"
+        ctypes.memmove(dst, src, size)
+        copies.append(size)
+
     runtime = types.SimpleNamespace(
         getDeviceCount=lambda: devices,
         getDeviceProperties=lambda i: {
@@ -81,8 +158,27 @@ def fake_cupy(devices: int = 1) -> types.ModuleType:
         runtimeGetVersion=lambda: 12080,
         deviceSynchronize=lambda: None,
         driverGetVersion=lambda: 12080,
+        memcpyAsync=memcpy_async,
+        copies=copies,
     )
-    cp.cuda = types.SimpleNamespace(Stream=_Stream, Device=_Device, runtime=runtime)
+    cp.pinned = []
+
+    def alloc_pinned_memory(size: int) -> bytearray:
+        buffer = bytearray(size)
+        cp.pinned.append(size)
+        return buffer
+
+    cp.cuda = types.SimpleNamespace(
+        Stream=_Stream,
+        Device=_Device,
+        runtime=runtime,
+        Event=_Event,
+        ExternalStream=lambda ptr, device_id=-1: _Stream(ptr=ptr),
+        get_current_stream=lambda: _current[-1] if _current else _null_stream,
+        UnownedMemory=_UnownedMemory,
+        MemoryPointer=_MemoryPointer,
+        alloc_pinned_memory=alloc_pinned_memory,
+    )
     cp.__version__ = "fake"
     return cp
 
@@ -91,25 +187,30 @@ def fake_cupy(devices: int = 1) -> types.ModuleType:
 
 
 class _View:
-    """A plane exposing ``__cuda_array_interface__`` (here: NumPy's array interface under that name)."""
+    """A plane exposing ``__cuda_array_interface__`` (here: over host memory)."""
 
-    def __init__(self, array: np.ndarray):
+    def __init__(self, array: np.ndarray, stream: int, element_strides: bool = False):
         self._array = array
-        self.__cuda_array_interface__ = {**array.__array_interface__, "version": 3, "stream": 2}
-
-    def __array__(self, dtype=None, copy=None):  # type: ignore[no-untyped-def]
-        return self._array if dtype is None else self._array.astype(dtype)
+        iface = {**array.__array_interface__, "version": 3, "stream": stream}
+        if element_strides:  # as PyNvVideoCodec 2.2.4 reports 16-bit (P016) planes
+            iface["strides"] = tuple(st // array.itemsize for st in array.strides)
+        self.__cuda_array_interface__ = iface
 
 
 class _Frame:
-    def __init__(self, timestamp: int, buffer: np.ndarray, height: int):
+    def __init__(self, timestamp: int, buffer: np.ndarray, height: int, stream: int):
         self.timestamp = timestamp
         self._buffer = buffer
         self._height = height
+        self._stream = stream
 
     def cuda(self) -> list[_View]:
         h, w = self._height, self._buffer.shape[1]
-        return [_View(self._buffer[:h, :, None]), _View(self._buffer[h:].reshape(h // 2, w // 2, 2))]
+        wide = self._buffer.dtype == np.uint16
+        return [
+            _View(self._buffer[:h, :, None], self._stream, wide),
+            _View(self._buffer[h:].reshape(h // 2, w // 2, 2), self._stream, wide),
+        ]
 
     def getPTS(self) -> int:  # noqa: N802 - mirrors PyNvVideoCodec
         return self.timestamp
@@ -140,7 +241,15 @@ def _decode_all(path: str) -> tuple[list[int], list[np.ndarray], int]:
 
 
 class FakeSimpleDecoder:
-    opened: list[str] = []
+    """Frames by index; ``seek_to_index`` then ``get_batch_frames`` reads on from there.
+
+    Without ``need_scanned_stream_metadata`` a container other than MP4 seeks
+    by an estimate from the average rate, as the library does: on a
+    variable-rate ``.mov``/``.mkv`` that lands on the wrong frame.
+    """
+
+    opened: list[str] = []  # every decoder created or reconfigured, by source
+    seeks: list[tuple[str, int]] = []
 
     def __init__(
         self,
@@ -149,16 +258,24 @@ class FakeSimpleDecoder:
         cuda_context: int = 0,
         cuda_stream: int = 0,
         use_device_memory: bool = True,
+        max_width: int = 0,
+        max_height: int = 0,
+        need_scanned_stream_metadata: bool = False,
+        decoder_cache_size: int = 4,
         output_color_type: Any = None,
         **kwargs: Any,
     ):
         assert use_device_memory and isinstance(cuda_stream, int)
+        assert not kwargs, f"SimpleDecoder has no arguments {sorted(kwargs)}"
         self.stream = cuda_stream
+        self.scanned = need_scanned_stream_metadata
         self.timestamp_shift = 0  # tests set it to make the decoder disagree with the probe
         self._load(path)
 
     def _load(self, path: str) -> None:
+        self.path = path
         self.pts, self.buffers, self.height = _decode_all(path)
+        self._next = 0
         FakeSimpleDecoder.opened.append(path)
 
     def reconfigure_decoder(self, path: str) -> None:
@@ -167,18 +284,30 @@ class FakeSimpleDecoder:
     def __len__(self) -> int:
         return len(self.buffers)
 
+    def _landing(self, index: int) -> int:
+        """The frame a seek to ``index`` lands on."""
+        if self.scanned or self.path.lower().endswith(".mp4") or len(self.pts) < 2:
+            return index
+        step = (self.pts[-1] - self.pts[0]) / (len(self.pts) - 1)  # the average frame duration
+        guess = self.pts[0] + index * step
+        return min(range(len(self.pts)), key=lambda i: abs(self.pts[i] - guess))
+
+    def _frame(self, i: int) -> _Frame:
+        return _Frame(self.pts[i] + self.timestamp_shift, self.buffers[i], self.height, self.stream)
+
+    def seek_to_index(self, index: int) -> None:
+        FakeSimpleDecoder.seeks.append((self.path, index))
+        self._next = self._landing(index)
+
     def get_batch_frames(self, batch: int) -> list[_Frame]:
         """The next ``batch`` frames in order; empty at the end."""
-        start = getattr(self, "_next", 0)
+        start = self._next
         self._next = min(start + batch, len(self.buffers))
-        return self.get_batch_frames_by_index(list(range(start, self._next)))
+        return [self._frame(i) for i in range(start, self._next)]
 
     def get_batch_frames_by_index(self, indices: list[int]) -> list[_Frame]:
-        return [
-            _Frame(self.pts[i] + self.timestamp_shift, self.buffers[i], self.height)
-            for i in indices
-            if 0 <= i < len(self.buffers)
-        ]
+        landed = [self._landing(i) for i in indices]
+        return [self._frame(i) for i in landed if 0 <= i < len(self.buffers)]
 
 
 # ------------------------------------------------------------------ PyNvVideoCodec: encoding
@@ -202,6 +331,7 @@ class FakeEncoder:
         assert options["gop"] == options["idrperiod"] and options.get("bf") == "0"
         self.width, self.height, self.options, self.dicts = width, height, options, dicts
         self.calls: list[int | None] = []
+        self.stamps: dict[int, int | None] = {}
         self.counter = 0
         self._open()
 
@@ -228,13 +358,20 @@ class FakeEncoder:
     def _wrap(self, packets: list[Any]) -> Any:
         if self.dicts:
             return [
-                {"data": bytes(p), "timestamp": int(p.pts), "picture_type": 3 if p.is_keyframe else 1}
+                {"data": bytes(p), "timestamp": self._stamp(int(p.pts)), "picture_type": 3 if p.is_keyframe else 1}
                 for p in packets
             ]
         return b"".join(bytes(p) for p in packets)
 
-    def Encode(self, frame: Any, flags: int | None = None) -> Any:  # noqa: N802
+    def _stamp(self, order: int) -> int:
+        """NVENC echoes ``inputTimeStamp``; unset, the field holds whatever was there (here: garbage)."""
+        given = self.stamps.get(order)
+        return given if given is not None else (0x7FFF - 37 * order) % 4096
+
+    def Encode(self, frame: Any, flags: int | None = None, inputTimeStamp: int | None = None) -> Any:  # noqa: N802, N803
         import av
+
+        self.stamps[self.counter] = inputTimeStamp
 
         h, w = self.height, self.width
         planes = frame.cuda()
@@ -266,8 +403,54 @@ class FakeEncoder:
         return self._wrap(list(self.cc.encode(None)))
 
 
-def fake_pynvvideocodec(nvenc_engines: int = 2, dicts: bool = False) -> types.ModuleType:
-    """A PyNvVideoCodec stand-in; ``nvenc_engines=0`` is a GPU without NVENC (H100, A100)."""
+class FakeCudaDriver:
+    """The current CUDA context of the process, as ``cuCtxGetCurrent``/``SetCurrent``/``Destroy`` see it."""
+
+    def __init__(self) -> None:
+        self.primary = 0x1000
+        self.current_context = self.primary
+        self.live = {self.primary}
+        self._next = 0x2000
+
+    def create(self) -> int:
+        """``cuCtxCreate``: a new context, made current."""
+        self._next += 0x10
+        self.live.add(self._next)
+        self.current_context = self._next
+        return self._next
+
+    def current(self) -> int:
+        return self.current_context
+
+    def set_current(self, ctx: int) -> None:
+        self.current_context = ctx
+
+    def destroy(self, ctx: int) -> None:
+        self.live.discard(ctx)
+        if self.current_context == ctx:
+            self.current_context = 0
+
+    @property
+    def leaked(self) -> set[int]:
+        return self.live - {self.primary}
+
+
+def _physical_gpu() -> int:
+    """The GPU the library's caps functions ask: device 0 of this process, whatever ``gpuid`` says."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    return int(visible.split(",")[0]) if visible else 0
+
+
+def fake_pynvvideocodec(
+    nvenc_engines: int = 2, dicts: bool = False, gpus: list[tuple[int, int]] | None = None
+) -> types.ModuleType:
+    """A PyNvVideoCodec stand-in; ``nvenc_engines=0`` is a GPU without NVENC (H100, A100).
+
+    ``gpus`` lists ``(nvdec engines, nvenc engines)`` per GPU of a machine
+    with several; the caps functions, like the library's, ignore ``gpuid``
+    and answer for device 0 of the process (``CUDA_VISIBLE_DEVICES``).
+    """
+    machine = gpus if gpus is not None else [(7, nvenc_engines)]
     nvc = types.ModuleType("PyNvVideoCodec")
     nvc.__spec__ = importlib.machinery.ModuleSpec("PyNvVideoCodec", None)
     nvc.__version__ = "fake-2.x"
@@ -279,6 +462,8 @@ def fake_pynvvideocodec(nvenc_engines: int = 2, dicts: bool = False) -> types.Mo
     nvc.NV_ENC_PIC_FLAGS = NV_ENC_PIC_FLAGS
     nvc.SimpleDecoder = FakeSimpleDecoder
     nvc.encoders = []
+    nvc.driver = FakeCudaDriver()
+    nvc.caps_calls = []  # (function, gpuid) asked in this process
 
     class PyNvVCExceptionUnsupported(Exception):
         pass
@@ -286,10 +471,11 @@ def fake_pynvvideocodec(nvenc_engines: int = 2, dicts: bool = False) -> types.Mo
     nvc.PyNvVCExceptionUnsupported = PyNvVCExceptionUnsupported
 
     def GetDecoderCaps(gpuid=0, codec=None, chromaformat=None, bitdepth=8):  # type: ignore[no-untyped-def]  # noqa: N802
+        nvc.caps_calls.append(("GetDecoderCaps", gpuid))
         supported = not (codec.name == "AV1")  # Hopper: no AV1 decode
         return {
             "supported": int(supported),
-            "num_decoder_engines": 7,
+            "num_decoder_engines": machine[_physical_gpu()][0],
             "width_max": 8192,
             "height_max": 8192,
             "width_min": 48,
@@ -299,10 +485,13 @@ def fake_pynvvideocodec(nvenc_engines: int = 2, dicts: bool = False) -> types.Mo
         }
 
     def GetEncoderCaps(gpuid=0, codec="h264"):  # type: ignore[no-untyped-def]  # noqa: N802
-        if nvenc_engines == 0:
+        nvc.caps_calls.append(("GetEncoderCaps", gpuid))
+        engines = machine[_physical_gpu()][1]
+        if engines == 0:
+            nvc.driver.create()  # and throws with it current, as the library does
             raise RuntimeError("NV_ENC_ERR_UNSUPPORTED_DEVICE: no encode capable device (code 2)")
         return {
-            "num_encoder_engines": nvenc_engines,
+            "num_encoder_engines": engines,
             "num_max_bframes": 4,
             "width_max": 8192,
             "height_max": 8192,
@@ -310,8 +499,7 @@ def fake_pynvvideocodec(nvenc_engines: int = 2, dicts: bool = False) -> types.Mo
         }
 
     def CreateEncoder(width, height, fmt, usecpuinputbuffer, **kwargs):  # type: ignore[no-untyped-def]  # noqa: N802
-        if nvenc_engines == 0:
-            raise RuntimeError("NV_ENC_ERR_UNSUPPORTED_DEVICE (code 2)")
+        GetEncoderCaps(0, kwargs.get("codec", "h264"))  # leaks its context on a GPU without NVENC
         encoder = FakeEncoder(width, height, fmt, usecpuinputbuffer, kwargs, dicts)
         nvc.encoders.append(encoder)
         return encoder
@@ -320,3 +508,19 @@ def fake_pynvvideocodec(nvenc_engines: int = 2, dicts: bool = False) -> types.Mo
     nvc.GetEncoderCaps = GetEncoderCaps
     nvc.CreateEncoder = CreateEncoder
     return nvc
+
+
+#: the environment variable a child process reads to build the same stand-in (see fake_site/)
+CONFIG_ENV = "FARM_FAKE_NVC"
+
+
+def config_env(nvenc_engines: int = 2, dicts: bool = False, gpus: list[tuple[int, int]] | None = None) -> str:
+    return json.dumps({"nvenc_engines": nvenc_engines, "dicts": dicts, "gpus": gpus})
+
+
+def from_env() -> types.ModuleType:
+    config = json.loads(os.environ.get(CONFIG_ENV, "{}"))
+    gpus = config.get("gpus")
+    return fake_pynvvideocodec(
+        config.get("nvenc_engines", 2), config.get("dicts", False), [tuple(g) for g in gpus] if gpus else None
+    )

@@ -26,20 +26,33 @@ coded, media_check = root_helpers()
 Shot, Gap = coded.Shot, coded.Gap
 
 
+FAKE_SITE = Path(fake_nv.__file__).with_name("fake_site")
+
+
 @pytest.fixture
 def fake_gpu(monkeypatch):  # type: ignore[no-untyped-def]
-    """Install the stand-ins; returns a function that swaps in a PyNvVideoCodec variant."""
+    """Install the stand-ins; returns a function that swaps in a PyNvVideoCodec variant.
+
+    The same stand-in is importable by the processes the capabilities probe
+    starts (``fake_site`` on the path, its configuration in the environment).
+    """
     import farm.backends.select
+    from farm.backends import capabilities
     from farm.backends.nvidia import codec as _nv_codec
     from farm.backends.nvidia import pipeline as nvidia
 
-    def install(nvenc_engines: int = 2, dicts: bool = False):  # type: ignore[no-untyped-def]
-        nvc = fake_nv.fake_pynvvideocodec(nvenc_engines=nvenc_engines, dicts=dicts)
-        monkeypatch.setitem(sys.modules, "cupy", fake_nv.fake_cupy())
+    monkeypatch.syspath_prepend(str(FAKE_SITE))
+    monkeypatch.setattr(fake_nv.FakeSimpleDecoder, "opened", [])
+    monkeypatch.setattr(fake_nv.FakeSimpleDecoder, "seeks", [])
+
+    def install(nvenc_engines: int = 2, dicts: bool = False, gpus=None):  # type: ignore[no-untyped-def]
+        nvc = fake_nv.fake_pynvvideocodec(nvenc_engines=nvenc_engines, dicts=dicts, gpus=gpus)
+        monkeypatch.setenv(fake_nv.CONFIG_ENV, fake_nv.config_env(nvenc_engines, dicts, gpus))
+        monkeypatch.setitem(sys.modules, "cupy", fake_nv.fake_cupy(len(gpus) if gpus else 1))
         monkeypatch.setitem(sys.modules, "PyNvVideoCodec", nvc)
         monkeypatch.setattr(nvidia, "_state", None)
-        _nv_codec.pynvvideocodec.cache_clear()
-        _nv_codec.nvenc_engines.cache_clear()
+        monkeypatch.setattr(_nv_codec, "cuda_driver", lambda: nvc.driver)
+        capabilities.clear_cache()
         return nvc
 
     real_find_spec = farm.backends.select.importlib.util.find_spec
@@ -51,8 +64,7 @@ def fake_gpu(monkeypatch):  # type: ignore[no-untyped-def]
         ),
     )
     yield install
-    _nv_codec.pynvvideocodec.cache_clear()
-    _nv_codec.nvenc_engines.cache_clear()
+    capabilities.clear_cache()
 
 
 #: sources at every rate, a gap, a turned phone clip and a variable-rate clip, several segments per clip
@@ -148,32 +160,72 @@ def test_ten_bit_sources_are_read_as_p016(fake_gpu, tmp_path):
     assert media_check.frame_codes(out) == [(11, i) for i in range(12)]
 
 
-def test_reused_sessions_force_an_idr_at_each_segment(fake_gpu, project_dir, tmp_path, monkeypatch):
-    nvc = fake_gpu()
+def test_the_session_reuse_switch_is_gone(fake_gpu, project_dir, tmp_path, monkeypatch):
+    """FARM_NVENC_REUSE=1 used to keep one NVENC session across segments (restarted by a forced IDR
+    after EndEncode), which NVENC does not document: every segment now opens its own session."""
+    import importlib
+
     from farm.backends.nvidia import pipeline as nvidia
 
-    monkeypatch.setattr(nvidia, "REUSE_NVENC", True)
-    items = [Shot("s24", 0, 60), Shot("s25", 3, 60)]
-    out = render_variants(coded.write_project(project_dir, {"cut": items}), "nvidia", "nvenc", tmp_path)[
-        "cut"
-    ]
-    assert media_check.frame_codes(out) == coded.expected_frames(items, Fraction(24))
-    assert len(nvc.encoders) == 1
-    forced = [c for c in nvc.encoders[0].calls if c is not None]
-    flags = fake_nv.NV_ENC_PIC_FLAGS
-    assert forced and all(c == flags.FORCEIDR | flags.OUTPUT_SPSPPS for c in forced)
+    monkeypatch.setenv("FARM_NVENC_REUSE", "1")
+    importlib.reload(nvidia)
+    try:
+        nvc = fake_gpu()
+        items = [Shot("s24", 0, 60), Shot("s25", 3, 60)]
+        project = coded.write_project(project_dir, {"cut": items})
+        out = render_variants(project, "nvidia", "nvenc", tmp_path)["cut"]
+        assert media_check.frame_codes(out) == coded.expected_frames(items, Fraction(24))
+        assert len(nvc.encoders) == nvidia.gpu_state().segments > 2
+        assert all(call is None for e in nvc.encoders for call in e.calls)  # no forced IDR anywhere
+    finally:
+        monkeypatch.delenv("FARM_NVENC_REUSE")
+        importlib.reload(nvidia)
 
 
-def test_the_worker_state_stays_warm_across_segments_and_sources(fake_gpu, project_dir, tmp_path):
+def test_one_decoder_per_source_reads_forward_across_segments(fake_gpu, project_dir, tmp_path):
     fake_gpu()
     from farm.backends.nvidia.pipeline import gpu_state
 
-    items = [Shot("s24", 0, 10), Shot("s25", 0, 10), Shot("s24", 20, 10)]
-    render_variants(coded.write_project(project_dir, {"cut": items}), "nvidia", "nvenc", tmp_path)
+    # s24 is cut into several segments, then s25, then s24 again further on (the render loop starts
+    # the longest segments first: these come in source order)
+    items = [Shot("s24", 0, 48), Shot("s25", 0, 10), Shot("s24", 56, 12)]
+    project = coded.write_project(project_dir, {"cut": items})
+    out = render_variants(project, "nvidia", "nvenc", tmp_path)["cut"]
+    assert media_check.frame_codes(out) == coded.expected_frames(items, Fraction(24))
     state = gpu_state()
     assert state.segments == 3
-    assert [Path(p).name for p in state.reader.opened] == ["s24.mp4", "s25.mp4", "s24.mp4"]
-    assert state.reader._decoder is not None  # one SimpleDecoder, reconfigured from source to source
+    # one decoder per source, opened once, never reconfigured; every segment read forward
+    assert [Path(p).name for p in fake_nv.FakeSimpleDecoder.opened] == ["s24.mp4", "s25.mp4"]
+    assert fake_nv.FakeSimpleDecoder.seeks == [] and state.reader.seeks == 0
+
+
+def test_a_segment_behind_the_decoder_seeks(fake_gpu, project_dir, tmp_path):
+    fake_gpu()
+    items = [Shot("s24", 30, 10), Shot("s24", 2, 10)]
+    project = coded.write_project(project_dir, {"cut": items})
+    out = render_variants(project, "nvidia", "nvenc", tmp_path)["cut"]
+    assert media_check.frame_codes(out) == coded.expected_frames(items, Fraction(24))
+    assert [Path(p).name for p in fake_nv.FakeSimpleDecoder.opened] == ["s24.mp4"]
+    assert [i for _, i in fake_nv.FakeSimpleDecoder.seeks] == [2]  # 30 is read forward from 0
+
+
+@pytest.mark.parametrize("suffix", [".mov", ".MOV"])
+def test_containers_without_a_sample_table_are_scanned_before_seeking(fake_gpu, tmp_path, suffix):
+    """A variable-rate .mkv/.mov: seeking by an estimate from the rate would land on other frames."""
+    from farm.media.synth import write_clip
+
+    fake_gpu()
+    root = tmp_path / "project"
+    (root / "media").mkdir(parents=True)
+    stamps = [Fraction(i, 24) if i < 20 else Fraction(20, 24) + Fraction(i - 20, 8) for i in range(36)]
+    clip = root / "media" / f"vfr{suffix}"
+    write_clip(clip, width=320, height=180, rate=24, frames=36, source_id=12, timestamps=stamps, gop=6)
+    items = [Shot(f"media/vfr{suffix}", 24, 12, rate=Fraction(24))]
+    project = coded.write_project(root, {"cut": items})
+    nvidia_out = render_variants(project, "nvidia", "nvenc", tmp_path)["cut"]
+    cpu_out = render_variants(project, "cpu", "cpu", tmp_path)["cut"]
+    assert media_check.frame_codes(nvidia_out) == media_check.frame_codes(cpu_out)
+    assert min(c[1] for c in media_check.frame_codes(cpu_out)) >= 20  # the variable-rate part
 
 
 @pytest.mark.parametrize("nvenc", [2, 0])

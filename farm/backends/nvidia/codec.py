@@ -12,8 +12,12 @@ so a wrong frame is an error, never a silent substitute. The encoder is
 
 from __future__ import annotations
 
+import ctypes
 import functools
+import os
+from collections import OrderedDict
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,54 +87,66 @@ def encoder_caps(gpu_id: int, codec: str) -> dict[str, int]:
     return {str(k): int(v) for k, v in dict(caps).items() if isinstance(v, (int, bool))}
 
 
-@functools.cache
-def nvenc_engines(gpu_id: int = 0, codec: str = "h264") -> int:
-    """NVENC engines that encode ``codec`` on this GPU; 0 when there are none.
-
-    One codec, asked directly. farm itself reads the whole picture from
-    :func:`farm.backends.capabilities.probe`, which clears this cache with its own.
-    """
-    try:
-        caps = encoder_caps(gpu_id, codec)
-    except BackendUnavailableError:
-        raise
-    except Exception:  # NV_ENC_ERR_UNSUPPORTED_DEVICE and friends: no encoder on this GPU
-        return 0
-    if caps.get("supported", 1) == 0:
-        return 0
-    return max(int(caps.get("num_encoder_engines", 1)), 0)
-
-
 # ------------------------------------------------------------------ decoding
+
+
+#: containers whose index PyNvVideoCodec only trusts after a scan of the stream: without
+#: ``need_scanned_stream_metadata`` it seeks by an estimate from the rate (MP4 has a sample table)
+SCANNED_CONTAINERS = frozenset({".mov", ".mkv", ".webm"})
+#: sources whose decoder a worker keeps open (each holds an NVDEC session and its surfaces)
+DECODERS_KEPT = 4
+#: decode forward (and drop frames) rather than seek when the next wanted frame is at most this
+#: many frames ahead: a seek restarts at the keyframe before it, which costs up to a GOP anyway
+FORWARD_LIMIT = 96
+#: frames decoded and dropped per call while reading forward (their surfaces are freed by the next)
+SKIP_BATCH = 8
+
+
+def needs_scan(path: str) -> bool:
+    """Whether the decoder must scan ``path``'s packets to seek by frame number exactly."""
+    return os.path.splitext(path)[1].lower() in SCANNED_CONTAINERS
+
+
+@dataclass
+class _Source:
+    decoder: Any
+    position: int = 0  # index of the frame the next sequential read returns
 
 
 @dataclass
 class NvdecReader:
-    """A warm NVDEC session that follows the worker from source to source."""
+    """Warm NVDEC sessions of one worker: one decoder per source, reads forward where it can.
+
+    A worker renders a source's segments one after another; the decoder of
+    that source stays open (up to :data:`DECODERS_KEPT` sources, least recently
+    used closed first) and remembers where it is, so the next segment that
+    starts at or after that point is decoded forward instead of seeking back
+    to a keyframe. A segment that starts behind it, or far ahead, seeks.
+    """
 
     gpu_id: int
     stream_ptr: int  # the worker's CUDA stream: decoder post-processing is ordered with the kernels
-    _decoder: Any = None
-    _path: str | None = None
-    opened: list[str] = field(default_factory=list)  # sources in the order they were opened (for reports)
+    _sources: OrderedDict[str, _Source] = field(default_factory=OrderedDict)
+    opened: list[str] = field(default_factory=list)  # decoders created, by source, in order (reports)
+    seeks: int = 0  # seeks asked of the decoders (reports, tests)
 
-    def open(self, path: str, where: Where) -> Any:
+    def open(self, path: str, where: Where) -> _Source:
+        if path in self._sources:
+            self._sources.move_to_end(path)
+            return self._sources[path]
         nvc = pynvvideocodec()
-        if self._decoder is not None and path == self._path:
-            return self._decoder
+        while len(self._sources) >= DECODERS_KEPT:
+            self._sources.popitem(last=False)  # the decoder is closed when dropped
         try:
-            if self._decoder is None:
-                self._decoder = nvc.SimpleDecoder(
-                    path,
-                    gpu_id=self.gpu_id,
-                    cuda_stream=self.stream_ptr,
-                    use_device_memory=True,
-                    output_color_type=nvc.OutputColorType.NATIVE,
-                )
-            else:
-                self._decoder.reconfigure_decoder(path)  # reuses a cached NVDEC session when it fits
+            decoder = nvc.SimpleDecoder(
+                path,
+                gpu_id=self.gpu_id,
+                cuda_stream=self.stream_ptr,
+                use_device_memory=True,
+                need_scanned_stream_metadata=needs_scan(path),
+                output_color_type=nvc.OutputColorType.NATIVE,
+            )
         except Exception as exc:
-            self._decoder, self._path = None, None
             unsupported = getattr(nvc, "PyNvVCExceptionUnsupported", ())
             if unsupported and isinstance(exc, unsupported):
                 raise BackendUnavailableError(
@@ -139,22 +155,36 @@ class NvdecReader:
                     hint="render it with --backend cpu",
                 ) from exc
             raise MediaError(f"NVDEC cannot open the source ({_first_line(exc)})", where) from exc
-        self._path = path
+        source = self._sources[path] = _Source(decoder)
         self.opened.append(path)
-        return self._decoder
+        return source
 
     def fetch(self, path: str, indices: list[int], where: Where) -> list[Any]:
         """Decoded frames for ``indices`` (ascending, distinct), valid until the next fetch."""
-        decoder = self.open(path, where)
+        source = self.open(path, where)
+        first, last = indices[0], indices[-1]
         try:
-            frames = list(decoder.get_batch_frames_by_index(indices))
+            if not source.position <= first <= source.position + FORWARD_LIMIT:
+                source.decoder.seek_to_index(first)
+                self.seeks += 1
+                source.position = first
+            while source.position < first:  # forward: decode and drop, a batch at a time
+                skipped = len(source.decoder.get_batch_frames(min(first - source.position, SKIP_BATCH)))
+                if not skipped:
+                    break
+                source.position += skipped
+            decoded = list(source.decoder.get_batch_frames(last - source.position + 1))
         except Exception as exc:
+            self._sources.pop(path, None)  # its position is unknown now
             raise MediaError(
-                f"NVDEC failed on source frames {indices[0]}..{indices[-1]} ({_first_line(exc)})", where
+                f"NVDEC failed on source frames {first}..{last} ({_first_line(exc)})", where
             ) from exc
+        start = source.position
+        source.position += len(decoded)
+        frames = [decoded[i - start] for i in indices if i - start < len(decoded)]
         if len(frames) != len(indices):
             raise MediaError(
-                f"NVDEC returned {len(frames)} of {len(indices)} frames from {indices[0]} on: "
+                f"NVDEC returned {len(frames)} of {len(indices)} frames from {first} on: "
                 "the source ends early (truncated file?)",
                 where,
             )
@@ -173,6 +203,60 @@ def frame_views(frame: Any) -> Any:
     if hasattr(frame, "cuda"):
         return list(frame.cuda())
     return frame
+
+
+# ------------------------------------------------------------------ CUDA contexts
+
+
+class CudaContexts:
+    """The CUDA driver's current-context calls (``libcuda.so.1`` through ctypes)."""
+
+    def __init__(self, lib: Any):
+        self.lib = lib
+
+    def current(self) -> int:
+        ctx = ctypes.c_void_p()
+        self.lib.cuCtxGetCurrent(ctypes.byref(ctx))
+        return int(ctx.value or 0)
+
+    def set_current(self, ctx: int) -> None:
+        self.lib.cuCtxSetCurrent(ctypes.c_void_p(ctx or None))
+
+    def destroy(self, ctx: int) -> None:
+        self.lib.cuCtxDestroy_v2(ctypes.c_void_p(ctx))
+
+
+@functools.cache
+def cuda_driver() -> CudaContexts | None:
+    """The driver's context calls, or None where there is no CUDA driver."""
+    try:
+        return CudaContexts(ctypes.CDLL("libcuda.so.1"))
+    except OSError:
+        return None
+
+
+@contextmanager
+def foreign_context_dropped() -> Iterator[None]:
+    """Run a PyNvVideoCodec call that may fail leaving a CUDA context of its own current.
+
+    ``CreateEncoder`` asks for the encoder's capabilities first, and on a GPU
+    without NVENC that creates a context, fails and throws with the context
+    still current. On failure, a context that was not current before is
+    destroyed and the one that was is made current again, so the worker's CuPy
+    stream (primary context) keeps working. Success changes nothing.
+    """
+    driver = cuda_driver()
+    before = driver.current() if driver is not None else 0
+    try:
+        yield
+    except BaseException:
+        if driver is not None:
+            after = driver.current()
+            if after != before:
+                if after:
+                    driver.destroy(after)
+                driver.set_current(before)
+        raise
 
 
 # ------------------------------------------------------------------ encoding
@@ -196,7 +280,8 @@ class NvencSession:
         kwargs["gpu_id"] = str(gpu_id)
         kwargs["cudastream"] = stream_ptr
         try:
-            encoder = nvc.CreateEncoder(width, height, "NV12", False, **kwargs)
+            with foreign_context_dropped():
+                encoder = nvc.CreateEncoder(width, height, "NV12", False, **kwargs)
         except Exception as exc:
             raise BackendUnavailableError(
                 f"NVENC cannot open a {options.get('codec')} {width}x{height} session on this GPU "

@@ -36,6 +36,57 @@ def to_8bit(xp: Any, plane: Any) -> Any:
     return xp.minimum((plane.astype(xp.uint32) + 128) >> 8, 255).astype(xp.uint8)
 
 
+def byte_strides(shape: tuple[int, ...], itemsize: int, strides: tuple[int, ...] | None) -> tuple[int, ...]:
+    """Strides in bytes of a ``__cuda_array_interface__`` (None: C-contiguous).
+
+    PyNvVideoCodec reports the strides of 16-bit (P016) planes in elements,
+    not bytes (``|u2`` data with strides ``(W, 1, 1)``): a stride of a dimension
+    longer than one that is not a multiple of the item size can only be a count
+    of elements, and then every stride is.
+    """
+    if strides is None:
+        out, step = [], itemsize
+        for n in reversed(shape):
+            out.append(step)
+            step *= n
+        return tuple(reversed(out))
+    if any(n > 1 and (s <= 0 or s % itemsize) for n, s in zip(shape, strides, strict=True)):
+        return tuple(s * itemsize for s in strides)
+    return tuple(strides)
+
+
+def device_array(xp: Any, view: Any) -> Any:
+    """A CuPy array over a decoded plane, built from its pointer: no copy and no host sync.
+
+    ``cupy.asarray`` on an interface that names a stream synchronises the host
+    with that stream, and trusts the strides as bytes. Here the array is made
+    from the pointer (``cupy.cuda.UnownedMemory``, which keeps ``view`` alive)
+    with byte strides (:func:`byte_strides`); when the view names a stream
+    other than the current one, the current stream waits for it on the device
+    (an event), never the host. NumPy arrays and objects without the interface
+    go through ``xp.asarray``.
+    """
+    cai = getattr(view, "__cuda_array_interface__", None)
+    cuda = getattr(xp, "cuda", None)
+    if cai is None or cuda is None or not hasattr(cuda, "UnownedMemory"):
+        return xp.asarray(view)
+    dtype = np.dtype(cai["typestr"])
+    shape = tuple(int(n) for n in cai["shape"])
+    given = cai.get("strides")
+    strides = byte_strides(shape, dtype.itemsize, None if given is None else tuple(int(s) for s in given))
+    pointer = int(cai["data"][0])
+    extent = dtype.itemsize + sum((n - 1) * s for n, s in zip(shape, strides, strict=True)) if all(shape) else 0
+    memory = cuda.UnownedMemory(pointer, extent, view)
+    array = xp.ndarray(shape, dtype, cuda.MemoryPointer(memory, 0), strides)
+    stream = cai.get("stream")
+    current = cuda.get_current_stream()
+    if stream is not None and int(stream) != int(current.ptr):
+        event = cuda.Event(disable_timing=True)
+        event.record(cuda.ExternalStream(int(stream)))
+        current.wait_event(event)
+    return array
+
+
 def planes_from_views(xp: Any, views: Any, width: int, height: int) -> tuple[Any, Any]:
     """(Y, UV) planes as (H, W) and (H/2, W/2, 2) views of a decoded frame, without copies.
 
@@ -43,7 +94,7 @@ def planes_from_views(xp: Any, views: Any, width: int, height: int) -> tuple[Any
     ``__cuda_array_interface__`` (Y as (H, W, 1), UV as (H/2, W/2, 2) or
     (H/2, W)), or one (H·3/2, W) array of the whole frame.
     """
-    arrays = [xp.asarray(v) for v in views] if isinstance(views, (list, tuple)) else [xp.asarray(views)]
+    arrays = [device_array(xp, v) for v in (views if isinstance(views, (list, tuple)) else [views])]
     if len(arrays) == 1:
         whole = arrays[0]
         if whole.ndim == 3 and whole.shape[2] == 1:

@@ -246,16 +246,16 @@ def mux_annexb(
     )
 
 
-def encoder_output_pictures(codec: str, chunks: Iterable[Any]) -> tuple[list[bytes], list[int] | None]:
-    """Pictures (and their input order, when known) from what PyNvVideoCodec's encoder returned.
+def encoder_output_pictures(codec: str, chunks: Iterable[Any]) -> list[bytes]:
+    """The pictures, in the order NVENC emitted them, from what PyNvVideoCodec's encoder returned.
 
     ``Encode``/``EndEncode`` return ``bytes`` (2.0: any number of pictures per
-    call, no timestamps) or a list of ``{"data", "timestamp", "picture_type"}``
-    dicts (2.1+: one picture each, ``timestamp`` echoing the input order).
+    call) or a list of ``{"data", "timestamp", "picture_type"}`` dicts (2.1+:
+    one picture each). The ``timestamp`` echoes ``inputTimeStamp``, which farm
+    does not pass, so it is ignored: farm's sessions have no B-frames, so
+    NVENC's output order is the display order, the order the frames were fed.
     """
     blobs: list[bytes] = []
-    stamps: list[int] = []
-    dict_count = 0
     for chunk in chunks:
         if chunk is None:
             continue
@@ -265,14 +265,9 @@ def encoder_output_pictures(codec: str, chunks: Iterable[Any]) -> tuple[list[byt
         for item in chunk:
             if isinstance(item, dict):
                 blobs.append(bytes(item["data"]))
-                if "timestamp" in item:
-                    stamps.append(int(item["timestamp"]))
-                dict_count += 1
             elif isinstance(item, int):  # a list of byte values
                 blobs.append(bytes(chunk))
                 break
             else:
                 blobs.append(bytes(item))
-    pictures = [annexb(units) for units in access_units(codec, b"".join(blobs))]
-    order = stamps if dict_count and len(stamps) == dict_count == len(pictures) else None
-    return pictures, order
+    return [annexb(units) for units in access_units(codec, b"".join(blobs))]

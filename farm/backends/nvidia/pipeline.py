@@ -54,10 +54,9 @@ from farm.planning.units import SegmentJob
 DECODE_BATCH = int(os.environ.get("FARM_NVDEC_BATCH", "8"))
 #: resampling filter of the fused kernel; the CPU backend's swscale uses bicubic too
 SCALE_FILTER = "bicubic"
-#: keep one NVENC session per (size, settings) across segments and force an IDR at each start.
-#: Off by default until a GPU run confirms that NVENC restarts its GOP cadence at a forced IDR
-#: (every segment's keyframes are checked either way).
-REUSE_NVENC = os.environ.get("FARM_NVENC_REUSE") == "1"
+#: NVENC sessions: one per segment, closed with it. Reusing a session after ``EndEncode`` (with a
+#: forced IDR) is not something NVENC documents, and what creating a session costs has not been
+#: measured on an NVENC GPU yet; the former ``FARM_NVENC_REUSE`` switch is gone until both are.
 
 
 def encode_family(backend: str, *, nvenc: bool | None = None) -> str:
@@ -104,7 +103,7 @@ class GpuState:
     stream: Any  # the worker's one cupy.cuda.Stream
     reader: Any  # codec.NvdecReader
     luts: dict[tuple[str | None, str | None], Lut] = field(default_factory=dict)
-    encoders: dict[tuple[int, int, tuple[tuple[str, str], ...]], Any] = field(default_factory=dict)
+    copies: dict[tuple[int, int], Any] = field(default_factory=dict)  # transfer.HostCopies by size
     segments: int = 0
 
     def lut(self, path: str | None, digest: str | None) -> Lut:
@@ -234,28 +233,20 @@ def _render_nvenc(state: GpuState, job: SegmentJob, tmp_path: Path, where: Where
     cp = state.cp
     spec = job.encode
     options = nvenc_options(spec)
-    key = (spec.width, spec.height, tuple(sorted(options.items())))
-    session = state.encoders.get(key) if REUSE_NVENC else None
-    if session is None:
-        session = NvencSession.create(state.gpu_id, state.stream.ptr, spec.width, spec.height, options)
-        if REUSE_NVENC:
-            state.encoders[key] = session
+    session = NvencSession.create(state.gpu_id, state.stream.ptr, spec.width, spec.height, options)
     surface = cp.empty((spec.height * 3 // 2, spec.width), dtype=cp.uint8)
     t_decode = time.perf_counter()
     surfaces = (
         (EncoderInput(nv12_surface(cp, y, uv, surface)), repeat)
         for y, uv, repeat in _frames(state, job, where)
     )
-    try:
-        outputs = encode_frames(session, surfaces)
-    except BaseException:
-        state.encoders.pop(key, None)  # a half-fed session would leak pictures into the next segment
-        raise
+    outputs = encode_frames(session, surfaces)
     t_encode = time.perf_counter()
-    pictures, order = encoder_output_pictures(spec.codec, outputs)
+    # no B-frames (options "bf": "0"): NVENC emits pictures in display order, which is the order fed
+    pictures = encoder_output_pictures(spec.codec, outputs)
     if len(pictures) != job.count:
         raise InternalError(f"NVENC returned {len(pictures)} pictures for {job.count} frames", where)
-    result = mux_annexb(tmp_path, spec.codec, pictures, spec.fps, display_order=order)
+    result = mux_annexb(tmp_path, spec.codec, pictures, spec.fps)
     expected = keyframes_expected(job.count, spec.gop)
     if list(result.keyframes) != expected:
         raise InternalError(
@@ -273,16 +264,20 @@ def _render_nvenc(state: GpuState, job: SegmentJob, tmp_path: Path, where: Where
 
 
 def _render_host_encode(state: GpuState, job: SegmentJob, tmp_path: Path, where: Where) -> dict[str, Any]:
-    """NVDEC + CuPy, then one copy to the host per distinct frame, then the shared host encoder."""
+    """NVDEC + CuPy, then one asynchronous copy to pinned host memory per distinct frame, then the
+    shared host encoder (:mod:`farm.backends.nvidia.transfer`)."""
     import av
 
     from farm.backends.host_encode import encode_segment
-    from farm.backends.nvidia.frames import host_i420
+    from farm.backends.nvidia.transfer import HostCopies
 
-    cp = state.cp
+    spec = job.encode
+    size = (spec.width, spec.height)
+    if size not in state.copies:
+        state.copies[size] = HostCopies(state.cp, *size)
     pictures = (
-        (av.VideoFrame.from_ndarray(host_i420(cp, y, uv), format="yuv420p"), repeat)
-        for y, uv, repeat in _frames(state, job, where)
+        (av.VideoFrame.from_ndarray(host, format="yuv420p"), repeat)
+        for host, repeat in state.copies[size].pictures(_frames(state, job, where))
     )
     written = encode_segment(job, tmp_path, pictures)
     return {"frames": written, "encoder": _host_encoder(job), "gpu": True}

@@ -1,0 +1,57 @@
+"""Ask one GPU's NVDEC and NVENC what they handle, in a process of its own.
+
+Run by :func:`farm.backends.capabilities.video_engines` as
+``python -m farm.backends.nvidia.gpu_caps`` with ``CUDA_VISIBLE_DEVICES``
+naming the one GPU to ask; prints one JSON object on stdout. Why a process:
+
+* PyNvVideoCodec's ``GetDecoderCaps``/``GetEncoderCaps`` ignore ``gpuid`` and
+  always ask device 0, so each GPU is asked by a process that sees only it;
+* ``GetEncoderCaps`` on a GPU without NVENC (H100, H200, A100) creates a CUDA
+  context, fails to open an encode session and throws without popping or
+  destroying that context. In the worker that foreign context would stay
+  current, the decoder would refuse farm's CuPy stream (it belongs to the
+  primary context) and the context's memory would leak. The process that
+  asked ends, and its contexts with it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+
+def _error(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}".rstrip(": ")
+
+
+def ask() -> dict[str, Any]:
+    """``{"nvdec": [...], "nvenc": [...]}``: per codec the driver's answer or the error."""
+    from farm.backends.nvidia import codec
+
+    answer: dict[str, Any] = {"nvdec": [], "nvenc": []}
+    for name, bits in codec.DECODE_PROBES:
+        try:
+            answer["nvdec"].append({"codec": name, "bits": bits, "caps": codec.decoder_caps(0, name, bits)})
+        except Exception as exc:
+            answer["nvdec"].append({"codec": name, "bits": bits, "error": _error(exc)})
+    for name in codec.ENCODE_PROBES:  # last: a failure may leave this process's CUDA state broken
+        try:
+            answer["nvenc"].append({"codec": name, "caps": codec.encoder_caps(0, name)})
+        except Exception as exc:
+            answer["nvenc"].append({"codec": name, "error": _error(exc)})
+    return answer
+
+
+def main() -> int:
+    try:
+        answer = ask()
+    except Exception as exc:  # PyNvVideoCodec does not load in this process
+        answer = {"error": _error(exc)}
+    json.dump(answer, sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
