@@ -51,7 +51,7 @@ def fake_gpu(monkeypatch):  # type: ignore[no-untyped-def]
         monkeypatch.setitem(sys.modules, "cupy", fake_nv.fake_cupy(len(gpus) if gpus else 1))
         monkeypatch.setitem(sys.modules, "PyNvVideoCodec", nvc)
         monkeypatch.setattr(nvidia, "_state", None)
-        monkeypatch.setattr(_nv_codec, "cuda_driver", lambda: nvc.driver)
+        monkeypatch.setattr(_nv_codec, "cuda_driver", lambda: nvc.driver, raising=False)
         capabilities.clear_cache()
         return nvc
 
@@ -105,11 +105,21 @@ def test_the_host_encode_family_copies_each_frame_once(fake_gpu, project_dir, tm
     ]
     assert media_check.frame_codes(out) == coded.expected_frames(CUT, Fraction(24))
     assert not nvc.encoders
-    assert gpu_state().stream.synchronized > 0  # decoded surfaces are released only after the kernels ran
+    state = gpu_state()
+    assert state.stream.synchronized > 0  # decoded surfaces are released only after the kernels ran
+    cp = sys.modules["cupy"]
+    assert cp.syncs == []  # decoded planes never made the host wait
+    # a ring of pinned buffers, one asynchronous copy per distinct picture on the copy stream
+    from farm.backends.nvidia.transfer import DEPTH
+
+    copier = state.copies[(320, 180)]
+    assert cp.pinned == [320 * 180 * 3 // 2] * DEPTH
+    assert cp.cuda.runtime.copies == [320 * 180 * 3 // 2] * copier.copies and copier.copies > 20
+    assert copier.stream.waits == copier.copies  # each copy waits for its packing kernel on the device
 
 
 def test_the_nvenc_family_without_nvenc_exits_69(fake_gpu, project_dir, tmp_path):
-    fake_gpu(nvenc_engines=0)
+    nvc = fake_gpu(nvenc_engines=0)
     from farm.errors import FarmError
 
     with pytest.raises(FarmError) as err:
@@ -118,6 +128,8 @@ def test_the_nvenc_family_without_nvenc_exits_69(fake_gpu, project_dir, tmp_path
         )
     assert isinstance(err.value, BackendUnavailableError) and err.value.exit_code == 69
     assert "NVENC" in str(err.value) and "nvdec+cpu" in str(err.value)
+    # CreateEncoder's failed caps query left a context of its own current: dropped, the primary restored
+    assert nvc.driver.current() == nvc.driver.primary and not nvc.driver.leaked
 
 
 def test_a_decoder_that_disagrees_with_the_probe_is_an_error(fake_gpu, project_dir, tmp_path, monkeypatch):
@@ -157,7 +169,9 @@ def test_ten_bit_sources_are_read_as_p016(fake_gpu, tmp_path):
         dst.mux(stream.encode(None))
     project = coded.write_project(root, {"cut": [Shot("media/ten.mp4", 0, 12)]})
     out = render_variants(project, "nvidia", "nvenc", tmp_path)["cut"]
+    # the stand-in reports P016 strides in elements, as PyNvVideoCodec 2.2.4 does
     assert media_check.frame_codes(out) == [(11, i) for i in range(12)]
+    assert sys.modules["cupy"].syncs == []
 
 
 def test_the_session_reuse_switch_is_gone(fake_gpu, project_dir, tmp_path, monkeypatch):
@@ -186,9 +200,9 @@ def test_one_decoder_per_source_reads_forward_across_segments(fake_gpu, project_
     fake_gpu()
     from farm.backends.nvidia.pipeline import gpu_state
 
-    # s24 is cut into several segments, then s25, then s24 again further on (the render loop starts
-    # the longest segments first: these come in source order)
-    items = [Shot("s24", 0, 48), Shot("s25", 0, 10), Shot("s24", 56, 12)]
+    # s24, then s25, then s24 again further on (the render loop starts the longest segments first:
+    # these run in this order)
+    items = [Shot("s24", 0, 48), Shot("s25", 0, 24), Shot("s24", 56, 12)]
     project = coded.write_project(project_dir, {"cut": items})
     out = render_variants(project, "nvidia", "nvenc", tmp_path)["cut"]
     assert media_check.frame_codes(out) == coded.expected_frames(items, Fraction(24))
@@ -230,7 +244,7 @@ def test_containers_without_a_sample_table_are_scanned_before_seeking(fake_gpu, 
 
 @pytest.mark.parametrize("nvenc", [2, 0])
 def test_backend_selection_and_doctor_with_a_gpu(fake_gpu, nvenc):
-    fake_gpu(nvenc_engines=nvenc)
+    nvc = fake_gpu(nvenc_engines=nvenc)
     from farm.backends.doctor import collect
     from farm.backends.select import select_backend
     from farm.cli.doctor import render_text
@@ -247,6 +261,29 @@ def test_backend_selection_and_doctor_with_a_gpu(fake_gpu, nvenc):
     assert report["ray_resources"] == ({"nvdec": 7.0, "nvenc": float(nvenc)} if nvenc else {"nvdec": 7.0})
     assert report["backend"]["encode_family"]["nvidia"] == ("nvenc" if nvenc else "nvdec+cpu")
     assert "NVDEC: 7 engine(s)" in render_text(report)
+    # every caps query ran in a child process: this one never called them, and no context leaked here
+    assert nvc.caps_calls == [] and not nvc.driver.leaked
+    assert nvc.driver.current() == nvc.driver.primary
+
+
+def test_each_gpu_reports_its_own_engines(fake_gpu, monkeypatch):
+    """PyNvVideoCodec's caps functions ignore gpuid: each GPU is asked by a process that sees only it."""
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    fake_gpu(gpus=[(7, 0), (5, 2), (3, 1)])
+    from farm.backends.capabilities import probe
+    from farm.backends.doctor import collect
+    from farm.backends.nvidia.pipeline import has_nvenc
+
+    caps = probe()
+    assert [(g.nvdec.engines, g.nvenc.engines) for g in caps.gpus] == [(7, 0), (5, 2), (3, 1)]
+    assert [has_nvenc(gpu_id=i) for i in range(3)] == [False, True, True]
+    report = collect()
+    assert [g["nvenc"]["engines"] for g in report["gpus"]] == [0, 2, 1]
+    assert report["ray_resources"] == {"nvdec": 15.0, "nvenc": 3.0}
+    # CUDA_VISIBLE_DEVICES of this process is honoured: its GPU 0 is the machine's GPU 2
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,0")
+    fake_gpu(gpus=[(7, 0), (5, 2), (3, 1)])
+    assert [g.nvdec.engines for g in probe().gpus[:2]] == [3, 7]
 
 
 def _gpu_run():  # type: ignore[no-untyped-def]
