@@ -21,7 +21,8 @@ from farm.backends.nvidia.params import FAMILY_NVDEC_HOST, FAMILY_NVENC
 
 NVDEC = "nvdec"
 NVENC = "nvenc"
-#: GPU workers sharing one GPU (each holds a CUDA context, a decoder and a memory pool)
+#: GPU workers sharing one GPU when its NVDEC engines cannot be counted (each worker holds a CUDA
+#: context, its decoders and a memory pool); otherwise one worker per NVDEC engine (H100/H200: 7)
 WORKERS_PER_GPU = 4
 #: host cores a "nvdec+cpu" segment's libx264/libx265 encode keeps busy
 HOST_ENCODE_CPUS = 2
@@ -38,6 +39,29 @@ def node_resources(capabilities: Capabilities | None = None) -> dict[str, float]
     return {name: float(count) for name, count in totals.items() if count > 0}
 
 
+def engines_per_gpu(capabilities: Capabilities | None = None) -> int:
+    """GPU workers per GPU on this machine: its NVDEC engine count (the fewest over its GPUs).
+
+    :data:`WORKERS_PER_GPU` where no engine could be counted.
+    """
+    caps = probe() if capabilities is None else capabilities
+    counts = [g.nvdec.engines for g in caps.gpus if g.nvdec.engines > 0]
+    return min(counts) if counts else WORKERS_PER_GPU
+
+
+def cluster_workers_per_gpu(cluster: dict[str, float]) -> int:
+    """GPU workers per GPU from a cluster's resources (``ray.cluster_resources()``).
+
+    Nodes advertise one ``nvdec`` unit per engine (:func:`node_resources`), so
+    NVDEC engines over GPUs is the engines a GPU has (the mean, on a mixed
+    cluster). :data:`WORKERS_PER_GPU` where the cluster advertises none.
+    """
+    gpus, engines = cluster.get("GPU", 0.0), cluster.get(NVDEC, 0.0)
+    if gpus < 1 or engines < gpus:
+        return WORKERS_PER_GPU
+    return max(1, math.floor(engines / gpus + 1e-9))
+
+
 def segment_request(family: str, workers_per_gpu: int = WORKERS_PER_GPU) -> dict[str, Any]:
     """Ray options (``num_cpus``, ``num_gpus``, ``resources``) for one segment of ``family``."""
     if workers_per_gpu < 1:
@@ -52,9 +76,13 @@ def segment_request(family: str, workers_per_gpu: int = WORKERS_PER_GPU) -> dict
     raise ValueError(f"unknown encoder family {family!r}")
 
 
-def worker_count(cluster: dict[str, float], family: str, workers_per_gpu: int = WORKERS_PER_GPU) -> int:
-    """How many workers of ``family`` the cluster's resources (``ray.cluster_resources()``) hold at once."""
-    ask = segment_request(family, workers_per_gpu)
+def worker_count(cluster: dict[str, float], family: str, workers_per_gpu: int | None = None) -> int:
+    """How many workers of ``family`` the cluster's resources (``ray.cluster_resources()``) hold at once.
+
+    ``workers_per_gpu`` defaults to the cluster's NVDEC engines per GPU (:func:`cluster_workers_per_gpu`).
+    """
+    per_gpu = cluster_workers_per_gpu(cluster) if workers_per_gpu is None else workers_per_gpu
+    ask = segment_request(family, per_gpu)
     needs = {"CPU": float(ask["num_cpus"])}
     if "num_gpus" in ask:
         needs["GPU"] = float(ask["num_gpus"])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from farm.backends.resources import WORKERS_PER_GPU, segment_request
+from farm.backends.resources import WORKERS_PER_GPU, cluster_workers_per_gpu, segment_request
 from farm.errors import FarmError
 from farm.planning.units import SegmentJob
 
@@ -56,12 +56,19 @@ def actor_options(family: str, workers_per_gpu: int = WORKERS_PER_GPU) -> dict[s
 
 
 def start_gpu_workers(
-    count: int, family: str, cache_root: str, backend: str = "nvidia", workers_per_gpu: int = WORKERS_PER_GPU
+    count: int, family: str, cache_root: str, backend: str = "nvidia", workers_per_gpu: int | None = None
 ) -> list[Any]:
-    """Start ``count`` :class:`GpuWorker` actors on a running Ray; returns their handles."""
+    """Start ``count`` :class:`GpuWorker` actors on a running Ray; returns their handles.
+
+    Each takes a share of a GPU: one per NVDEC engine the cluster's GPUs have
+    (:func:`farm.backends.resources.cluster_workers_per_gpu`: 7 on H100/H200)
+    unless ``workers_per_gpu`` says otherwise.
+    """
     import ray
 
     if count < 1:
         raise ValueError(f"count must be at least 1, got {count}")
+    if workers_per_gpu is None:
+        workers_per_gpu = cluster_workers_per_gpu(ray.cluster_resources())
     remote = ray.remote(**actor_options(family, workers_per_gpu))(GpuWorker)
     return [remote.remote(cache_root, backend) for _ in range(count)]

@@ -152,12 +152,24 @@ def test_segments_ask_for_what_their_family_uses():
 
 def test_worker_counts_follow_the_scarcest_resource():
     h100_node = {"CPU": 16.0, "GPU": 1.0, "nvdec": 7.0}
-    assert resources.worker_count(h100_node, "nvdec+cpu") == 4  # a quarter GPU each
+    assert resources.worker_count(h100_node, "nvdec+cpu", workers_per_gpu=4) == 4  # a quarter GPU each
     assert resources.worker_count(h100_node, "nvdec+cpu", workers_per_gpu=7) == 7
     assert resources.worker_count(h100_node, "nvenc") == 0  # no NVENC anywhere
     l4_node = {"CPU": 8.0, "GPU": 1.0, "nvdec": 4.0, "nvenc": 2.0}
     assert resources.worker_count(l4_node, "nvenc") == 2
     assert resources.worker_count({"CPU": 3.0}, "cpu") == 3
+
+
+def test_gpu_workers_are_sized_by_the_nvdec_engines_of_a_gpu():
+    """One worker per NVDEC engine (7 on H100/H200, 4 on an L4), not a fixed four."""
+    h200s = {"CPU": 64.0, "GPU": 2.0, "nvdec": 14.0}
+    assert resources.cluster_workers_per_gpu(h200s) == 7
+    assert resources.worker_count(h200s, "nvdec+cpu") == 14  # by default: every engine of both GPUs
+    l4 = {"CPU": 16.0, "GPU": 1.0, "nvdec": 4.0, "nvenc": 2.0}
+    assert resources.cluster_workers_per_gpu(l4) == 4 and resources.worker_count(l4, "nvenc") == 2
+    assert resources.cluster_workers_per_gpu({"CPU": 8.0}) == resources.WORKERS_PER_GPU
+    assert resources.engines_per_gpu(_machine((7, 0), (5, 0))) == 5
+    assert resources.engines_per_gpu(_machine()) == resources.WORKERS_PER_GPU
 
 
 def test_a_gpu_worker_renders_and_returns_errors_as_values(tmp_path):
