@@ -257,7 +257,7 @@ def video_engines(index: int, video: VideoCodecStatus) -> tuple[VideoEngine, Vid
     return _nvdec(answer["nvdec"]), _nvenc(answer["nvenc"])
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _ask_gpu(index: int, driver: str | None) -> dict[str, Any]:
     """What :mod:`farm.backends.nvidia.gpu_caps` answers for GPU ``index`` (the driver keys the cache)."""
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")

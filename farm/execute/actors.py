@@ -7,7 +7,8 @@ stream warm across segments. Ray is imported only when actors are started.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 from farm.backends.resources import WORKERS_PER_GPU, cluster_workers_per_gpu, segment_request
 from farm.errors import FarmError
@@ -69,6 +70,7 @@ def start_gpu_workers(
     if count < 1:
         raise ValueError(f"count must be at least 1, got {count}")
     if workers_per_gpu is None:
-        workers_per_gpu = cluster_workers_per_gpu(ray.cluster_resources())
+        cluster = cast(Callable[[], dict[str, float]], ray.cluster_resources)()
+        workers_per_gpu = cluster_workers_per_gpu(cluster)
     remote = ray.remote(**actor_options(family, workers_per_gpu))(GpuWorker)
     return [remote.remote(cache_root, backend) for _ in range(count)]

@@ -295,32 +295,41 @@ def fused_nv12_resize(
     filter: str,
     interpolation: str,
 ) -> tuple[Array, Array]:
-    """One launch of ``fused.cu``: the source's YCbCr -> RGB coefficients in, the output's out."""
+    """``fused.cu`` in two launches: the horizontal pass of both planes into a float intermediate,
+    then the vertical pass with the colour work (the source's YCbCr -> RGB in, the output's out)."""
     cp = _cupy()
     in_h, in_w, bits, y_pitch = _check_device_planes(y, uv)
     dev = y.device.id
     g = geometry
-    kernel = "farm_nv12_lut_resize_nv12" if bits == 8 else "farm_p010_lut_resize_p010"
+    fmt = "nv12" if bits == 8 else "p010"
     black_y, black_c = black_codes(out_range, bits)
+    i32 = np.int32
     with y.device:
         y_out = cp.empty((g.out_height, g.out_width), y.dtype)
         uv_out = cp.empty((g.out_height // 2, g.out_width // 2, 2), y.dtype)
+        tmp_y = cp.empty((in_h, g.fit_w), cp.float32)
+        tmp_c = cp.empty((in_h // 2, g.fit_w // 2, 2), cp.float32)
         table, _, params, _ = device_lut(lut, dev)
         lx = device_taps(in_w, g.fit_w, filter, dev)
         ly = device_taps(in_h, g.fit_h, filter, dev)
         cx = device_taps(in_w // 2, g.fit_w // 2, filter, dev)
         cy = device_taps(in_h // 2, g.fit_h // 2, filter, dev)
-        i32 = np.int32
-        args = (
-            y, uv, i32(in_w), i32(in_h), i32(y_pitch), i32(_pitch(uv, 2)),
+        args_h = (
+            y, uv, i32(in_w), i32(in_h), i32(y_pitch), i32(_pitch(uv, 2)), tmp_y, tmp_c, i32(g.fit_w),
+            lx[0], lx[1], i32(lx[2]), cx[0], cx[1], i32(cx[2]),
+        )  # fmt: skip
+        work_h = in_h * g.fit_w + (in_h // 2) * (g.fit_w // 2)
+        _launch("fused.cu", f"farm_{fmt}_resize_h", dev, work_h, args_h)
+        args_v = (
+            tmp_y, tmp_c, i32(in_h),
             y_out, uv_out, i32(g.out_width), i32(g.out_height), i32(g.out_width), i32(g.out_width),
             i32(g.fit_x), i32(g.fit_y), i32(g.fit_w), i32(g.fit_h),
-            lx[0], lx[1], i32(lx[2]), ly[0], ly[1], i32(ly[2]),
-            cx[0], cx[1], i32(cx[2]), cy[0], cy[1], i32(cy[2]),
+            ly[0], ly[1], i32(ly[2]), cy[0], cy[1], i32(cy[2]),
             table, i32(lut.size), params, i32(interpolation == "tetrahedral"),
             device_affine("to_rgb", matrix, range, bits, dev),
             device_affine("to_yuv", out_matrix, out_range, bits, dev),
             np.float32(black_y), np.float32(black_c),
         )  # fmt: skip
-        _launch("fused.cu", kernel, dev, (g.out_width // 2) * (g.out_height // 2), args)
+        work_v = (g.out_width // 2) * (g.out_height // 2)
+        _launch("fused.cu", f"farm_{fmt}_resize_v_lut_{fmt}", dev, work_v, args_v)
     return y_out, uv_out

@@ -1,9 +1,12 @@
 """NV12/P010 -> resize -> LUT -> NV12/P010 in one step, for the GPU worker.
 
-The CUDA kernel (``cuda/fused.cu``) reads the source planes once and writes
-the output planes once, so decoded frames never leave the GPU and no float RGB
-intermediate is ever stored. This module holds its NumPy reference, which the
-CuPy twin is tested against; both take the same arguments.
+The CUDA kernel (``cuda/fused.cu``) is separable: a horizontal pass reads the
+source planes once and writes each row resampled to the output width into a
+float intermediate (both planes in one launch), then a vertical pass reads
+short columns of it, does the colour work and writes the output planes once.
+Decoded frames never leave the GPU and no RGB intermediate is stored. This
+module holds its NumPy reference, which the CuPy twin is tested against; both
+take the same arguments and resample in the same order (rows, then columns).
 
 The order is resize, then colour: the planes are resampled in YCbCr (equal to
 resampling RGB, the conversion being affine, up to clipping), then each output

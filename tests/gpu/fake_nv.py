@@ -128,8 +128,10 @@ def fake_cupy(devices: int = 1) -> types.ModuleType:
         dtype_ = np.dtype(cai["typestr"])
         shape = tuple(cai["shape"])
         strides = cai.get("strides")
-        extent = dtype_.itemsize * int(np.prod(shape)) if strides is None else (
-            dtype_.itemsize + sum((n - 1) * st for n, st in zip(shape, strides, strict=True))
+        extent = (
+            dtype_.itemsize * int(np.prod(shape))
+            if strides is None
+            else (dtype_.itemsize + sum((n - 1) * st for n, st in zip(shape, strides, strict=True)))
         )
         buffer = (ctypes.c_char * extent).from_address(cai["data"][0])
         return np.ndarray(shape, dtype_, buffer=buffer, strides=strides)
@@ -358,7 +360,11 @@ class FakeEncoder:
     def _wrap(self, packets: list[Any]) -> Any:
         if self.dicts:
             return [
-                {"data": bytes(p), "timestamp": self._stamp(int(p.pts)), "picture_type": 3 if p.is_keyframe else 1}
+                {
+                    "data": bytes(p),
+                    "timestamp": self._stamp(int(p.pts)),
+                    "picture_type": 3 if p.is_keyframe else 1,
+                }
                 for p in packets
             ]
         return b"".join(bytes(p) for p in packets)

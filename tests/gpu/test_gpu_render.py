@@ -11,7 +11,6 @@ which source frame it shows.
 from __future__ import annotations
 
 import dataclasses
-
 import math
 from fractions import Fraction
 from pathlib import Path
@@ -278,4 +277,3 @@ def test_the_worker_keeps_its_gpu_state_warm(project_dir, tmp_path):
     assert gpu_state() is state  # one stream, one decoder per source, one set of compiled kernels
     assert state.segments - before == 3
     assert len(state.reader.opened) - opened <= 2 and state.reader.seeks == seeks
-

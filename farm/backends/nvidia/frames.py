@@ -75,7 +75,9 @@ def device_array(xp: Any, view: Any) -> Any:
     given = cai.get("strides")
     strides = byte_strides(shape, dtype.itemsize, None if given is None else tuple(int(s) for s in given))
     pointer = int(cai["data"][0])
-    extent = dtype.itemsize + sum((n - 1) * s for n, s in zip(shape, strides, strict=True)) if all(shape) else 0
+    extent = (
+        dtype.itemsize + sum((n - 1) * s for n, s in zip(shape, strides, strict=True)) if all(shape) else 0
+    )
     memory = cuda.UnownedMemory(pointer, extent, view)
     array = xp.ndarray(shape, dtype, cuda.MemoryPointer(memory, 0), strides)
     stream = cai.get("stream")
