@@ -315,3 +315,17 @@ def test_junit_reports_are_counted(tmp_path):
         "</testsuites>"
     )
     assert _gpu_run().junit_counts(report) == {"passed": 4, "failed": 2, "skipped": 3, "errors": 1}
+
+
+def test_a_gpu_test_that_hangs_fails_alone_within_its_time(tmp_path):
+    """gpu_run.py gives each GPU test its own short limit: one hang cannot eat the device call."""
+    import os
+
+    tests = tmp_path / "test_hang.py"
+    tests.write_text("import time\n\ndef test_hangs():\n    time.sleep(30)\n\ndef test_quick():\n    pass\n")
+    gpu_run = _gpu_run()
+    path = os.pathsep.join([str(gpu_run.REPO / "benchmarks"), str(gpu_run.REPO)])
+    env = dict(os.environ, FARM_TEST_TIMEOUT="1", PYTHONPATH=path)
+    result = gpu_run.run_pytest([str(tests)], tmp_path / "junit.xml", env, timeout=60)
+    assert result["passed"] == 1 and result["failed"] == 1 and result["seconds"] < 20
+    assert "ran past 1 s" in result["output_tail"]
