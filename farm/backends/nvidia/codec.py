@@ -3,11 +3,16 @@
 ``import PyNvVideoCodec`` loads the driver's ``libnvcuvid`` and
 ``libnvidia-encode``; it happens here, on first use, and a failure becomes a
 :class:`~farm.errors.BackendUnavailableError` that says what is missing. The
-decoder is ``SimpleDecoder`` (frame-accurate random access: it seeks to the
-keyframe before a frame and decodes forward) fed on the worker's CUDA stream;
-every frame it returns is checked against the timestamp the probe recorded,
-so a wrong frame is an error, never a silent substitute. The encoder is
-``CreateEncoder`` with the string options of :func:`farm.backends.nvidia.params.nvenc_options`.
+decoder is ``SimpleDecoder`` on the worker's CUDA stream, one per source
+(:class:`NvdecReader`: it reads forward across a source's segments and seeks
+only backwards or far ahead; ``.mov``/``.mkv``/``.webm`` are scanned first so
+that seeking by frame number is exact); every frame it returns is checked
+against the timestamp the probe recorded, so a wrong frame is an error, never
+a silent substitute. The encoder is ``CreateEncoder`` with the string options
+of :func:`farm.backends.nvidia.params.nvenc_options`, one session per segment;
+a failed ``CreateEncoder`` cannot leave its own CUDA context current
+(:func:`foreign_context_dropped`). The capability queries run in a child
+process (:mod:`farm.backends.nvidia.gpu_caps`).
 """
 
 from __future__ import annotations
@@ -264,12 +269,11 @@ def foreign_context_dropped() -> Iterator[None]:
 
 @dataclass
 class NvencSession:
-    """One NVENC session for segments of one size and setting."""
+    """One NVENC session, for one segment: its first picture is an IDR, its GOP fixed."""
 
     encoder: Any
     options: dict[str, str]
     size: tuple[int, int]
-    segments: int = 0  # segments encoded with it (>0: the next one forces an IDR)
 
     @classmethod
     def create(
@@ -291,26 +295,22 @@ class NvencSession:
             ) from exc
         return cls(encoder, dict(options), (width, height))
 
-    def encode(self, frame: Any, force_idr: bool = False) -> Any:
-        if not force_idr:
-            return self.encoder.Encode(frame)
-        nvc = pynvvideocodec()
-        flags = nvc.NV_ENC_PIC_FLAGS
-        value = int(flags.FORCEIDR) | int(flags.OUTPUT_SPSPPS)
-        return self.encoder.Encode(frame, value)
+    def encode(self, frame: Any) -> Any:
+        return self.encoder.Encode(frame)
 
     def flush(self) -> Any:
         return self.encoder.EndEncode()
 
 
 def encode_frames(session: NvencSession, frames: Iterator[tuple[Any, int]]) -> list[Any]:
-    """Encode ``(EncoderInput, repeat)`` pairs; the first picture is an IDR. Returns the raw outputs."""
+    """Encode ``(EncoderInput, repeat)`` pairs, then flush. Returns the raw outputs, in output order.
+
+    No ``inputTimeStamp`` is passed: without B-frames NVENC returns pictures in
+    the order they were fed, which is the display order.
+    """
     outputs: list[Any] = []
-    first = True
     for surface, repeat in frames:
         for _ in range(repeat):
-            outputs.append(session.encode(surface, force_idr=first and session.segments > 0))
-            first = False
+            outputs.append(session.encode(surface))
     outputs.append(session.flush())
-    session.segments += 1
     return outputs
