@@ -223,6 +223,15 @@ def test_a_segment_behind_the_decoder_seeks(fake_gpu, project_dir, tmp_path):
     assert [i for _, i in fake_nv.FakeSimpleDecoder.seeks] == [2]  # 30 is read forward from 0
 
 
+def test_a_decoder_without_seek_to_index_reads_by_index(fake_gpu, project_dir, tmp_path, monkeypatch):
+    fake_gpu()
+    monkeypatch.delattr(fake_nv.FakeSimpleDecoder, "seek_to_index")
+    items = [Shot("s24", 30, 10), Shot("s24", 2, 10)]
+    project = coded.write_project(project_dir, {"cut": items})
+    out = render_variants(project, "nvidia", "nvenc", tmp_path)["cut"]
+    assert media_check.frame_codes(out) == coded.expected_frames(items, Fraction(24))
+
+
 @pytest.mark.parametrize("suffix", [".mov", ".MOV"])
 def test_containers_without_a_sample_table_are_scanned_before_seeking(fake_gpu, tmp_path, suffix):
     """A variable-rate .mkv/.mov: seeking by an estimate from the rate would land on other frames."""

@@ -164,10 +164,28 @@ class NvdecReader:
         self.opened.append(path)
         return source
 
+    def _by_index(self, path: str, source: _Source, indices: list[int], where: Where) -> list[Any]:
+        try:
+            frames = list(source.decoder.get_batch_frames_by_index(indices))
+        except Exception as exc:
+            self._sources.pop(path, None)
+            raise MediaError(
+                f"NVDEC failed on source frames {indices[0]}..{indices[-1]} ({_first_line(exc)})", where
+            ) from exc
+        if len(frames) != len(indices):
+            raise MediaError(
+                f"NVDEC returned {len(frames)} of {len(indices)} frames from {indices[0]} on: "
+                "the source ends early (truncated file?)",
+                where,
+            )
+        return frames
+
     def fetch(self, path: str, indices: list[int], where: Where) -> list[Any]:
         """Decoded frames for ``indices`` (ascending, distinct), valid until the next fetch."""
         source = self.open(path, where)
         first, last = indices[0], indices[-1]
+        if not hasattr(source.decoder, "seek_to_index"):  # a release without it: random access only
+            return self._by_index(path, source, indices, where)
         try:
             if not source.position <= first <= source.position + FORWARD_LIMIT:
                 source.decoder.seek_to_index(first)
