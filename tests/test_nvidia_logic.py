@@ -374,6 +374,18 @@ def test_decoded_views_become_planes_without_copies():
         planes_from_views(np, [whole[:h], np.zeros((h, w), np.uint8)], w, h)
 
 
+def test_interface_strides_in_elements_become_bytes():
+    """PyNvVideoCodec 2.2.4 reports P016 planes' strides in elements ((W, 1, 1) for |u2 data)."""
+    from farm.backends.nvidia.frames import byte_strides
+
+    h, w = 4, 10
+    assert byte_strides((h, w, 1), 2, (w, 1, 1)) == (2 * w, 2, 2)  # Y, in elements
+    assert byte_strides((h // 2, w // 2, 2), 2, (w, 2, 1)) == (2 * w, 4, 2)  # UV, in elements
+    assert byte_strides((h, w, 1), 2, (2 * w, 2, 2)) == (2 * w, 2, 2)  # already bytes
+    assert byte_strides((h, w, 1), 1, (w + 6, 1, 1)) == (w + 6, 1, 1)  # 8-bit, pitched
+    assert byte_strides((h, w, 1), 2, None) == (2 * w, 2, 2)  # C-contiguous
+
+
 def test_encoder_surface_and_host_frame_layouts():
     import av
 
