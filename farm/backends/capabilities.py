@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from farm.backends.nvidia import codec
+from farm.backends.nvidia import codec, gpu_caps
 from farm.errors import FarmError
 
 #: where Linux's NVIDIA kernel driver states its version
@@ -275,10 +275,11 @@ def _ask_gpu(index: int, driver: str | None) -> dict[str, Any]:
             timeout=CAPS_TIMEOUT,
             check=False,
         )
-        answer: dict[str, Any] = json.loads(run.stdout)
+        line = next(x for x in reversed(run.stdout.splitlines()) if x.startswith(gpu_caps.MARKER))
+        answer: dict[str, Any] = json.loads(line[len(gpu_caps.MARKER) :])
     except subprocess.TimeoutExpired:
         return {"error": f"asking GPU {index} for its video engines took over {CAPS_TIMEOUT} s"}
-    except ValueError:
+    except (StopIteration, ValueError):
         tail = (run.stderr.strip().splitlines() or ["no output"])[-1]
         return {"error": f"asking GPU {index} for its video engines failed (exit {run.returncode}: {tail})"}
     return answer

@@ -191,7 +191,8 @@ def test_gpu_workers_are_actors_placed_by_video_resources(tmp_path):
         from farm.execute import actors
         from farm.planning.units import EncodeSpec, SegmentJob
 
-        ray.init(num_cpus=4, num_gpus=1, resources={{"nvdec": 2, "nvenc": 1}}, include_dashboard=False,
+        ray.init(address="local", num_cpus=4, num_gpus=1, resources={{"nvdec": 2, "nvenc": 1}},
+                 include_dashboard=False,
                  logging_level="ERROR", log_to_driver=False)
         count = resources.worker_count(ray.cluster_resources(), "nvenc")
         workers = actors.start_gpu_workers(count, "nvenc", {str(tmp_path / "cache")!r}, backend="cpu")

@@ -2,7 +2,8 @@
 
 Run by :func:`farm.backends.capabilities.video_engines` as
 ``python -m farm.backends.nvidia.gpu_caps`` with ``CUDA_VISIBLE_DEVICES``
-naming the one GPU to ask; prints one JSON object on stdout. Why a process:
+naming the one GPU to ask; prints one JSON object on stdout, on a line that
+starts with :data:`MARKER`. Why a process:
 
 * PyNvVideoCodec's ``GetDecoderCaps``/``GetEncoderCaps`` ignore ``gpuid`` and
   always ask device 0, so each GPU is asked by a process that sees only it;
@@ -20,6 +21,9 @@ import json
 import sys
 from typing import Any
 
+#: starts the line that holds the answer
+MARKER = "farm-gpu-caps: "
+
 
 def _error(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
@@ -30,6 +34,7 @@ def ask() -> dict[str, Any]:
     """``{"nvdec": [...], "nvenc": [...]}``: per codec the driver's answer or the error."""
     from farm.backends.nvidia import codec
 
+    codec.pynvvideocodec()  # one error for all when the library does not load
     answer: dict[str, Any] = {"nvdec": [], "nvenc": []}
     for name, bits in codec.DECODE_PROBES:
         try:
@@ -49,7 +54,8 @@ def main() -> int:
         answer = ask()
     except Exception as exc:  # PyNvVideoCodec does not load in this process
         answer = {"error": _error(exc)}
-    json.dump(answer, sys.stdout)
+    # on a line of its own, after a marker: the library may print its own lines on stdout
+    sys.stdout.write(f"\n{MARKER}{json.dumps(answer)}\n")
     return 0
 
 

@@ -11,4 +11,5 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # tests/gpu, for f
 
 import fake_nv  # noqa: E402
 
+print("[PyNvVideoCodec] stand-in loaded")  # the library talks on stdout too
 globals().update({k: v for k, v in vars(fake_nv.from_env()).items() if not k.startswith("__")})
