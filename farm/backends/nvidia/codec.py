@@ -131,14 +131,16 @@ class NvdecReader:
 
     gpu_id: int
     stream_ptr: int  # the worker's CUDA stream: decoder post-processing is ordered with the kernels
-    _sources: OrderedDict[str, _Source] = field(default_factory=OrderedDict)
+    #: by (path, content identity): a file rewritten in place gets a decoder of its own
+    _sources: OrderedDict[tuple[str, str], _Source] = field(default_factory=OrderedDict)
     opened: list[str] = field(default_factory=list)  # decoders created, by source, in order (reports)
     seeks: int = 0  # seeks asked of the decoders (reports, tests)
 
-    def open(self, path: str, where: Where) -> _Source:
-        if path in self._sources:
-            self._sources.move_to_end(path)
-            return self._sources[path]
+    def open(self, path: str, where: Where, identity: str = "") -> _Source:
+        key = (path, identity)
+        if key in self._sources:
+            self._sources.move_to_end(key)
+            return self._sources[key]
         nvc = pynvvideocodec()
         while len(self._sources) >= DECODERS_KEPT:
             self._sources.popitem(last=False)  # the decoder is closed when dropped
@@ -160,15 +162,15 @@ class NvdecReader:
                     hint="render it with --backend cpu",
                 ) from exc
             raise MediaError(f"NVDEC cannot open the source ({_first_line(exc)})", where) from exc
-        source = self._sources[path] = _Source(decoder)
+        source = self._sources[key] = _Source(decoder)
         self.opened.append(path)
         return source
 
-    def _by_index(self, path: str, source: _Source, indices: list[int], where: Where) -> list[Any]:
+    def _by_index(self, key: tuple[str, str], indices: list[int], where: Where) -> list[Any]:
         try:
-            frames = list(source.decoder.get_batch_frames_by_index(indices))
+            frames = list(self._sources[key].decoder.get_batch_frames_by_index(indices))
         except Exception as exc:
-            self._sources.pop(path, None)
+            self._sources.pop(key, None)
             raise MediaError(
                 f"NVDEC failed on source frames {indices[0]}..{indices[-1]} ({_first_line(exc)})", where
             ) from exc
@@ -180,12 +182,12 @@ class NvdecReader:
             )
         return frames
 
-    def fetch(self, path: str, indices: list[int], where: Where) -> list[Any]:
+    def fetch(self, path: str, indices: list[int], where: Where, identity: str = "") -> list[Any]:
         """Decoded frames for ``indices`` (ascending, distinct), valid until the next fetch."""
-        source = self.open(path, where)
+        source = self.open(path, where, identity)
         first, last = indices[0], indices[-1]
         if not hasattr(source.decoder, "seek_to_index"):  # a release without it: random access only
-            return self._by_index(path, source, indices, where)
+            return self._by_index((path, identity), indices, where)
         try:
             if not source.position <= first <= source.position + FORWARD_LIMIT:
                 source.decoder.seek_to_index(first)
@@ -198,7 +200,7 @@ class NvdecReader:
                 source.position += skipped
             decoded = list(source.decoder.get_batch_frames(last - source.position + 1))
         except Exception as exc:
-            self._sources.pop(path, None)  # its position is unknown now
+            self._sources.pop((path, identity), None)  # its position is unknown now
             raise MediaError(
                 f"NVDEC failed on source frames {first}..{last} ({_first_line(exc)})", where
             ) from exc

@@ -207,7 +207,7 @@ def _frames(state: GpuState, job: SegmentJob, where: Where) -> Iterator[tuple[Ar
     matrix, range_ = kernel_colour(src.colorspace, src.color_range)
     lut = state.lut(job.lut_path, job.lut_hash)
     for batch in batches(decode_steps(job), DECODE_BATCH):
-        frames = state.reader.fetch(src.path, [s.index for s in batch], where)
+        frames = state.reader.fetch(src.path, [s.index for s in batch], where, src.identity)
         for step, frame in zip(batch, frames, strict=True):
             stamp = frame_timestamp(frame)
             if not pts_matches(stamp, step.pts, src.time_base):
