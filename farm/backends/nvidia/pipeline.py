@@ -1,14 +1,16 @@
 """The nvidia backend: NVDEC → CuPy → NVENC, or NVDEC → CuPy → libx264/libx265 where there is no NVENC.
 
-A segment is decoded with PyNvVideoCodec (frames stay on the GPU and reach
-CuPy through ``__cuda_array_interface__``, no host copy), converted, graded,
-scaled and placed by the fused kernel on the worker's one CUDA stream, then
+A segment is decoded with PyNvVideoCodec (frames stay on the GPU; CuPy arrays
+are built from each plane's pointer with byte strides, with neither a copy nor
+a host sync), converted, graded, scaled and placed by the fused kernel on the
+worker's one CUDA stream, then
 
 * ``family == "nvenc"``: encoded by NVENC (IDR first, fixed GOP whose every
   I-frame is an IDR, constant QP, P1–P7) and muxed by PyAV from Annex-B
   without re-encoding (:mod:`farm.backends.nvidia.mux`);
-* ``family == "nvdec+cpu"``: copied to the host once, after scaling, and
-  encoded by the host encoder the CPU backend uses too
+* ``family == "nvdec+cpu"``: copied to the host once, after scaling (into
+  pinned buffers, on a second stream, :mod:`farm.backends.nvidia.transfer`),
+  and encoded by the host encoder the CPU backend uses too
   (:mod:`farm.backends.host_encode`). H100, H200 and A100 have NVDEC but no
   NVENC.
 
