@@ -12,7 +12,16 @@ UV (H/2, W/2, 2) planes of one allocation, and returns Annex-B — as ``bytes`` 
 libx264/libx265 in Annex-B mode, with NVENC's GOP/IDR/QP options applied.
 
 The fakes check their inputs strictly (string option values, surface shape,
-plane layout), so a call the real library would reject fails here too.
+plane layout), so a call the real library would reject fails here too, and
+they carry the real library's known faults (from an audit of the 2.2.4 wheel),
+so code that would trip on them trips here: P016 planes report strides in
+elements; a seek in a ``.mov``/``.mkv`` that was not scanned lands by an
+estimate from the rate; an output's ``timestamp`` is garbage unless
+``inputTimeStamp`` was passed; ``GetEncoderCaps``/``CreateEncoder`` on a GPU
+without NVENC leave a context of their own current (:class:`FakeCudaDriver`);
+the caps functions ignore ``gpuid`` and answer for device 0 of the process.
+The CuPy stand-in's ``asarray`` reads an interface as CuPy does (strides in
+bytes, a host sync on a named stream, counted in ``syncs``).
 """
 
 from __future__ import annotations
