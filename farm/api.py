@@ -17,15 +17,31 @@ from farm.execute.ray_executor import RayExecutor
 from farm.output.cache import Cache
 from farm.output.metrics import RenderMetrics
 from farm.output.report import RenderReport, VariantResult
+from farm.output.store import is_object_store, parse_location
 from farm.planning.planner import RenderPlan, plan_project
 
-__all__ = ["RenderReport", "VariantResult", "default_paths", "plan", "render"]
+__all__ = ["RenderReport", "VariantResult", "default_paths", "open_cache", "plan", "render"]
 
 
 def default_paths(project: Project, out: str | Path | None, cache: str | Path | None) -> tuple[Path, Path]:
+    """The output folder and the local cache folder (for an object-store cache: its local scratch)."""
     out_dir = Path(out).expanduser().resolve() if out else project.root / "renders"
-    cache_dir = Path(cache).expanduser().resolve() if cache else project.root / ".farm-cache"
-    return out_dir, cache_dir
+    if cache is not None and parse_location(str(cache))[0] == "file":
+        return out_dir, Path(parse_location(str(cache))[1]).expanduser().resolve()
+    return out_dir, project.root / ".farm-cache"
+
+
+def open_cache(project: Project, cache: str | Path | None) -> Cache:
+    """The cache ``--cache`` names: a folder (default ``.farm-cache/`` beside the project) or ``s3://``.
+
+    With an object store, the project's ``.farm-cache/`` holds probes, looks,
+    audio and the segments downloaded for stitching. An unknown URL scheme is
+    refused (exit 2).
+    """
+    _, local = default_paths(project, None, cache)
+    if cache is not None and is_object_store(str(cache)):
+        return Cache.open(str(cache), scratch=local)
+    return Cache(local)
 
 
 def plan(
@@ -33,8 +49,7 @@ def plan(
 ) -> RenderPlan:
     """Plan a project's variants (probing their media) without rendering anything."""
     proj = project if isinstance(project, Project) else load_project(project)
-    _, cache_dir = default_paths(proj, None, cache)
-    return plan_project(proj, variants, Cache(cache_dir).ensure().root)
+    return plan_project(proj, variants, open_cache(proj, cache).ensure().root)
 
 
 def render(
@@ -56,9 +71,11 @@ def render(
     """
     started = time.perf_counter()
     proj = project if isinstance(project, Project) else load_project(project)
-    out_dir, cache_dir = default_paths(proj, out, cache)
+    out_dir, _ = default_paths(proj, out, cache)
     backend_name, reason = select_backend(backend)
-    cache_ = Cache(cache_dir).ensure()
+    cache_ = open_cache(proj, cache).ensure()
+    if cache_.store is not None:
+        cache_.store.check()
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 from typing import Any
 
 from farm.errors import FarmError, InternalError, Where
@@ -25,12 +24,12 @@ def render_segment(job: SegmentJob, cache_root: str, backend: str = "cpu") -> di
 
     The result says whether it was rendered now (``rendered``) and by which backend.
     """
-    cache = Cache(Path(cache_root))
+    cache = Cache.open(cache_root)
     meta = cache.segment_meta(job.key)
     if meta is not None and meta.get("frames") == job.count:
         return {**meta, "rendered": False}
-    final = cache.segment_path(job.key)
-    tmp = cache.temp_path(final)
+    job = cache.with_local_lut(job)
+    tmp = cache.temp_path(cache.segment_path(job.key))
     t0 = time.perf_counter()
     try:
         if backend == "cpu":
@@ -51,7 +50,7 @@ def render_segment(job: SegmentJob, cache_root: str, backend: str = "cpu") -> di
             "label": job.label,
             "host": os.uname().nodename,
         }
-        cache.commit_segment(job.key, tmp, meta)
+        meta = cache.commit_segment(job.key, tmp, meta)
     except FarmError:
         raise
     except Exception as exc:  # a bug, or a library failing in a way we did not foresee
@@ -63,4 +62,4 @@ def render_segment(job: SegmentJob, cache_root: str, backend: str = "cpu") -> di
     finally:
         if tmp.exists():
             tmp.unlink()
-    return {**meta, "rendered": True, "bytes": final.stat().st_size}
+    return {**meta, "rendered": True}

@@ -35,3 +35,14 @@ def strength(text: str) -> float:
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"strength must be in [0, 1], got {text}")
     return value
+
+
+def cache_location(text: str) -> str:
+    """A ``--cache`` value: a folder, ``file://`` or ``s3://`` URL; another URL scheme is a usage error."""
+    from farm.output.store import CacheLocationError, parse_location
+
+    try:
+        parse_location(text)
+    except CacheLocationError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text

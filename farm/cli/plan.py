@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from farm.cli.arguments import cache_location
 from farm.cli.table import print_plan_table
 
 HELP = "show each variant's frames and segments, and what they share"
@@ -16,7 +17,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
     """Add the arguments of ``farm plan`` to ``parser``."""
     parser.add_argument("project", type=Path)
     parser.add_argument("--variant", action="append", dest="variants", metavar="NAME")
-    parser.add_argument("--cache", type=Path, help="where probes are cached (default: .farm-cache/)")
+    parser.add_argument(
+        "--cache", type=cache_location, metavar="DIR|URL", help="the cache (default: .farm-cache/)"
+    )
     parser.add_argument("--json", action="store_true", help="print the plan summary as JSON")
     return parser
 

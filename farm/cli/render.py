@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from farm.cli.arguments import positive_int
+from farm.cli.arguments import cache_location, positive_int
 from farm.cli.table import print_table
 from farm.errors import OutputError, Where
 from farm.output.atomic import write_text_atomic
@@ -29,7 +29,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
     )
     parser.add_argument("--out", type=Path, help="output folder (default: renders/ beside the project file)")
     parser.add_argument(
-        "--cache", type=Path, help="segment cache folder (default: .farm-cache/ beside the project file)"
+        "--cache",
+        type=cache_location,
+        metavar="DIR|URL",
+        help="segment cache: a folder every node sees (default: .farm-cache/ beside the project file) "
+        "or s3://BUCKET/PREFIX",
     )
     parser.add_argument(
         "--backend",

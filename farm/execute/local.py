@@ -52,7 +52,7 @@ class InProcessExecutor:
         for audio in batch.audio:
             if not skip(audio.key):
                 on_done(_run_unit(audio.key, "audio", partial(render_audio, audio.job, audio.out_path)))
-        cache_root = str(batch.cache_root)
+        cache_root = batch.cache_location
         for segment in batch.segments:
             if skip(segment.key):
                 continue

@@ -98,7 +98,14 @@ def find_work(plan: RenderPlan, out_dir: Path, cache: Cache, backend: str) -> Wo
         users={key: frozenset(names) for key, names in users.items()},
         cached=cached,
         waiting=waiting,
-        batch=WorkBatch(tuple(segments), tuple(audio.values()), tuple(looks), cache.root, backend),
+        batch=WorkBatch(
+            tuple(segments),
+            tuple(audio.values()),
+            tuple(looks),
+            cache.root,
+            backend,
+            cache.location if cache.store else "",
+        ),
     )
 
 
@@ -277,7 +284,7 @@ class RenderLoop:
         return len(mine)
 
     def _stitch(self, vp: VariantPlan, final: Path) -> None:
-        pieces = [StitchPiece(self.cache.segment_path(p.key), p.start, p.count) for p in vp.placements]
+        pieces = [StitchPiece(self.cache.local_segment(p.key), p.start, p.count) for p in vp.placements]
         stitch(
             pieces,
             self.cache.audio_path(vp.audio.key),

@@ -72,6 +72,7 @@ class WorkBatch:
     looks: tuple[LookJob, ...]  # all finished before any segment starts: segments apply their LUTs
     cache_root: Path  # the cache segments are rendered into
     backend: str  # the backend that renders the segments: cpu | nvidia
+    cache_url: str = ""  # the segment cache when it is an object store (s3://...); "" for a folder
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -79,6 +80,11 @@ class WorkBatch:
         keys = [u.key for u in self.segments] + [u.key for u in self.audio] + [u.key for u in self.looks]
         if len(keys) != len(set(keys)):
             raise ValueError("a unit of work appears twice in one batch")
+
+    @property
+    def cache_location(self) -> str:
+        """What workers open the segment cache with (:meth:`farm.output.cache.Cache.open`)."""
+        return self.cache_url or str(self.cache_root)
 
     @property
     def empty(self) -> bool:

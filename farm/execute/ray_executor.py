@@ -68,19 +68,31 @@ class _Tasks:
     look: Any
 
 
-def _remote_tasks(task_env: dict[str, str]) -> _Tasks:
+def _remote_tasks(task_env: dict[str, str], pin_to_driver: bool = False) -> _Tasks:
+    """The remote task bodies; ``pin_to_driver`` runs audio and looks on the driver's node.
+
+    With an object-store cache, audio tracks and baked looks are written to the
+    driver's local scratch (where it stitches), so they must run there.
+    """
     import ray
 
     retries = SEGMENT_RETRIES
-    tasks = _Tasks(
-        segment=ray.remote(num_cpus=1, max_retries=retries, retry_exceptions=False)(_segment_task),
-        audio=ray.remote(max_retries=retries, retry_exceptions=False)(_audio_task),
-        look=ray.remote(num_cpus=1, max_retries=retries, retry_exceptions=False)(_look_task),
+    here: dict[str, Any] = {}
+    if pin_to_driver:
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        node = ray.get_runtime_context().get_node_id()
+        here = {"scheduling_strategy": NodeAffinitySchedulingStrategy(node_id=node, soft=False)}
+    env = {"runtime_env": {"env_vars": task_env}} if task_env else {}
+    return _Tasks(
+        segment=ray.remote(num_cpus=1, max_retries=retries, retry_exceptions=False)(_segment_task).options(
+            **env
+        ),
+        audio=ray.remote(max_retries=retries, retry_exceptions=False)(_audio_task).options(**env, **here),
+        look=ray.remote(num_cpus=1, max_retries=retries, retry_exceptions=False)(_look_task).options(
+            **env, **here
+        ),
     )
-    if not task_env:
-        return tasks
-    env = {"runtime_env": {"env_vars": task_env}}
-    return _Tasks(tasks.segment.options(**env), tasks.audio.options(**env), tasks.look.options(**env))
 
 
 @dataclass(frozen=True)
@@ -177,10 +189,18 @@ class RayExecutor:
 
     def run(self, batch: WorkBatch, on_done: OnDone, skip: SkipQuery) -> None:
         """Run every unit ``skip`` lets through, calling ``on_done`` for each as it finishes."""
-        tasks = _remote_tasks(self.task_env)
+        task_env = {**_store_env(), **self.task_env} if batch.cache_url else self.task_env
+        tasks = _remote_tasks(task_env, pin_to_driver=bool(batch.cache_url))
         # looks first, all of them: segments apply the LUTs they bake
         looks = [_Unit("look", job.key, partial(tasks.look.remote, job)) for job in batch.looks]
         self._feed(looks, None, on_done, skip, limit=len(looks))
+        if batch.cache_url:  # workers of an object-store cache fetch the looks from the store
+            from farm.output.cache import Cache
+
+            store = Cache.open(batch.cache_url)
+            for lut in sorted({j.lut_path for j in batch.segments if j.lut_path}):
+                if os.path.isfile(lut):
+                    store.share_lut(lut)
         pool = self._gpu_pool(batch) if batch.backend == "nvidia" and batch.segments else None
         # audio first: few, long, and they overlap with the many short segments
         units = [
@@ -190,7 +210,7 @@ class RayExecutor:
             if pool is not None:
                 start = partial(pool.submit, job)
             else:
-                start = partial(tasks.segment.remote, job, str(batch.cache_root), batch.backend)
+                start = partial(tasks.segment.remote, job, batch.cache_location, batch.backend)
             units.append(_Unit("segment", job.key, start))
         # bounded: enough to keep every worker busy, no more
         self._feed(units, pool, on_done, skip, limit=max(2, 2 * self.workers))
@@ -210,7 +230,7 @@ class RayExecutor:
                 f"no Ray node offers what {family!r} segments need",
                 hint="start GPU nodes with cluster/start-node.sh, or use --backend cpu",
             )
-        return _ActorPool(start_gpu_workers(count, family, str(batch.cache_root)))
+        return _ActorPool(start_gpu_workers(count, family, batch.cache_location))
 
     @staticmethod
     def _feed(
@@ -236,6 +256,15 @@ class RayExecutor:
                 if pool is not None:
                     pool.release(ref)
                 on_done(_outcome(ref, unit.kind, unit.key))
+
+
+#: where the object store is, passed from the driver to the workers (never credentials: a node
+#: reads its own, from its environment, profile or role)
+STORE_LOCATION_ENV = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_REGION", "AWS_DEFAULT_REGION")
+
+
+def _store_env() -> dict[str, str]:
+    return {name: os.environ[name] for name in STORE_LOCATION_ENV if os.environ.get(name)}
 
 
 def _check_reachable(address: str, timeout: float = 5.0) -> None:

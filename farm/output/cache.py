@@ -1,27 +1,66 @@
 """The content-addressed segment cache: ``KEY.mp4`` + ``KEY.json``, written atomically.
 
 A segment counts as present only when its metadata exists and agrees with the
-file beside it: the metadata is renamed into place last, so a crash at any
-moment leaves either a complete entry or none.
+file beside it: the metadata is written last, so a crash at any moment leaves
+either a complete entry or none.
+
+The segments live in a folder every node sees, or in an object store
+(:mod:`farm.output.store`). With a store, ``root`` is a local scratch folder:
+workers encode there and upload; the driver downloads what it stitches there.
+Probes, looks and audio always live under ``root``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from farm.errors import OutputError, Where
+from farm.errors import MissingInputError, OutputError, Where
 from farm.output.atomic import atomic_write, temp_path
+from farm.output.store import S3Store, open_store, parse_location
+from farm.planning.units import SegmentJob
+
+
+def scratch_dir() -> Path:
+    """A worker's local scratch for an object-store cache (``FARM_SCRATCH``, else the temp folder)."""
+    return Path(os.environ.get("FARM_SCRATCH") or tempfile.gettempdir()) / "farm-scratch"
+
+
+def _meta_object(data: bytes | None) -> dict[str, Any] | None:
+    """Parsed metadata, or None when absent or not a JSON object."""
+    if data is None:
+        return None
+    try:
+        meta = json.loads(data)
+    except ValueError:
+        return None
+    return meta if isinstance(meta, dict) else None
 
 
 @dataclass(frozen=True)
 class Cache:
-    """The cache folder (shared by every node of a cluster)."""
+    """The cache: a folder shared by every node, or a local folder in front of an object store."""
 
-    root: Path  # holds segments/, audio/, probe/, looks/ and tmp/
+    root: Path  # holds segments/ (POSIX, or downloaded copies), audio/, probe/, looks/ and tmp/
+    store: S3Store | None = None  # where segments live when the cache is an object store
+
+    @classmethod
+    def open(cls, location: str | Path, scratch: Path | None = None) -> Cache:
+        """The cache at ``location`` (a folder, ``file://`` or ``s3://`` URL); ``scratch`` for a store."""
+        scheme, rest = parse_location(str(location))
+        if scheme == "file":
+            return cls(Path(rest))
+        return cls(scratch or scratch_dir(), open_store(str(location)))
+
+    @property
+    def location(self) -> str:
+        """What a worker passes to :meth:`open` to reach the same segments."""
+        return self.store.url if self.store is not None else str(self.root)
 
     def ensure(self) -> Cache:
         try:
@@ -33,11 +72,16 @@ class Cache:
             ) from None
         return self
 
+    @staticmethod
+    def segment_name(key: str, ext: str = "mp4") -> str:
+        """A segment's name relative to the cache (also its object name in a store)."""
+        return f"segments/{key[:2]}/{key}.{ext}"
+
     def segment_path(self, key: str) -> Path:
-        return self.root / "segments" / key[:2] / f"{key}.mp4"
+        return self.root / self.segment_name(key)
 
     def segment_meta_path(self, key: str) -> Path:
-        return self.root / "segments" / key[:2] / f"{key}.json"
+        return self.root / self.segment_name(key, "json")
 
     def audio_path(self, key: str) -> Path:
         return self.root / "audio" / f"{key}.m4a"
@@ -53,26 +97,102 @@ class Cache:
 
     def segment_meta(self, key: str) -> dict[str, Any] | None:
         """The metadata of a complete cached segment, or None."""
-        meta_path = self.segment_meta_path(key)
-        media = self.segment_path(key)
+        if self.store is not None:
+            return _meta_object(self.store.get_bytes(self.segment_name(key, "json")))
         try:
-            meta: dict[str, Any] = json.loads(meta_path.read_text())
-        except (OSError, ValueError):
+            meta = _meta_object(self.segment_meta_path(key).read_bytes())
+        except OSError:
+            return None
+        if meta is None:
             return None
         try:
-            if media.stat().st_size != meta.get("bytes"):
+            if self.segment_path(key).stat().st_size != meta.get("bytes"):
                 return None
         except OSError:
             return None
         return meta
 
-    def commit_segment(self, key: str, tmp_media: Path, meta: dict[str, Any]) -> None:
+    def commit_segment(self, key: str, tmp_media: Path, meta: dict[str, Any]) -> dict[str, Any]:
         """Move a finished segment (written at :meth:`temp_path`) into place, then its metadata.
 
         The metadata is the commit point: :meth:`segment_meta` trusts a segment
-        only when it exists and agrees with the media beside it.
+        only when it exists and agrees with the media beside it. In a store the
+        media is uploaded under a name of its own and the metadata created only
+        if absent: when another writer committed the key first, its entry
+        stands, ours is removed, and its metadata is returned.
         """
         meta = {**meta, "bytes": tmp_media.stat().st_size}
-        os.replace(tmp_media, self.segment_path(key))
-        with atomic_write(self.segment_meta_path(key), keep_suffix=True) as tmp_meta:
-            tmp_meta.write_text(json.dumps(meta, indent=1, sort_keys=True))
+        if self.store is None:
+            os.replace(tmp_media, self.segment_path(key))
+            with atomic_write(self.segment_meta_path(key), keep_suffix=True) as tmp_meta:
+                tmp_meta.write_text(json.dumps(meta, indent=1, sort_keys=True))
+            return meta
+        obj = temp_path(Path(self.segment_name(key)), keep_suffix=True).as_posix()
+        meta["object"] = obj
+        self.store.put_file(obj, tmp_media)
+        tmp_media.unlink()
+        data = json.dumps(meta, indent=1, sort_keys=True).encode()
+        if self.store.create(self.segment_name(key, "json"), data):
+            return meta
+        self.store.delete(obj)  # another writer committed this key first: its entry stands
+        theirs = self.segment_meta(key)
+        if theirs is None:
+            raise OutputError(f"segment {key[:12]} vanished from the cache while committing it")
+        return theirs
+
+    def local_segment(self, key: str) -> Path:
+        """A local file holding the cached segment ``key`` (downloaded from a store when needed)."""
+        if self.store is None:
+            path = self.segment_path(key)
+            if not path.is_file():
+                raise MissingInputError(
+                    f"segment {key[:12]} is not in the cache folder",
+                    Where(path=str(path)),
+                    hint="on a cluster the cache folder must be one every node sees, or s3://BUCKET/PREFIX",
+                )
+            return path
+        meta = self.segment_meta(key)
+        if meta is None:
+            raise MissingInputError(
+                f"segment {key[:12]} is not in the cache",
+                Where(path=f"{self.location}/{self.segment_name(key)}"),
+            )
+        dest = self.segment_path(key)
+        if dest.is_file() and dest.stat().st_size == meta.get("bytes"):
+            return dest
+        tmp = self.temp_path(dest)
+        try:
+            self.store.download(str(meta.get("object", self.segment_name(key))), tmp)
+            if tmp.stat().st_size != meta.get("bytes"):
+                raise OutputError(
+                    f"segment {key[:12]} in the cache has {tmp.stat().st_size} bytes, its metadata says "
+                    f"{meta.get('bytes')}",
+                    Where(path=f"{self.location}/{meta.get('object')}"),
+                )
+            os.replace(tmp, dest)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return dest
+
+    def share_lut(self, path: str) -> None:
+        """Put a baked look where workers of an object-store cache find it (no-op for a folder)."""
+        if self.store is None:
+            return
+        name = f"looks/{Path(path).name}"
+        if self.store.get_bytes(name) is None:
+            self.store.put_file(name, Path(path))
+
+    def with_local_lut(self, job: SegmentJob) -> SegmentJob:
+        """``job`` with its look at a local path (fetched from the store when this node lacks it)."""
+        if self.store is None or job.lut_path is None or Path(job.lut_path).is_file():
+            return job
+        local = self.root / "looks" / Path(job.lut_path).name
+        if not local.is_file():
+            local.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.temp_path(local)
+            try:
+                self.store.download(f"looks/{local.name}", tmp)
+                os.replace(tmp, local)
+            finally:
+                tmp.unlink(missing_ok=True)
+        return dataclasses.replace(job, lut_path=str(local))
