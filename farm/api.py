@@ -15,6 +15,7 @@ from farm.execute.loop import RenderLoop, output_path
 from farm.execute.protocol import Executor, ExecutorSession
 from farm.execute.ray_executor import RayExecutor
 from farm.output.cache import Cache
+from farm.output.lease import hold_render, release_render
 from farm.output.metrics import RenderMetrics
 from farm.output.report import RenderReport, VariantResult
 from farm.output.store import is_object_store, parse_location
@@ -45,11 +46,17 @@ def open_cache(project: Project, cache: str | Path | None) -> Cache:
 
 
 def plan(
-    project: str | Path | Project, variants: list[str] | None = None, cache: str | Path | None = None
+    project: str | Path | Project,
+    variants: list[str] | None = None,
+    cache: str | Path | None = None,
+    family: str = "cpu",
 ) -> RenderPlan:
-    """Plan a project's variants (probing their media) without rendering anything."""
+    """Plan a project's variants (probing their media) without rendering anything.
+
+    ``family`` is the encoder family the keys name (``cpu``, ``nvenc``, ``nvdec+cpu``).
+    """
     proj = project if isinstance(project, Project) else load_project(project)
-    return plan_project(proj, variants, open_cache(proj, cache).ensure().root)
+    return plan_project(proj, variants, open_cache(proj, cache).ensure().root, family=family)
 
 
 def render(
@@ -108,7 +115,12 @@ def render(
             metrics=metrics,
             started=started,
         )
-        return loop.run(session, workers=workers or 0)
+        # a running render holds every key it needs: `farm cache gc` leaves them alone
+        held = hold_render(cache_.objects, the_plan.jobs)
+        try:
+            return loop.run(session, workers=workers or 0)
+        finally:
+            release_render(cache_.objects, held)
 
 
 def _plan_while_starting(

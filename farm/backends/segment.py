@@ -28,7 +28,18 @@ def render_segment(job: SegmentJob, cache_root: str, backend: str = "cpu") -> di
     meta = cache.segment_meta(job.key)
     if meta is not None and meta.get("frames") == job.count:
         return {**meta, "rendered": False}
-    job = cache.with_local_lut(job)
+    meta = cache.claim(job.key)  # another render encoding this key: wait, and reuse its entry
+    if meta is not None:
+        if meta.get("frames") == job.count:
+            return {**meta, "rendered": False}
+        return _render(cache, cache.with_local_lut(job), backend)  # a wrong entry: written over
+    try:
+        return _render(cache, cache.with_local_lut(job), backend)
+    finally:
+        cache.release(job.key)
+
+
+def _render(cache: Cache, job: SegmentJob, backend: str) -> dict[str, Any]:
     tmp = cache.temp_path(cache.segment_path(job.key))
     t0 = time.perf_counter()
     try:

@@ -1,4 +1,9 @@
-"""``farm plan``: each variant's frames and segments, and what the variants share (nothing rendered)."""
+"""``farm plan``: each variant's frames and segments, what the variants share, and what the cache holds.
+
+Nothing is rendered. Against the cache (``--cache``, a folder or ``s3://``),
+each variant says how many of its segments and frames are already cached and
+how many a render would encode now: what a new variant costs before rendering.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,14 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from farm.cli.arguments import cache_location
 from farm.cli.table import print_plan_table
+from farm.output.cache import Cache
+from farm.planning.planner import RenderPlan
 
-HELP = "show each variant's frames and segments, and what they share"
+HELP = "show each variant's frames and segments, what they share, and what the cache already holds"
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -20,16 +28,60 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
     parser.add_argument(
         "--cache", type=cache_location, metavar="DIR|URL", help="the cache (default: .farm-cache/)"
     )
+    parser.add_argument(
+        "--backend",
+        choices=("auto", "cpu", "nvidia"),
+        default="auto",
+        help="the backend a render would use (its encoder family is part of every key)",
+    )
     parser.add_argument("--json", action="store_true", help="print the plan summary as JSON")
     return parser
 
 
+def cache_status(the_plan: RenderPlan, cache: Cache) -> dict[str, Any]:
+    """Per variant, its distinct segments and frames already cached and still to encode; and in all.
+
+    ``to_encode`` counts each missing key once, however many variants share it.
+    """
+    cached = {key for key in the_plan.jobs if cache.segment_meta(key) is not None}
+    variants: dict[str, Any] = {}
+    for name, vp in the_plan.variants.items():
+        keys = set(vp.keys)
+        have = keys & cached
+        variants[name] = {
+            "cached_segments": len(have),
+            "cached_frames": sum(the_plan.jobs[k].count for k in have),
+            "encode_segments": len(keys - have),
+            "encode_frames": sum(the_plan.jobs[k].count for k in keys - have),
+        }
+    missing = set(the_plan.jobs) - cached
+    return {
+        "cache": cache.location,
+        "variants": variants,
+        "to_encode": {
+            "segments": len(missing),
+            "frames": sum(the_plan.jobs[k].count for k in missing),
+        },
+    }
+
+
 def run(args: argparse.Namespace) -> int:
     """Perform ``farm plan``: the summary as a table or JSON; a variant that cannot be planned is an error."""
-    from farm.api import plan
+    from farm.api import open_cache, plan
+    from farm.backends.nvidia.pipeline import encode_family  # imports no GPU library
+    from farm.backends.select import select_backend
+    from farm.edit.project import load_project
 
-    the_plan = plan(args.project, args.variants, args.cache)
+    project = load_project(args.project)
+    backend, _ = select_backend(args.backend)
+    cache = open_cache(project, args.cache)
+    the_plan = plan(project, args.variants, args.cache, family=encode_family(backend))
     summary = the_plan.summary()
+    status = cache_status(the_plan, cache)
+    summary["cache"] = status["cache"]
+    summary["to_encode"] = status["to_encode"]
+    for name, counts in status["variants"].items():
+        summary["variants"][name].update(counts)
     if args.json:
         print(json.dumps(summary, indent=2))
     else:

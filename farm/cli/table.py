@@ -34,14 +34,31 @@ def print_table(report: RenderReport, stream: TextIO | None = None) -> None:
 
 
 def print_plan_table(summary: dict[str, Any], stream: TextIO | None = None) -> None:
-    """One row per planned variant (frames, seconds, segments, shared), then the unique work."""
+    """One row per planned variant (frames, seconds, segments, shared, cached, to encode), then totals.
+
+    The cache columns appear when the summary carries them (``farm plan`` against a cache).
+    """
     stream = stream or sys.stdout
-    rows = [("variant", "frames", "seconds", "segments", "shared")]
+    against_cache = "to_encode" in summary
+    head = ("variant", "frames", "seconds", "segments", "shared")
+    rows = [head + (("cached", "to encode") if against_cache else ())]
     for name, v in summary["variants"].items():
-        rows.append(
-            (name, str(v["frames"]), f"{v['duration_seconds']:.2f}", str(v["segments"]), str(v["shared"]))
+        row: tuple[str, ...] = (
+            name,
+            str(v["frames"]),
+            f"{v['duration_seconds']:.2f}",
+            str(v["segments"]),
+            str(v["shared"]),
         )
+        if against_cache:
+            row += (
+                f"{v['cached_segments']} ({v['cached_frames']} fr)",
+                f"{v['encode_segments']} ({v['encode_frames']} fr)",
+            )
+        rows.append(row)
     write_rows(rows, stream)
-    stream.write(
-        f"unique segments: {summary['unique_segments']} ({summary['unique_frames']} frames to render)\n"
-    )
+    stream.write(f"unique segments: {summary['unique_segments']} ({summary['unique_frames']} frames)\n")
+    if against_cache:
+        todo = summary["to_encode"]
+        encode = f"{todo['segments']} segments ({todo['frames']} frames)"
+        stream.write(f"to encode now: {encode}; cache {summary['cache']}\n")

@@ -16,13 +16,15 @@ import dataclasses
 import json
 import os
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from farm.errors import MissingInputError, OutputError, Where
+from farm.output import lease
 from farm.output.atomic import atomic_write, temp_path
-from farm.output.store import S3Store, open_store, parse_location
+from farm.output.store import PosixStore, S3Store, open_store, parse_location
 from farm.planning.units import SegmentJob
 
 
@@ -71,6 +73,34 @@ class Cache:
                 f"cannot create the cache ({exc.strerror})", Where(path=str(self.root))
             ) from None
         return self
+
+    @property
+    def objects(self) -> S3Store | PosixStore:
+        """The segments' store, seen through one set of calls (listing, leases, gc)."""
+        return self.store if self.store is not None else PosixStore(self.root)
+
+    def claim(self, key: str, poll: float = 0.25) -> dict[str, Any] | None:
+        """Take the lease on encoding ``key``, or wait for the writer holding it and return its entry.
+
+        None: the caller holds the lease (and :meth:`release` s it). Two renders
+        on one cache never encode one key twice; the loser reuses the winner's.
+        """
+        objects = self.objects
+        while True:
+            if lease.take_key(objects, key):
+                meta = self.segment_meta(key)  # committed between our look and our lease
+                if meta is None:
+                    return None
+                lease.release_key(objects, key)
+                return meta
+            time.sleep(poll)
+            meta = self.segment_meta(key)
+            if meta is not None:
+                return meta
+
+    def release(self, key: str) -> None:
+        """Give up the lease :meth:`claim` took."""
+        lease.release_key(self.objects, key)
 
     @staticmethod
     def segment_name(key: str, ext: str = "mp4") -> str:

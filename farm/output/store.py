@@ -188,6 +188,50 @@ class S3Store:
             ) from None
 
 
+class PosixStore:
+    """A cache folder seen through the same calls as an object store (for leases, listing, gc)."""
+
+    scheme = "file"
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.url = str(root)
+
+    def get_bytes(self, name: str) -> bytes | None:
+        try:
+            return (self.root / name).read_bytes()
+        except OSError:
+            return None
+
+    def create(self, name: str, data: bytes) -> bool:
+        """Create the file unless it exists (``O_EXCL``, atomic on local and NFSv3+ folders)."""
+        path = self.root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        return True
+
+    def delete(self, name: str) -> None:
+        (self.root / name).unlink(missing_ok=True)
+
+    def list(self, under: str) -> Iterator[StoredObject]:
+        base = self.root / under
+        if not base.is_dir():
+            return
+        for dirpath, _, files in os.walk(base):
+            for file in files:
+                path = Path(dirpath) / file
+                try:
+                    st = path.stat()
+                except OSError:  # removed while listing
+                    continue
+                yield StoredObject(path.relative_to(self.root).as_posix(), st.st_size, st.st_mtime)
+
+
 def _code(exc: Exception) -> str:
     response = getattr(exc, "response", None)
     if isinstance(response, dict):

@@ -1,0 +1,115 @@
+"""Leases in the cache: which keys a writer is encoding, and which keys a running render needs.
+
+Two kinds, both small JSON objects created only if absent (``O_EXCL`` in a
+folder, ``If-None-Match: *`` in an object store):
+
+* ``leases/keys/KEY.json`` — one writer is encoding ``KEY``. Another render
+  that needs the same key waits for its entry instead of encoding it again.
+* ``leases/renders/ID.json`` — a running render and every key it needs (cached
+  or not) until its variants are stitched. ``farm cache gc`` never removes them.
+
+A lease names its holder (host, process id, when it was taken). It is stale,
+and may be taken over or ignored, when its process is gone (same host) or it is
+older than ``FARM_LEASE_SECONDS`` (default 900 s; a render refreshes its own).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+from farm.output.store import StoredObject
+
+KEYS = "leases/keys/"
+RENDERS = "leases/renders/"
+
+
+class LeaseObjects(Protocol):
+    """What leases need of a store (:class:`~farm.output.store.PosixStore` or an object store)."""
+
+    def get_bytes(self, name: str) -> bytes | None: ...
+    def create(self, name: str, data: bytes) -> bool: ...
+    def delete(self, name: str) -> None: ...
+    def list(self, under: str) -> Iterable[StoredObject]: ...
+
+
+def lease_seconds() -> float:
+    return float(os.environ.get("FARM_LEASE_SECONDS") or 900)
+
+
+def _holder(**extra: Any) -> bytes:
+    info = {"host": os.uname().nodename, "pid": os.getpid(), "since": time.time(), **extra}
+    return json.dumps(info).encode()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stale(info: dict[str, Any] | None) -> bool:
+    """Whether a lease no longer holds anything (its process gone, or too old)."""
+    if not isinstance(info, dict):
+        return True
+    if time.time() - float(info.get("since", 0)) > lease_seconds():
+        return True
+    return info.get("host") == os.uname().nodename and not _alive(int(info.get("pid", 0)))
+
+
+def _read(objects: LeaseObjects, name: str) -> dict[str, Any] | None:
+    data = objects.get_bytes(name)
+    try:
+        info = json.loads(data) if data is not None else None
+    except ValueError:
+        return None
+    return info if isinstance(info, dict) else None
+
+
+def take_key(objects: LeaseObjects, key: str) -> bool:
+    """Take the lease on encoding ``key``; False while another live writer holds it."""
+    name = f"{KEYS}{key}.json"
+    if objects.create(name, _holder()):
+        return True
+    if stale(_read(objects, name)):
+        objects.delete(name)
+        return objects.create(name, _holder())
+    return False
+
+
+def release_key(objects: LeaseObjects, key: str) -> None:
+    objects.delete(f"{KEYS}{key}.json")
+
+
+def hold_render(objects: LeaseObjects, keys: Iterable[str]) -> str:
+    """Record that a render needs ``keys`` until :func:`release_render`; returns the lease's name."""
+    name = f"{RENDERS}{os.uname().nodename}-{os.getpid()}-{secrets.token_hex(4)}.json"
+    objects.create(name, _holder(keys=sorted(set(keys))))
+    return name
+
+
+def release_render(objects: LeaseObjects, name: str) -> None:
+    objects.delete(name)
+
+
+def held_keys(objects: LeaseObjects) -> set[str]:
+    """Every key a live lease holds: being encoded, or needed by a running render."""
+    held: set[str] = set()
+    for obj in objects.list("leases/"):
+        info = _read(objects, obj.name)
+        if stale(info):
+            continue
+        assert info is not None
+        if obj.name.startswith(KEYS):
+            held.add(obj.name[len(KEYS) :].removesuffix(".json"))
+        else:
+            held.update(str(k) for k in info.get("keys", ()))
+    return held
