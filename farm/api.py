@@ -79,7 +79,9 @@ def render(
     started = time.perf_counter()
     proj = project if isinstance(project, Project) else load_project(project)
     out_dir, _ = default_paths(proj, out, cache)
-    backend_name, reason = select_backend(backend)
+    on_cluster = executor is None and bool(address)
+    if not on_cluster:  # on a cluster, its nodes decide (below), not this machine
+        backend_name, reason = select_backend(backend)
     cache_ = open_cache(proj, cache).ensure()
     if cache_.store is not None:
         cache_.store.check()
@@ -92,15 +94,20 @@ def render(
     names = list(variants) if variants else list(proj.variants)
     from farm.backends.nvidia.pipeline import encode_family  # imports no GPU library
 
-    family = encode_family(backend_name)  # part of every segment key: "cpu" | "nvenc" | "nvdec+cpu"
-    if executor is None:
+    if on_cluster:
+        session = ExecutorSession(partial(RayExecutor, workers=workers, address=address))
+    elif executor is None:
         session = ExecutorSession(
             partial(RayExecutor, workers=workers, address=address, backend=backend_name)
         )
     else:
         session = ExecutorSession(lambda: executor)
     with session:
-        if executor is None and not all(output_path(out_dir, n).is_file() for n in names):
+        if on_cluster:
+            backend_name, family, reason = _join_cluster(session, backend, str(address), cache_)
+        else:
+            family = encode_family(backend_name)  # part of every key: "cpu" | "nvenc" | "nvdec+cpu"
+        if not on_cluster and executor is None and not all(output_path(out_dir, n).is_file() for n in names):
             the_plan = _plan_while_starting(session, proj, variants, cache_.root, family)
         else:
             the_plan = plan_project(proj, variants, cache_.root, family=family)
@@ -121,6 +128,20 @@ def render(
             return loop.run(session, workers=workers or 0)
         finally:
             release_render(cache_.objects, held)
+
+
+def _join_cluster(
+    session: ExecutorSession, requested: str, address: str, cache: Cache
+) -> tuple[str, str, str]:
+    """Join the cluster; its nodes' resources choose the backend; a cache folder must reach every node."""
+    from farm.backends.select import select_for_cluster
+    from farm.execute.cluster import check_visible_everywhere, joined_resources
+
+    session.executor()
+    choice = select_for_cluster(requested, joined_resources(), f"the cluster at {address}")
+    if cache.store is None:
+        check_visible_everywhere(cache.root)
+    return choice
 
 
 def _plan_while_starting(

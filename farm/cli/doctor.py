@@ -87,6 +87,15 @@ def render_text(report: dict[str, Any]) -> str:
     ray = report["ray"]
     if ray.get("connected"):
         lines.append(f"Ray cluster at {ray['address']}: {json.dumps(ray.get('cluster_resources'))}")
+        if ray.get("backend"):
+            lines.append(
+                f"--backend auto on the cluster: {ray['backend']['auto']} ({ray['backend']['reason']})"
+            )
+        for node in ray.get("nodes", []):
+            res = node.get("resources") or {}
+            shown = {k: v for k, v in res.items() if k in ("CPU", "GPU", "nvdec", "nvenc")}
+            state = "alive" if node.get("alive") else "dead"
+            lines.append(f"  node {node.get('address')} ({state}): {json.dumps(shown)}")
     else:
         lines.append(f"Ray: not connected ({ray.get('reason')})")
     return "\n".join(lines)

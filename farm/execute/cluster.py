@@ -1,4 +1,4 @@
-"""A running Ray cluster as ``farm doctor`` reports it: its resources and nodes.
+"""A running Ray cluster: its resources and nodes (``farm doctor``), and checks before a render.
 
 Ray is imported here only when an address is given, and only for as long as
 the query takes: a connection this module opens it also closes. Nothing is
@@ -10,8 +10,13 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
+import os
 from importlib import metadata
+from pathlib import Path
 from typing import Any
+
+from farm.errors import OutputError, Where
+from farm.output.atomic import temp_path
 
 
 def _ray_version() -> str | None:
@@ -50,6 +55,7 @@ def cluster_info(address: str | None) -> dict[str, Any]:
             info["connected"] = True
             info["cluster_resources"] = dict(ray.cluster_resources())
             info["available_resources"] = dict(ray.available_resources())
+            info["backend"] = _cluster_choice(info["cluster_resources"])
             info["nodes"] = [
                 {
                     "address": n.get("NodeManagerAddress"),
@@ -65,3 +71,53 @@ def cluster_info(address: str | None) -> dict[str, Any]:
         lines = str(exc).strip().splitlines()
         info["reason"] = f"{type(exc).__name__}: {lines[0] if lines else ''}".rstrip(": ")
     return info
+
+
+def _cluster_choice(resources: dict[str, float]) -> dict[str, str]:
+    """What ``--backend auto`` picks on this cluster and why, and the family ``nvidia`` would use."""
+    from farm.backends.select import select_for_cluster
+
+    backend, family, reason = select_for_cluster("auto", resources)
+    return {"auto": backend, "family": family, "reason": reason}
+
+
+def joined_resources() -> dict[str, float]:
+    """``ray.cluster_resources()`` of the Ray this process has joined (every alive node's, summed)."""
+    ray: Any = importlib.import_module("ray")
+    return {str(k): float(v) for k, v in ray.cluster_resources().items()}
+
+
+def _has_marker(path: str) -> bool:
+    return os.path.isfile(path)
+
+
+def check_visible_everywhere(folder: Path, timeout: float = 120.0) -> None:
+    """Fail clearly, before rendering, when ``folder`` is not the same folder on every alive node.
+
+    A marker file is written here and one task per node (pinned to it) looks for it.
+    """
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    ray: Any = importlib.import_module("ray")
+    marker = temp_path(folder / "tmp" / "visible.txt")
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text("farm: is this folder shared by every node?\n")
+    try:
+        look = ray.remote(num_cpus=0)(_has_marker)
+        nodes = [n for n in ray.nodes() if n.get("Alive")]
+        refs = [
+            look.options(
+                scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=n["NodeID"], soft=False)
+            ).remote(str(marker))
+            for n in nodes
+        ]
+        seen = ray.get(refs, timeout=timeout)
+    finally:
+        marker.unlink(missing_ok=True)
+    blind = [str(n.get("NodeManagerAddress")) for n, ok in zip(nodes, seen, strict=True) if not ok]
+    if blind:
+        raise OutputError(
+            f"the cache folder is not visible from node(s) {', '.join(blind)}",
+            Where(path=str(folder)),
+            hint="mount one shared folder at the same path on every node, or use --cache s3://BUCKET/PREFIX",
+        )

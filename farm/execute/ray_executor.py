@@ -134,6 +134,7 @@ class RayExecutor:
         backend: str = "cpu",
     ) -> None:
         self.workers = workers or os.cpu_count() or 1
+        self._asked_workers = workers is not None
         self.address = address
         self.backend = backend  # a local Ray advertises this machine's video engines for nvidia
         #: environment variables of the worker processes that run tasks
@@ -167,6 +168,8 @@ class RayExecutor:
             # ship the driver's farm package so cluster workers run the same code
             kwargs["runtime_env"] = {"py_modules": [os.path.dirname(farm.__file__)]}
             ray.init(address=self.address, **kwargs)
+            if not self._asked_workers:  # a cluster's workers are its CPUs, not this machine's
+                self.workers = max(1, int(cast(Any, ray).cluster_resources().get("CPU", 1)))
             return
         if self.backend == "nvidia":
             from farm.backends.resources import node_resources
