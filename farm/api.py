@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
 from pathlib import Path
 from typing import TextIO
 
@@ -94,14 +93,17 @@ def render(
     names = list(variants) if variants else list(proj.variants)
     from farm.backends.nvidia.pipeline import encode_family  # imports no GPU library
 
-    if on_cluster:
-        session = ExecutorSession(partial(RayExecutor, workers=workers, address=address))
-    elif executor is None:
-        session = ExecutorSession(
-            partial(RayExecutor, workers=workers, address=address, backend=backend_name)
-        )
-    else:
-        session = ExecutorSession(lambda: executor)
+    made: list[Executor] = []  # the executor this render made (its failure budget goes in the report)
+
+    def make() -> Executor:
+        if executor is not None:
+            return executor
+        # a local Ray advertises this machine's engines; a cluster's nodes advertise their own
+        local_backend = "cpu" if on_cluster else backend_name
+        made.append(RayExecutor(workers=workers, address=address, backend=local_backend))
+        return made[-1]
+
+    session = ExecutorSession(make)
     with session:
         if on_cluster:
             backend_name, family, reason = _join_cluster(session, backend, str(address), cache_)
@@ -125,9 +127,12 @@ def render(
         # a running render holds every key it needs: `farm cache gc` leaves them alone
         held = hold_render(cache_.objects, the_plan.jobs)
         try:
-            return loop.run(session, workers=workers or 0)
+            report = loop.run(session, workers=workers or 0)
         finally:
             release_render(cache_.objects, held)
+    for ran in [*made, executor]:
+        report.nodes_excluded.update(getattr(ran, "excluded_nodes", {}))
+    return report
 
 
 def _join_cluster(

@@ -9,7 +9,9 @@ lands, so a variant is stitched as soon as its last piece is there.
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -17,6 +19,7 @@ from types import TracebackType
 from typing import Any, cast
 
 from farm.errors import BackendUnavailableError, FarmError, InternalError
+from farm.execute.budget import FailureBudget
 from farm.execute.protocol import OnDone, Outcome, SkipQuery, UnitKind, WorkBatch, outcome_of
 from farm.planning.units import AudioJob, LookJob, SegmentJob
 
@@ -31,12 +34,15 @@ SEGMENT_RETRIES = 3
 
 
 def _segment_task(job: SegmentJob, cache_root: str, backend: str) -> dict[str, Any]:
+    import ray
+
     from farm.backends.segment import render_segment
 
+    node = ray.get_runtime_context().get_node_id()  # for the failure budget
     try:
-        return render_segment(job, cache_root, backend)
+        return {**render_segment(job, cache_root, backend), "node": node}
     except FarmError as exc:
-        return {"error": exc}
+        return {"error": exc, "node": node}
 
 
 def _audio_task(job: AudioJob, out_path: str) -> dict[str, Any]:
@@ -83,15 +89,12 @@ def _remote_tasks(task_env: dict[str, str], pin_to_driver: bool = False) -> _Tas
 
         node = ray.get_runtime_context().get_node_id()
         here = {"scheduling_strategy": NodeAffinitySchedulingStrategy(node_id=node, soft=False)}
-    env = {"runtime_env": {"env_vars": task_env}} if task_env else {}
+    env: dict[str, Any] = {"runtime_env": {"env_vars": task_env}} if task_env else {}
+    once = {"max_retries": retries, "retry_exceptions": False, **env}
     return _Tasks(
-        segment=ray.remote(num_cpus=1, max_retries=retries, retry_exceptions=False)(_segment_task).options(
-            **env
-        ),
-        audio=ray.remote(max_retries=retries, retry_exceptions=False)(_audio_task).options(**env, **here),
-        look=ray.remote(num_cpus=1, max_retries=retries, retry_exceptions=False)(_look_task).options(
-            **env, **here
-        ),
+        segment=ray.remote(num_cpus=1, **once)(_segment_task),
+        audio=ray.remote(**once, **here)(_audio_task),
+        look=ray.remote(num_cpus=1, **once, **here)(_look_task),
     )
 
 
@@ -140,6 +143,8 @@ class RayExecutor:
         #: environment variables of the worker processes that run tasks
         self.task_env = dict(task_env or {})
         self._started = False  # this executor started Ray (and stops it on exit)
+        self.budget = FailureBudget()  # nodes failing segments for system reasons are taken out
+        self._turn = 0  # round-robin over the nodes a pinned segment may use
 
     def __enter__(self) -> RayExecutor:
         import ray
@@ -213,10 +218,56 @@ class RayExecutor:
             if pool is not None:
                 start = partial(pool.submit, job)
             else:
-                start = partial(tasks.segment.remote, job, batch.cache_location, batch.backend)
+                start = partial(self._submit_segment, tasks.segment, job, batch.cache_location, batch.backend)
             units.append(_Unit("segment", job.key, start))
         # bounded: enough to keep every worker busy, no more
         self._feed(units, pool, on_done, skip, limit=max(2, 2 * self.workers))
+
+    def _submit_segment(self, task: Any, job: SegmentJob, cache: str, backend: str) -> Any:
+        """Start a segment task, pinned away from the nodes the failure budget says to avoid."""
+        avoid = self.budget.avoid(job.key)
+        if not avoid:
+            return task.remote(job, cache, backend)
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        nodes = self._nodes_for(job.key)
+        self._turn += 1
+        node = nodes[self._turn % len(nodes)] if nodes else next(iter(avoid))  # none left: it fails there
+        strategy = NodeAffinitySchedulingStrategy(node_id=node, soft=False)
+        return task.options(scheduling_strategy=strategy).remote(job, cache, backend)
+
+    def _nodes_for(self, key: str) -> list[str]:
+        """Alive nodes with CPUs that segment ``key`` may still run on."""
+        import ray
+
+        avoid = self.budget.avoid(key)
+        nodes = cast(Callable[[], list[dict[str, Any]]], ray.nodes)()
+        return sorted(
+            n["NodeID"]
+            for n in nodes
+            if n.get("Alive") and n.get("Resources", {}).get("CPU", 0) >= 1 and n["NodeID"] not in avoid
+        )
+
+    def _settle(self, unit: _Unit, outcome: Outcome, node: str | None) -> Outcome | None:
+        """Apply the failure budget to a segment's outcome: None when it is to be tried again."""
+        err = outcome.error
+        if unit.kind != "segment" or err is None or node is None or not self.budget.is_system(err):
+            return outcome
+        before = set(self.budget.excluded)
+        again = self.budget.record(unit.key, node, err)
+        for sick in set(self.budget.excluded) - before:
+            print(
+                f"farm: warning: node {sick} taken out of this render: {self.budget.excluded[sick]}",
+                file=sys.stderr,
+            )
+        if again and self._nodes_for(unit.key):
+            return None
+        return dataclasses.replace(outcome, error=self.budget.failure(unit.key, err))
+
+    @property
+    def excluded_nodes(self) -> dict[str, str]:
+        """Nodes the failure budget took out of this render, and why."""
+        return dict(self.budget.excluded)
 
     def _gpu_pool(self, batch: WorkBatch) -> _ActorPool:
         """GPU worker actors (Ray gives an actor a GPU: a task asking for none sees no CUDA device)."""
@@ -235,9 +286,8 @@ class RayExecutor:
             )
         return _ActorPool(start_gpu_workers(count, family, batch.cache_location))
 
-    @staticmethod
     def _feed(
-        units: list[_Unit], pool: _ActorPool | None, on_done: OnDone, skip: SkipQuery, limit: int
+        self, units: list[_Unit], pool: _ActorPool | None, on_done: OnDone, skip: SkipQuery, limit: int
     ) -> None:
         """Start units in order, at most ``limit`` in flight, reporting each as it lands."""
         import ray
@@ -258,7 +308,12 @@ class RayExecutor:
                 unit = in_flight.pop(ref)
                 if pool is not None:
                     pool.release(ref)
-                on_done(_outcome(ref, unit.kind, unit.key))
+                outcome, node = _outcome(ref, unit.kind, unit.key)
+                settled = self._settle(unit, outcome, node)
+                if settled is None:
+                    queue.append(unit)  # next: on a node it has not failed on
+                else:
+                    on_done(settled)
 
 
 #: where the object store is, passed from the driver to the workers (never credentials: a node
@@ -286,12 +341,14 @@ def _check_reachable(address: str, timeout: float = 5.0) -> None:
         raise ConnectionError(f"nothing answers at {address} ({exc.strerror or exc})") from None
 
 
-def _outcome(ref: Any, kind: UnitKind, key: str) -> Outcome:
-    """The outcome of a finished Ray task: its result, or the error it returned or died of."""
+def _outcome(ref: Any, kind: UnitKind, key: str) -> tuple[Outcome, str | None]:
+    """The outcome of a finished Ray task (its result, or the error it returned or died of) and its node."""
     import ray
 
     try:
         result = ray.get(ref)
     except ray.exceptions.RayError as exc:
-        return Outcome(key=key, kind=kind, error=InternalError(f"{kind} {key[:12]} failed on Ray: {exc}"))
-    return outcome_of(key, kind, result)
+        error = InternalError(f"{kind} {key[:12]} failed on Ray: {exc}")
+        return Outcome(key=key, kind=kind, error=error), None
+    node = result.pop("node", None) if isinstance(result, dict) else None
+    return outcome_of(key, kind, result), node

@@ -61,6 +61,8 @@ class RenderReport:
     variants: dict[str, VariantResult]
     seconds: float = 0.0
     workers: int = 0  # the executor's workers; when nothing ran, the count asked for (0: none)
+    #: cluster nodes the failure budget took out of this render -> why (see farm.execute.budget)
+    nodes_excluded: dict[str, str] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
@@ -75,4 +77,5 @@ class RenderReport:
             "workers": self.workers,
             "seconds": round(self.seconds, 3),
             "variants": {name: v.to_json() for name, v in self.variants.items()},
+            "nodes_excluded": dict(self.nodes_excluded),
         }
