@@ -33,13 +33,18 @@ SEGMENT_RETRIES = 3
 # cluster with the job).  A FarmError comes back as a value, as every executor expects.
 
 
-def _segment_task(job: SegmentJob, cache_root: str, backend: str) -> dict[str, Any]:
+def _segment_task(
+    job: SegmentJob, cache_root: str, backend: str, versions: dict[str, Any] | None = None
+) -> dict[str, Any]:
     import ray
 
     from farm.backends.segment import render_segment
+    from farm.backends.versions import check_versions
 
     node = ray.get_runtime_context().get_node_id()  # for the failure budget
     try:
+        if versions is not None:  # the keys claim the driver's codec libraries
+            check_versions(versions)
         return {**render_segment(job, cache_root, backend), "node": node}
     except FarmError as exc:
         return {"error": exc, "node": node}
@@ -135,7 +140,13 @@ class RayExecutor:
         address: str | None = None,
         task_env: dict[str, str] | None = None,
         backend: str = "cpu",
+        versions: dict[str, Any] | None = None,
     ) -> None:
+        """``versions``: the codec library versions the keys claim (default: this process's)."""
+        from farm.media.probe import codec_library_versions
+
+        #: every segment task checks its worker has these (see farm.backends.versions)
+        self.versions = codec_library_versions() if versions is None else versions
         self.workers = workers or os.cpu_count() or 1
         self._asked_workers = workers is not None
         self.address = address
@@ -227,14 +238,14 @@ class RayExecutor:
         """Start a segment task, pinned away from the nodes the failure budget says to avoid."""
         avoid = self.budget.avoid(job.key)
         if not avoid:
-            return task.remote(job, cache, backend)
+            return task.remote(job, cache, backend, self.versions)
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         nodes = self._nodes_for(job.key)
         self._turn += 1
         node = nodes[self._turn % len(nodes)] if nodes else next(iter(avoid))  # none left: it fails there
         strategy = NodeAffinitySchedulingStrategy(node_id=node, soft=False)
-        return task.options(scheduling_strategy=strategy).remote(job, cache, backend)
+        return task.options(scheduling_strategy=strategy).remote(job, cache, backend, self.versions)
 
     def _nodes_for(self, key: str) -> list[str]:
         """Alive nodes with CPUs that segment ``key`` may still run on."""
