@@ -51,7 +51,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
         "--metrics-port",
         type=positive_int,
         metavar="PORT",
-        help="serve Prometheus metrics on 127.0.0.1:PORT while rendering",
+        help="serve the driver's Prometheus metrics on --metrics-addr:PORT while rendering",
+    )
+    parser.add_argument(
+        "--metrics-addr",
+        default="127.0.0.1",
+        metavar="HOST",
+        help="the address --metrics-port binds (default 127.0.0.1; 0.0.0.0 for every interface)",
     )
     parser.add_argument(
         "--metrics-file",
@@ -69,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
 
     meter = RenderMetrics()
     if args.metrics_port:
-        meter.serve(args.metrics_port)
+        meter.serve(args.metrics_port, args.metrics_addr)
     with contextlib.ExitStack() as stack:
         silent = stack.enter_context(open(os.devnull, "w")) if args.quiet else None
         report = render(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -40,14 +41,18 @@ def _segment_task(
 
     from farm.backends.segment import render_segment
     from farm.backends.versions import check_versions
+    from farm.execute.worker_metrics import record_segment
 
     node = ray.get_runtime_context().get_node_id()  # for the failure budget
+    t0 = time.perf_counter()
     try:
         if versions is not None:  # the keys claim the driver's codec libraries
             check_versions(versions)
-        return {**render_segment(job, cache_root, backend), "node": node}
+        result = render_segment(job, cache_root, backend)
     except FarmError as exc:
-        return {"error": exc, "node": node}
+        result = {"error": exc}
+    record_segment(result, backend, job.encode.family, time.perf_counter() - t0)
+    return {**result, "node": node}
 
 
 def _audio_task(job: AudioJob, out_path: str) -> dict[str, Any]:
