@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 import time
@@ -51,6 +52,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
         action.add_argument(
             "--cache",
             type=cache_location,
+            default=os.environ.get("FARM_CACHE"),
             metavar="DIR|URL",
             help="the cache (default: .farm-cache/ beside the first --project)",
         )

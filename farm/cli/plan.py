@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
     parser.add_argument("project", type=Path)
     parser.add_argument("--variant", action="append", dest="variants", metavar="NAME")
     parser.add_argument(
-        "--cache", type=cache_location, metavar="DIR|URL", help="the cache (default: .farm-cache/)"
+        "--cache",
+        type=cache_location,
+        default=os.environ.get("FARM_CACHE"),
+        metavar="DIR|URL",
+        help="the cache (default: .farm-cache/)",
     )
     parser.add_argument(
         "--backend",

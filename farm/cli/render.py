@@ -31,6 +31,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
     parser.add_argument(
         "--cache",
         type=cache_location,
+        default=os.environ.get("FARM_CACHE"),
         metavar="DIR|URL",
         help="segment cache: a folder every node sees (default: .farm-cache/ beside the project file) "
         "or s3://BUCKET/PREFIX",
