@@ -91,6 +91,7 @@ def test_a_cpu_only_driver_renders_with_nvidia_on_a_gpu_cluster(project_dir: Pat
     ray = out["doctor"]
     assert ray["connected"] and len(ray["nodes"]) == 2
     assert sorted(bool(n["resources"].get("nvenc")) for n in ray["nodes"]) == [False, True]
+    assert all(n["codec_mismatch"] == [] for n in ray["nodes"])  # one machine: the same libraries
     assert ray["backend"]["auto"] == "nvidia" and ray["backend"]["family"] == "nvenc"
 
     # the driver has no GPU, yet --backend nvidia is accepted: the cluster's nodes decide

@@ -96,6 +96,8 @@ def render_text(report: dict[str, Any]) -> str:
             shown = {k: v for k, v in res.items() if k in ("CPU", "GPU", "nvdec", "nvenc")}
             state = "alive" if node.get("alive") else "dead"
             lines.append(f"  node {node.get('address')} ({state}): {json.dumps(shown)}")
+            for differ in node.get("codec_mismatch", []):
+                lines.append(f"    codec libraries differ from this machine's: {differ}")
     else:
         lines.append(f"Ray: not connected ({ray.get('reason')})")
     return "\n".join(lines)

@@ -56,13 +56,16 @@ def cluster_info(address: str | None) -> dict[str, Any]:
             info["cluster_resources"] = dict(ray.cluster_resources())
             info["available_resources"] = dict(ray.available_resources())
             info["backend"] = _cluster_choice(info["cluster_resources"])
+            nodes = list(ray.nodes())
+            differ = _codec_mismatches(ray, nodes)
             info["nodes"] = [
                 {
                     "address": n.get("NodeManagerAddress"),
                     "alive": n.get("Alive"),
                     "resources": n.get("Resources"),
+                    "codec_mismatch": differ.get(n.get("NodeID"), []),
                 }
-                for n in ray.nodes()
+                for n in nodes
             ]
         finally:
             if started:
@@ -71,6 +74,35 @@ def cluster_info(address: str | None) -> dict[str, Any]:
         lines = str(exc).strip().splitlines()
         info["reason"] = f"{type(exc).__name__}: {lines[0] if lines else ''}".rstrip(": ")
     return info
+
+
+def _node_codec_versions() -> dict[str, Any]:
+    from farm.media.probe import codec_library_versions
+
+    return codec_library_versions()
+
+
+def _codec_mismatches(ray: Any, nodes: list[dict[str, Any]], timeout: float = 60.0) -> dict[str, list[str]]:
+    """Per alive node, how its codec libraries differ from this process's (the version guard's view)."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    from farm.backends.versions import version_mismatch
+
+    ask = ray.remote(num_cpus=0)(_node_codec_versions)
+    alive = [n["NodeID"] for n in nodes if n.get("Alive")]
+    refs = {
+        node: ask.options(
+            scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=node, soft=False)
+        ).remote()
+        for node in alive
+    }
+    found: dict[str, list[str]] = {}
+    for node, ref in refs.items():
+        try:
+            found[node] = version_mismatch(_node_codec_versions(), here=ray.get(ref, timeout=timeout))
+        except Exception as exc:  # a node that cannot answer is reported, not fatal
+            found[node] = [f"unknown ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"]
+    return {node: differ for node, differ in found.items() if differ}
 
 
 def _cluster_choice(resources: dict[str, float]) -> dict[str, str]:
