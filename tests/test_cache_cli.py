@@ -6,8 +6,10 @@ import json
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
+import pytest
 from coded import Shot, write_project
 
 import farm
@@ -116,3 +118,26 @@ def test_a_key_another_render_is_encoding_is_waited_for_and_reused(tmp_path: Pat
     assert not waiter.is_alive()
     assert result["rendered"] is False and result["bytes"] == mine["bytes"]
     assert not list((cache.root / "leases").rglob("*.json"))
+
+
+def test_leases_are_refreshed_while_held_and_a_silent_holder_is_taken_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FARM_LEASE_SECONDS", "0.6")
+    objects = Cache(tmp_path / "cache").objects
+    key = "ef" + "2" * 62
+    assert lease.take_key(objects, key)
+    first = json.loads(objects.get_bytes(f"leases/keys/{key}.json"))["since"]
+    time.sleep(0.5)
+    assert json.loads(objects.get_bytes(f"leases/keys/{key}.json"))["since"] > first  # refreshed
+    assert not lease.take_key(objects, key) and key in lease.held_keys(objects)
+    lease.release_key(objects, key)
+    assert objects.get_bytes(f"leases/keys/{key}.json") is None
+    # a holder on another node that stopped refreshing (it crashed): stale after FARM_LEASE_SECONDS
+    silent = {"host": "elsewhere", "pid": 1, "since": time.time()}
+    objects.create(f"leases/keys/{key}.json", json.dumps(silent).encode())
+    assert not lease.take_key(objects, key)
+    time.sleep(0.7)
+    assert key not in lease.held_keys(objects)
+    assert lease.take_key(objects, key)
+    lease.release_key(objects, key)

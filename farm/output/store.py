@@ -133,6 +133,12 @@ class S3Store:
         except Exception as exc:
             raise self._error("write", name, exc) from None
 
+    def put_bytes(self, name: str, data: bytes) -> None:
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self._key(name), Body=data)
+        except Exception as exc:
+            raise self._error("write", name, exc) from None
+
     def create(self, name: str, data: bytes) -> bool:
         """Create the object unless it exists (a conditional create); False when it already did."""
         try:
@@ -202,6 +208,12 @@ class PosixStore:
             return (self.root / name).read_bytes()
         except OSError:
             return None
+
+    def put_bytes(self, name: str, data: bytes) -> None:
+        from farm.output.atomic import atomic_write
+
+        with atomic_write(self.root / name, keep_suffix=True) as tmp:
+            tmp.write_bytes(data)
 
     def create(self, name: str, data: bytes) -> bool:
         """Create the file unless it exists (``O_EXCL``, atomic on local and NFSv3+ folders)."""
