@@ -141,3 +141,38 @@ def test_leases_are_refreshed_while_held_and_a_silent_holder_is_taken_over(
     assert key not in lease.held_keys(objects)
     assert lease.take_key(objects, key)
     lease.release_key(objects, key)
+
+
+TWO_RENDERS = """
+import json, sys
+import farm
+from farm.execute.local import InProcessExecutor
+
+report = farm.render(sys.argv[1], out=sys.argv[2], cache=sys.argv[3], executor=InProcessExecutor())
+print(json.dumps(report.to_json()))
+"""
+
+
+def test_two_renders_on_one_cache_never_encode_one_key_twice(tmp_path: Path, project_dir: Path) -> None:
+    project = write_project(project_dir, {"a": A["a"] + B["b"]}, extra="[render]\nsegment_seconds = 0.5\n")
+    cache = tmp_path / "shared"
+    Cache(cache).ensure()
+    farm.plan(project, cache=cache)  # probe once, so both start encoding at once
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", TWO_RENDERS, str(project), str(tmp_path / f"out{i}"), str(cache)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    reports = []
+    for run in runs:
+        out, err = run.communicate(timeout=300)
+        assert run.returncode == 0, err[-2000:]
+        reports.append(json.loads(out.strip().splitlines()[-1])["variants"]["a"])
+    jobs = farm.plan(project, cache=cache).jobs
+    assert all(r.get("error") is None for r in reports)
+    assert sum(r["segments_rendered"] for r in reports) == len(jobs), reports  # each key encoded once
+    assert (tmp_path / "out0" / "a.mp4").read_bytes() == (tmp_path / "out1" / "a.mp4").read_bytes()

@@ -125,6 +125,25 @@ def test_an_s3_cache_renders_what_a_folder_cache_renders(
             tmp_path / "posix" / f"{name}.mp4"
         ).read_bytes()
 
+    # farm cache du and gc on the store: gc frees exactly what du counted
+    def cache_cli(*args: str) -> dict:
+        done = subprocess.run(
+            [sys.executable, "-m", "farm", "cache", *args, "--cache", url, "--json"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    stored = sum(_objects("shows/demo/segments/").values())
+    assert cache_cli("du") == {"segments": len(jobs), "bytes": stored}
+    gc = cache_cli("gc", "--project", str(project))
+    assert gc["removed_segments"] == 0  # the project references every segment
+    gc = cache_cli("gc", "--max-size", "0")
+    assert gc["removed_segments"] == len(jobs) and gc["freed_bytes"] == stored
+    assert _objects("shows/demo/segments/") == {}
+
 
 def test_the_metadata_object_is_the_commit_point_and_created_once(
     tmp_path: Path, s3_env: dict[str, str]
