@@ -61,6 +61,11 @@ render = subprocess.run(
             "--report", REPORT, "--cache", CACHE],
     capture_output=True, text=True)
 out["render"] = {"rc": render.returncode, "stderr": render.stderr[-3000:]}
+plan = subprocess.run(
+    farm + ["plan", PROJECT, "--address", cluster.address, "--backend", "nvidia", "--json"],
+    capture_output=True, text=True,
+)
+out["plan"] = json.loads(plan.stdout)["encode_family"] if plan.returncode == 0 else plan.stderr
 
 # placement: a GPU worker actor of the nvenc family lands on the node advertising the engines
 ray.init(address=cluster.address, logging_level="ERROR", log_to_driver=False)
@@ -102,3 +107,4 @@ def test_a_cpu_only_driver_renders_with_nvidia_on_a_gpu_cluster(project_dir: Pat
     # its logical GPU node has no CuPy: the segments went there and failed there, with exit 69
     assert out["render"]["rc"] in (0, 69), out["render"]
     assert out["placed_on_gpu_node"]
+    assert out["plan"] == "nvenc"  # farm plan --address plans the keys the cluster would render

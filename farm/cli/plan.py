@@ -39,6 +39,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
         default="auto",
         help="the backend a render would use (its encoder family is part of every key)",
     )
+    parser.add_argument(
+        "--address",
+        help="the Ray cluster a render would join: its nodes decide the backend (and so the keys)",
+    )
     parser.add_argument("--json", action="store_true", help="print the plan summary as JSON")
     return parser
 
@@ -70,6 +74,18 @@ def cache_status(the_plan: RenderPlan, cache: Cache) -> dict[str, Any]:
     }
 
 
+def _cluster_family(requested: str, address: str) -> str:
+    """The encoder family a render joining ``address`` would use (the cluster's nodes decide)."""
+    from farm.backends.select import select_for_cluster
+    from farm.errors import BackendUnavailableError
+    from farm.execute.cluster import cluster_info
+
+    info = cluster_info(address)
+    if not info.get("connected"):
+        raise BackendUnavailableError(f"cannot ask the Ray cluster at {address}: {info.get('reason')}")
+    return select_for_cluster(requested, info["cluster_resources"], f"the cluster at {address}")[1]
+
+
 def run(args: argparse.Namespace) -> int:
     """Perform ``farm plan``: the summary as a table or JSON; a variant that cannot be planned is an error."""
     from farm.api import open_cache, plan
@@ -78,11 +94,15 @@ def run(args: argparse.Namespace) -> int:
     from farm.edit.project import load_project
 
     project = load_project(args.project)
-    backend, _ = select_backend(args.backend)
+    if args.address:
+        family = _cluster_family(args.backend, args.address)
+    else:
+        family = encode_family(select_backend(args.backend)[0])
     cache = open_cache(project, args.cache)
-    the_plan = plan(project, args.variants, args.cache, family=encode_family(backend))
+    the_plan = plan(project, args.variants, args.cache, family=family)
     summary = the_plan.summary()
     status = cache_status(the_plan, cache)
+    summary["encode_family"] = family
     summary["cache"] = status["cache"]
     summary["to_encode"] = status["to_encode"]
     for name, counts in status["variants"].items():
