@@ -113,14 +113,17 @@ def _open(args: argparse.Namespace) -> Cache:
 
 def referenced(projects: Iterable[Path], cache: Cache) -> set[str]:
     """Every segment key of every variant of ``projects``, for each encoder family."""
+    from farm.api import open_cache
     from farm.edit.project import load_project
     from farm.planning.planner import plan_project
 
     keys: set[str] = set()
     for path in projects:
         project = load_project(path)
+        # probes and looks: in the cache folder, or (an object store) the project's local one
+        local = cache.root if cache.store is None else open_cache(project, None).ensure().root
         for family in FAMILIES:
-            plan = plan_project(project, None, cache.root, family=family)
+            plan = plan_project(project, None, local, family=family)
             for name, err in plan.failed.items():
                 raise type(err)(
                     f"cannot tell which segments variant {name!r} needs ({err}); nothing removed",
