@@ -15,6 +15,7 @@ from typing import Any
 
 from farm.errors import FarmError, InternalError, Where
 from farm.output.cache import Cache
+from farm.output.spans import StageClock
 from farm.planning.units import SegmentJob
 
 BACKENDS = ("cpu", "nvidia")
@@ -32,11 +33,13 @@ def render_segment(job: SegmentJob, cache_root: str, backend: str = "cpu") -> di
     final = cache.segment_path(job.key)
     tmp = cache.temp_path(final)
     t0 = time.perf_counter()
+    # where the time goes (``farm bench``); FARM_VERIFY=1: measure what was encoded (``render --verify``)
+    clock = StageClock(verify=os.environ.get("FARM_VERIFY") == "1")
     try:
         if backend == "cpu":
             from farm.backends.cpu import render_segment_cpu
 
-            info = render_segment_cpu(job, tmp)
+            info = render_segment_cpu(job, tmp, clock)
         elif backend == "nvidia":  # NVDEC -> CuPy -> NVENC (or host libx264 without NVENC)
             from farm.backends.nvidia.pipeline import render_segment_nvidia
 
@@ -51,7 +54,9 @@ def render_segment(job: SegmentJob, cache_root: str, backend: str = "cpu") -> di
             "label": job.label,
             "host": os.uname().nodename,
         }
-        cache.commit_segment(job.key, tmp, meta)
+        meta.update(clock.notes)  # what the backend measured beyond timings
+        with clock.stage("cache write"):
+            cache.commit_segment(job.key, tmp, meta)
     except FarmError:
         raise
     except Exception as exc:  # a bug, or a library failing in a way we did not foresee
@@ -63,4 +68,4 @@ def render_segment(job: SegmentJob, cache_root: str, backend: str = "cpu") -> di
     finally:
         if tmp.exists():
             tmp.unlink()
-    return {**meta, "rendered": True, "bytes": final.stat().st_size}
+    return {**meta, "rendered": True, "bytes": final.stat().st_size, "span": clock.span()}
