@@ -1,4 +1,4 @@
-"""The ``farm`` command line: render, plan, demo, doctor, look — one module per command.
+"""The ``farm`` command line: render, plan, demo, doctor, look, check, bench — one module per command.
 
 Each command module has ``configure_parser(parser)`` and ``run(args) -> int``;
 this one builds the parser and turns what a command raises into one message
@@ -17,7 +17,7 @@ from collections.abc import Callable
 from types import ModuleType
 
 from farm import __version__
-from farm.cli import demo, doctor, look, plan, render
+from farm.cli import bench, demo, doctor, look, plan, render
 from farm.errors import FarmError
 
 __all__ = ["build_parser", "main"]
@@ -31,6 +31,7 @@ _COMMANDS: tuple[tuple[str, ModuleType, str], ...] = (
     ("demo", demo, demo.HELP),
     ("doctor", doctor, "GPUs, NVDEC/NVENC, backend choice and Ray resources of this machine"),
     ("look", look, look.HELP),
+    ("bench", bench, bench.HELP),
 )
 
 
