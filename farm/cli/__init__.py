@@ -17,7 +17,7 @@ from collections.abc import Callable
 from types import ModuleType
 
 from farm import __version__
-from farm.cli import bench, demo, doctor, look, plan, render
+from farm.cli import bench, check, demo, doctor, look, plan, render
 from farm.errors import FarmError
 
 __all__ = ["build_parser", "main"]
@@ -31,6 +31,7 @@ _COMMANDS: tuple[tuple[str, ModuleType, str], ...] = (
     ("demo", demo, demo.HELP),
     ("doctor", doctor, "GPUs, NVDEC/NVENC, backend choice and Ray resources of this machine"),
     ("look", look, look.HELP),
+    ("check", check, check.HELP),
     ("bench", bench, bench.HELP),
 )
 
