@@ -124,8 +124,11 @@ def run_peer(plan: RenderPlan, out_dir: Path, repeat: int) -> dict[str, Any]:
                 if done.returncode != 0:
                     return {"error": f"ffmpeg failed on variant {name!r}: {done.stderr.strip()[-400:]}"}
             times.append(time.perf_counter() - t0)
+        from farm.media.facts import container_facts
+
         result[form] = {
             "seconds": round(statistics.median(times), 4),
+            "frames": {k: container_facts(str(folder / f"{k}.mp4"))["frames"] for k in commands},
             "all": [round(t, 4) for t in times],
             "commands": {k: " ".join(v) for k, v in commands.items()},
         }
