@@ -96,7 +96,8 @@ def ffmpeg_commands(plan: RenderPlan, out_dir: Path, float_lut: bool) -> dict[st
             if not float_lut:
                 chain = [(f, a) for f, a in chain if (f, a) != ("format", "gbrpf32le")]
             body = ",".join(f"{f}={a}" if a else f for f, a in chain)
-            chains.append(f"[{i}:v]fps={fps},{body}[v{i}]")
+            # fps may round one frame more out of -t than the plan's count: trim to the count
+            chains.append(f"[{i}:v]fps={fps},trim=end_frame={count},setpts=PTS-STARTPTS,{body}[v{i}]")
         n = len(chains)
         graph = ";".join(chains) + ";" + "".join(f"[v{i}]" for i in range(n)) + f"concat=n={n}:v=1:a=0[v]"
         enc = plan.jobs[vp.placements[0].key].encode
