@@ -73,6 +73,11 @@ def test_update_check_then_a_visible_change_fails(
         props = {p.get("name"): p.get("value") for p in suite.iter("property")}
         assert props["backend"] == "cpu" and props["family"] == "cpu" and props["libavcodec"]
 
+    # a cross-family check needs that family's goldens, and says so
+    assert _check(project, golden, "--variant", "one", "--against", "nvenc") == 1
+    assert "no 'nvenc' golden for variant 'one'" in capsys.readouterr().out
+    assert _check(project, golden, "--against", "nvenc", "--update") == 2
+
     # the look changes: the pictures do, and the check says where
     _cube(project_dir / "look.cube", 0.6)
     junit, artifacts = tmp_path / "look.xml", tmp_path / "artifacts"

@@ -106,6 +106,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
         "--artifacts", type=Path, metavar="DIR", help="write PNG strips of failing variants here"
     )
     parser.add_argument(
+        "--against",
+        choices=("cpu", "nvenc", "nvdec+cpu"),
+        help="compare with another encoder family's goldens (a GPU render against the CPU's)",
+    )
+    parser.add_argument(
         "--update", action="store_true", help="write or refresh the goldens from these renders"
     )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -143,7 +148,12 @@ def run(args: argparse.Namespace) -> int:
         renders = {n: Path(v.output) for n, v in report.variants.items() if v.output}
         render_errors = {n: v.error for n, v in report.variants.items() if v.error is not None}
     family = encode_family(backend)
-    goldens = Goldens(args.golden, family)
+    if args.update and args.against:
+        print(
+            "farm check: error: --update writes this backend's own goldens; drop --against", file=sys.stderr
+        )
+        return 2
+    goldens = Goldens(args.golden, args.against or family)
     for err in render_errors.values():
         print(f"farm: error: {err}", file=sys.stderr)
     if args.update:
@@ -166,7 +176,7 @@ def run(args: argparse.Namespace) -> int:
         results.append(
             check_variant(name, renders[name], goldens, args, thresholds, project.variants[name].output.fps)
         )
-    properties = run_properties(backend, family, args.golden)
+    properties = run_properties(backend, family, args.golden, args.against)
     if args.junit:
         from farm.output.junit import write_junit
 
@@ -202,7 +212,7 @@ def encoder_settings(project: Any, name: str, family: str) -> dict[str, Any]:
     }
 
 
-def run_properties(backend: str, family: str, golden: Path) -> dict[str, str]:
+def run_properties(backend: str, family: str, golden: Path, against: str | None) -> dict[str, str]:
     from farm import __version__
     from farm.media.probe import codec_library_versions
     from farm.output.goldens import gpu_name
@@ -251,6 +261,9 @@ def check_variant(
     golden = goldens.path(name)
     if not golden.is_file():
         how = f"farm check {args.project} --golden {args.golden} --variant {name} --update"
+        if args.against:  # another family's goldens are written by that family's backend
+            backend = "cpu" if args.against == "cpu" else "nvidia"
+            how += f" --backend {backend}` on a machine that renders {args.against!r}, then retry `"
         result.checks.append(
             Check(
                 "golden",
