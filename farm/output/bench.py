@@ -53,7 +53,8 @@ def wall_breakdown(spans: Sequence[dict[str, Any]], t0: float, t1: float) -> dic
         running = {s["name"] for s in driver if s["start"] <= mid < s["end"]}
         owner = next((p for p in PHASES if p in running), "other")
         out[owner] += b - a
-    return {k: round(v, 4) for k, v in out.items()}
+    order = ("start-up", "probe+plan", "look bakes", "segments", "stitch", "shutdown", "other")
+    return {k: round(out[k], 4) for k in order}
 
 
 def worker_stages(spans: Sequence[dict[str, Any]]) -> dict[str, Any]:
