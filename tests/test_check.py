@@ -114,7 +114,12 @@ def test_a_missing_render_is_a_broken_input_not_a_regression(project_dir: Path, 
     (golden / "cpu" / "one.mp4").write_bytes(b"")
     renders = tmp_path / "renders"
     renders.mkdir()
-    assert _check(project, golden, "--variant", "one", "--renders", str(renders)) == 66
+    junit = tmp_path / "broken.xml"
+    assert _check(project, golden, "--renders", str(renders), "--junit", str(junit)) == 66
+    suites = _suites(junit)  # every variant is reported: an error, not a failure
+    assert set(suites) == {"one", "two"}
+    assert all(s.find("testcase[@name='render']/error") is not None for s in suites.values())
+    assert not ET.parse(junit).getroot().findall(".//failure")
 
 
 def test_usage_errors_exit_2(project_dir: Path, tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from farm.errors import FarmError, OutputError, Where
+from farm.errors import FarmError, MissingInputError, OutputError, Where
 from farm.output.junit import Check, VariantChecks
 
 HELP = "compare each variant's render with its approved golden (JUnit for CI)"
@@ -173,9 +173,14 @@ def run(args: argparse.Namespace) -> int:
             err = render_errors[name]
             results.append(VariantChecks(name, [Check("render", "error", str(err))]))
             continue
-        results.append(
-            check_variant(name, renders[name], goldens, args, thresholds, project.variants[name].output.fps)
-        )
+        try:
+            fps = project.variants[name].output.fps
+            results.append(check_variant(name, renders[name], goldens, args, thresholds, fps))
+        except FarmError as exc:  # a missing or broken file: the variant errs, the others are still checked
+            err = exc.with_where(variant=name)
+            print(f"farm: error: {err}", file=sys.stderr)
+            render_errors[name] = err
+            results.append(VariantChecks(name, [Check("render", "error", str(err))]))
     properties = run_properties(backend, family, args.golden, args.against)
     if args.junit:
         from farm.output.junit import write_junit
@@ -258,6 +263,8 @@ def check_variant(
     from farm.media.facts import audio_difference, container_facts
 
     result = VariantChecks(name)
+    if not render.is_file():
+        raise MissingInputError("the render to check does not exist", Where(variant=name, path=str(render)))
     golden = goldens.path(name)
     if not golden.is_file():
         how = f"farm check {args.project} --golden {args.golden} --variant {name} --update"
