@@ -98,12 +98,19 @@ def test_update_check_then_a_visible_change_fails(
 
 
 @pytest.mark.usefixtures("ray_session")
-def test_a_trim_fails_the_container_check(project_dir: Path, tmp_path: Path) -> None:
+def test_a_trim_fails_the_container_check(
+    project_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     project, golden = _project(project_dir), tmp_path / "golden"
     assert _check(project, golden, "--variant", "one", "--update") == 0
     _project(project_dir, trim=20)  # 10 source frames at 25 fps: 9 fewer output frames at 24
     junit = tmp_path / "trim.xml"
+    capsys.readouterr()
     assert _check(project, golden, "--variant", "one", "--json", "--junit", str(junit)) == 1
+    report = json.loads(capsys.readouterr().out)
+    checks = report["variants"]["one"]["checks"]
+    assert checks["container"]["status"] == "fail" and checks["container"]["facts"]["frames"] == 44
+    assert checks["audio"]["render_samples"] < checks["audio"]["golden_samples"]
     failure = _suites(junit)["one"].find("testcase[@name='container']/failure")
     assert failure is not None and "frames: 44 (golden 53)" in (failure.get("message") or "")
 

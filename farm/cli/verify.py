@@ -56,7 +56,8 @@ def attach_verification(report: RenderReport, args: argparse.Namespace) -> int:
         result.verify = summary
         if unverified:
             result.warnings.append(
-                f"{unverified} segment(s) came from the cache rendered without --verify: not verified"
+                f"{unverified} segment(s) not verified: taken from the cache rendered without --verify, "
+                "or written by an encoder path that does not verify yet (NVENC)"
             )
         limit = args.min_psnr
         if limit is not None and segments and summary["psnr_min"] < limit:
