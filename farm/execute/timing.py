@@ -59,15 +59,17 @@ class TimedExecutor:
     def run(self, batch: WorkBatch, on_done: OnDone, skip: SkipQuery) -> None:
         start = time.time()
         looks_done = start
+        first_segment: float | None = None  # when a worker began the first segment (its own clock)
 
         def done(outcome: Outcome) -> None:
-            nonlocal looks_done
+            nonlocal looks_done, first_segment
             now = time.time()
             self.units["failed" if outcome.error else outcome.kind] += 1
             if outcome.kind == "look":
                 looks_done = now
             span = outcome.meta.get("span")
             if outcome.kind == "segment" and outcome.rendered and isinstance(span, dict):
+                first_segment = min(first_segment or span["start"], span["start"])
                 self.spans.append(
                     {
                         "track": span["worker"],
@@ -87,7 +89,12 @@ class TimedExecutor:
             end = time.time()
             if batch.looks:
                 self.spans.append(phase("look bakes", start, looks_done))
-            self.spans.append(phase("segments", looks_done if batch.looks else start, end))
+            seg_start = looks_done if batch.looks else start
+            if first_segment is not None and first_segment > seg_start:
+                # worker processes starting (imports) until the first segment begins; audio mixes meanwhile
+                self.spans.append(phase("worker warm-up", seg_start, first_segment))
+                seg_start = first_segment
+            self.spans.append(phase("segments", seg_start, end))
 
 
 class TimedLoop(RenderLoop):

@@ -21,13 +21,14 @@ from farm.output.spans import STAGES
 __all__ = ["PHASES", "chrome_trace", "svg_report", "wall_breakdown", "worker_stages"]
 
 #: driver phases, highest priority first (the one that owns an instant when several run)
-PHASES = ("segments", "look bakes", "stitch", "shutdown", "probe+plan", "start-up")
+PHASES = ("segments", "worker warm-up", "look bakes", "stitch", "shutdown", "probe+plan", "start-up")
 DRIVER = "driver"
 #: colours of phases and worker stages in the picture
 COLOURS = {
     "start-up": "#9e9e9e",
     "probe+plan": "#8d6e63",
     "look bakes": "#ab47bc",
+    "worker warm-up": "#90caf9",
     "segments": "#42a5f5",
     "stitch": "#26a69a",
     "shutdown": "#bdbdbd",
@@ -53,7 +54,16 @@ def wall_breakdown(spans: Sequence[dict[str, Any]], t0: float, t1: float) -> dic
         running = {s["name"] for s in driver if s["start"] <= mid < s["end"]}
         owner = next((p for p in PHASES if p in running), "other")
         out[owner] += b - a
-    order = ("start-up", "probe+plan", "look bakes", "segments", "stitch", "shutdown", "other")
+    order = (
+        "start-up",
+        "probe+plan",
+        "look bakes",
+        "worker warm-up",
+        "segments",
+        "stitch",
+        "shutdown",
+        "other",
+    )
     return {k: round(out[k], 4) for k in order}
 
 
