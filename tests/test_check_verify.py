@@ -48,3 +48,8 @@ def test_verify_reports_each_segment_and_min_psnr_fails(project_dir: Path, tmp_p
     project = write_project(project_dir, cuts, output={"quality": 45})
     status, variants = _verified(project, tmp_path / "r3.json", "--min-psnr", "10")
     assert status == 0 and variants["fine"]["verify"]["psnr_min"] < fine_psnr - 5
+
+
+def test_min_psnr_without_verify_is_a_usage_error(project_dir: Path) -> None:
+    project = write_project(project_dir, {"fine": [Shot("s24", 0, 10)]})
+    assert main(["render", str(project), "--min-psnr", "30"]) == 2

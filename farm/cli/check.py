@@ -123,6 +123,11 @@ def run(args: argparse.Namespace) -> int:
     from farm.edit.project import load_project
     from farm.output.goldens import Goldens
 
+    if args.update and args.against:
+        print(
+            "farm check: error: --update writes this backend's own goldens; drop --against", file=sys.stderr
+        )
+        return 2
     project = load_project(args.project)
     names = list(args.variants or project.variants)
     unknown = [n for n in names if n not in project.variants]
@@ -148,11 +153,6 @@ def run(args: argparse.Namespace) -> int:
         renders = {n: Path(v.output) for n, v in report.variants.items() if v.output}
         render_errors = {n: v.error for n, v in report.variants.items() if v.error is not None}
     family = encode_family(backend)
-    if args.update and args.against:
-        print(
-            "farm check: error: --update writes this backend's own goldens; drop --against", file=sys.stderr
-        )
-        return 2
     goldens = Goldens(args.golden, args.against or family)
     for err in render_errors.values():
         print(f"farm: error: {err}", file=sys.stderr)

@@ -74,6 +74,9 @@ def run(args: argparse.Namespace) -> int:
     from farm.api import render
     from farm.output.metrics import RenderMetrics
 
+    if args.min_psnr is not None and not args.verify:
+        print("farm render: error: --min-psnr needs --verify", file=sys.stderr)
+        return 2
     meter = RenderMetrics()
     if args.metrics_port:
         meter.serve(args.metrics_port)
