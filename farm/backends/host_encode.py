@@ -22,7 +22,7 @@ from av.container import OutputContainer
 from av.video.stream import VideoStream
 
 from farm.backends.schedule import check_frame_count
-from farm.output.spans import StageClock, optional_stage
+from farm.output.spans import StageClock, current_clock, optional_stage
 from farm.planning.units import EncodeSpec, SegmentJob
 
 #: EncodeSpec.codec -> the libavcodec encoder
@@ -90,10 +90,12 @@ def encode_segment(
 
     ``pictures`` is consumed lazily, inside the open output, so a backend
     decodes while this encodes; each frame is written ``repeat`` times.
-    ``clock`` (optional) receives the seconds spent encoding and muxing.
+    ``clock`` (default: the segment's :func:`~farm.output.spans.current_clock`) receives the
+    seconds spent encoding and muxing, and asks for verification.
     """
     spec = job.encode
     written = 0
+    clock = clock if clock is not None else current_clock()  # the nvidia backend passes none
     fed: list[np.ndarray] | None = [] if clock is not None and clock.verify else None
     with av.open(str(path), "w", format="mp4") as out:
         stream = open_encoder(out, spec)

@@ -15,7 +15,7 @@ from typing import Any
 
 from farm.errors import FarmError, InternalError, Where
 from farm.output.cache import Cache
-from farm.output.spans import StageClock
+from farm.output.spans import StageClock, timing
 from farm.planning.units import SegmentJob
 
 BACKENDS = ("cpu", "nvidia")
@@ -43,7 +43,8 @@ def render_segment(job: SegmentJob, cache_root: str, backend: str = "cpu") -> di
         elif backend == "nvidia":  # NVDEC -> CuPy -> NVENC (or host libx264 without NVENC)
             from farm.backends.nvidia.pipeline import render_segment_nvidia
 
-            info = render_segment_nvidia(job, tmp)
+            with timing(clock):  # the shared host encoder (no NVENC) finds the clock there
+                info = render_segment_nvidia(job, tmp)
         else:
             raise InternalError(f"unknown backend {backend!r}")
         meta = {

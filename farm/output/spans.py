@@ -14,9 +14,10 @@ import os
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
-__all__ = ["STAGES", "StageClock", "worker_name"]
+__all__ = ["STAGES", "StageClock", "current_clock", "timing", "worker_name"]
 
 T = TypeVar("T")
 
@@ -82,3 +83,21 @@ def optional_stage(clock: StageClock | None, name: str) -> Any:
 
         return nullcontext()
     return clock.stage(name)
+
+
+_CURRENT: ContextVar[StageClock | None] = ContextVar("farm_stage_clock", default=None)
+
+
+@contextmanager
+def timing(clock: StageClock) -> Iterator[StageClock]:
+    """Make ``clock`` the :func:`current_clock` inside the block (for code a backend calls deep down)."""
+    token = _CURRENT.set(clock)
+    try:
+        yield clock
+    finally:
+        _CURRENT.reset(token)
+
+
+def current_clock() -> StageClock | None:
+    """The clock of the segment being rendered in this thread, if any."""
+    return _CURRENT.get()
