@@ -53,3 +53,23 @@ def test_verify_reports_each_segment_and_min_psnr_fails(project_dir: Path, tmp_p
 def test_min_psnr_without_verify_is_a_usage_error(project_dir: Path) -> None:
     project = write_project(project_dir, {"fine": [Shot("s24", 0, 10)]})
     assert main(["render", str(project), "--min-psnr", "30"]) == 2
+
+
+def test_the_host_encoder_verifies_under_the_current_clock(tmp_path: Path) -> None:
+    """The nvidia backend calls the host encoder without a clock: it finds the segment's clock."""
+    from fractions import Fraction
+
+    from farm.backends.host_encode import black_picture, encode_segment
+    from farm.output.spans import StageClock, timing
+    from farm.planning.units import EncodeSpec, SegmentJob
+
+    spec = EncodeSpec("h264", 23, "ultrafast", 64, 36, Fraction(24), 24, family="nvdec+cpu")
+    job = SegmentJob(
+        key="7" * 40, frames=(), frame_pts=(), count=3, source=None, geometry=None,
+        lut_path=None, lut_hash=None, encode=spec,
+    )  # fmt: skip
+    with timing(StageClock(verify=True)) as clock:
+        assert encode_segment(job, tmp_path / "black.mp4", [(black_picture(spec), 3)]) == 3
+    verify = clock.notes["verify"]
+    assert verify["frames"] == verify["fed"] == 3 and verify["psnr_min"] > 40
+    assert {"encode", "mux", "verify"} <= set(clock.seconds)
