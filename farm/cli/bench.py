@@ -251,10 +251,10 @@ def print_summary(out: Path, figures: dict[str, Any]) -> None:
     print(f"wall {wall:.2f} s, {figures['frames']} frames, {figures['fps']} fps")
     for name, sec in figures["wall"].items():
         if sec:
-            print(f"  {name:<12} {sec:8.3f} s  {sec / wall:6.1%}")
+            print(f"  {name:<15} {sec:8.3f} s  {sec / wall:6.1%}")
     print("worker-seconds by stage:")
     for name, sec in figures["stages"].items():
-        print(f"  {name:<12} {sec:8.3f} s")
+        print(f"  {name:<15} {sec:8.3f} s")
     peer = figures.get("vs_ffmpeg", {})
     for form in ("plain", "best"):
         if form in peer:
