@@ -18,6 +18,7 @@ from av.video.stream import VideoStream
 from farm.backends.host_encode import black_picture, codec_threads, encode_segment
 from farm.backends.schedule import decode_steps, job_where
 from farm.errors import MediaError
+from farm.output.spans import StageClock, optional_stage
 from farm.planning.units import Geometry, SegmentJob, SourceRef
 
 
@@ -79,17 +80,22 @@ def _build_graph(source: SourceRef, chain: list[tuple[str, str]], pix_fmt: str) 
     return graph
 
 
-def render_segment_cpu(job: SegmentJob, tmp_path: Path) -> dict[str, Any]:
-    """Decode, transform and encode ``job`` into ``tmp_path`` (an .mp4). Returns timings."""
+def render_segment_cpu(job: SegmentJob, tmp_path: Path, clock: StageClock | None = None) -> dict[str, Any]:
+    """Decode, transform and encode ``job`` into ``tmp_path`` (an .mp4). Returns timings.
+
+    ``clock`` (optional) receives the seconds of each stage.
+    """
     t0 = time.perf_counter()
     pictures = (
-        _filtered_frames(job) if job.source is not None else iter([(black_picture(job.encode), job.count)])
+        _filtered_frames(job, clock)
+        if job.source is not None
+        else iter([(black_picture(job.encode), job.count)])
     )
-    written = encode_segment(job, tmp_path, pictures)
+    written = encode_segment(job, tmp_path, pictures, clock)
     return {"frames": written, "seconds": time.perf_counter() - t0, "backend": "cpu"}
 
 
-def _filtered_frames(job: SegmentJob) -> Iterator[tuple[av.VideoFrame, int]]:
+def _filtered_frames(job: SegmentJob, clock: StageClock | None = None) -> Iterator[tuple[av.VideoFrame, int]]:
     """Yield ``(frame, repeat)``: each distinct source frame of ``job`` through the filter chain, in order.
 
     Frames are selected by presentation timestamp after a seek to the keyframe
@@ -100,19 +106,22 @@ def _filtered_frames(job: SegmentJob) -> Iterator[tuple[av.VideoFrame, int]]:
     where = job_where(job)
     steps = decode_steps(job)
     try:
-        container = av.open(src.path)
+        with optional_stage(clock, "decode"):
+            container = av.open(src.path)
     except av.error.FFmpegError as exc:
         raise MediaError(f"cannot open the source ({exc})", where) from None
     with container:
         vs: VideoStream = container.streams.video[0]
         vs.thread_type = "AUTO"
         vs.codec_context.thread_count = codec_threads()
-        container.seek(steps[0].pts, stream=vs, backward=True, any_frame=False)
+        with optional_stage(clock, "decode"):
+            container.seek(steps[0].pts, stream=vs, backward=True, any_frame=False)
         chain = filter_spec(src, job.geometry, job.lut_path)
         graph: Graph | None = None
         i = 0
         try:
-            for frame in container.decode(vs):
+            decoded = container.decode(vs)
+            for frame in clock.timed("decode", decoded) if clock else decoded:
                 if frame.pts is None or frame.pts < steps[i].pts:
                     continue  # frames between the keyframe and the first one needed
                 if frame.pts > steps[i].pts:
@@ -121,10 +130,11 @@ def _filtered_frames(job: SegmentJob) -> Iterator[tuple[av.VideoFrame, int]]:
                         f"(decoder went from before it to {frame.pts})",
                         where,
                     )
-                if graph is None:
-                    graph = _build_graph(src, chain, frame.format.name)
-                graph.push(frame)
-                filtered = graph.vpull()
+                with optional_stage(clock, "colour+scale"):
+                    if graph is None:
+                        graph = _build_graph(src, chain, frame.format.name)
+                    graph.push(frame)
+                    filtered = graph.vpull()
                 yield filtered, steps[i].repeat
                 i += 1
                 if i == len(steps):

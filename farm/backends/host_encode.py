@@ -22,6 +22,7 @@ from av.container import OutputContainer
 from av.video.stream import VideoStream
 
 from farm.backends.schedule import check_frame_count
+from farm.output.spans import StageClock, current_clock, optional_stage
 from farm.planning.units import EncodeSpec, SegmentJob
 
 #: EncodeSpec.codec -> the libavcodec encoder
@@ -79,24 +80,46 @@ def black_picture(spec: EncodeSpec) -> av.VideoFrame:
     return frame
 
 
-def encode_segment(job: SegmentJob, path: Path, pictures: Iterable[tuple[av.VideoFrame, int]]) -> int:
+def encode_segment(
+    job: SegmentJob,
+    path: Path,
+    pictures: Iterable[tuple[av.VideoFrame, int]],
+    clock: StageClock | None = None,
+) -> int:
     """Encode ``job``'s ``(frame, repeat)`` pairs into the .mp4 at ``path``; check and return the count.
 
     ``pictures`` is consumed lazily, inside the open output, so a backend
     decodes while this encodes; each frame is written ``repeat`` times.
+    ``clock`` (default: the segment's :func:`~farm.output.spans.current_clock`) receives the
+    seconds spent encoding and muxing, and asks for verification.
     """
     spec = job.encode
     written = 0
+    clock = clock if clock is not None else current_clock()  # the nvidia backend passes none
+    fed: list[np.ndarray] | None = [] if clock is not None and clock.verify else None
     with av.open(str(path), "w", format="mp4") as out:
         stream = open_encoder(out, spec)
         # the muxer rewrites stream.time_base on the first write: keep the encoder's own
         frame_tb = Fraction(spec.fps.denominator, spec.fps.numerator)
         for frame, repeat in pictures:
+            if fed is not None:  # what the encoder is given, to measure what it wrote against
+                fed.extend([frame.reformat(format="yuv420p").to_ndarray()] * repeat)
             for _ in range(repeat):
                 frame.pts = written
                 frame.time_base = frame_tb
-                out.mux(stream.encode(frame))
+                with optional_stage(clock, "encode"):
+                    packets = stream.encode(frame)
+                with optional_stage(clock, "mux"):
+                    out.mux(packets)
                 written += 1
-        out.mux(stream.encode(None))
+        with optional_stage(clock, "encode"):
+            packets = stream.encode(None)
+        with optional_stage(clock, "mux"):
+            out.mux(packets)
     check_frame_count(written, job)
+    if clock is not None and fed is not None:
+        from farm.media.compare import verify_encoded
+
+        with clock.stage("verify"):
+            clock.notes["verify"] = verify_encoded(str(path), fed)
     return written

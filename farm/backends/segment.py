@@ -14,6 +14,7 @@ from typing import Any
 
 from farm.errors import FarmError, InternalError, Where
 from farm.output.cache import Cache
+from farm.output.spans import StageClock, timing
 from farm.planning.units import SegmentJob
 
 BACKENDS = ("cpu", "nvidia")
@@ -42,15 +43,18 @@ def render_segment(job: SegmentJob, cache_root: str, backend: str = "cpu") -> di
 def _render(cache: Cache, job: SegmentJob, backend: str) -> dict[str, Any]:
     tmp = cache.temp_path(cache.segment_path(job.key))
     t0 = time.perf_counter()
+    # where the time goes (``farm bench``); FARM_VERIFY=1: measure what was encoded (``render --verify``)
+    clock = StageClock(verify=os.environ.get("FARM_VERIFY") == "1")
     try:
         if backend == "cpu":
             from farm.backends.cpu import render_segment_cpu
 
-            info = render_segment_cpu(job, tmp)
+            info = render_segment_cpu(job, tmp, clock)
         elif backend == "nvidia":  # NVDEC -> CuPy -> NVENC (or host libx264 without NVENC)
             from farm.backends.nvidia.pipeline import render_segment_nvidia
 
-            info = render_segment_nvidia(job, tmp)
+            with timing(clock):  # the shared host encoder (no NVENC) finds the clock there
+                info = render_segment_nvidia(job, tmp)
         else:
             raise InternalError(f"unknown backend {backend!r}")
         meta = {
@@ -61,7 +65,9 @@ def _render(cache: Cache, job: SegmentJob, backend: str) -> dict[str, Any]:
             "label": job.label,
             "host": os.uname().nodename,
         }
-        meta = cache.commit_segment(job.key, tmp, meta)
+        meta.update(clock.notes)  # what the backend measured beyond timings
+        with clock.stage("cache write"):
+            meta = cache.commit_segment(job.key, tmp, meta)
     except FarmError:
         raise
     except Exception as exc:  # a bug, or a library failing in a way we did not foresee
@@ -73,4 +79,4 @@ def _render(cache: Cache, job: SegmentJob, backend: str) -> dict[str, Any]:
     finally:
         if tmp.exists():
             tmp.unlink()
-    return {**meta, "rendered": True}
+    return {**meta, "rendered": True, "span": clock.span()}

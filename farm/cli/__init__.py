@@ -1,4 +1,4 @@
-"""The ``farm`` command line: render, plan, demo, doctor, look, cache — one module per command.
+"""The ``farm`` command line: render, plan, demo, doctor, look, cache, check, bench.
 
 Each command module has ``configure_parser(parser)`` and ``run(args) -> int``;
 this one builds the parser and turns what a command raises into one message
@@ -17,7 +17,7 @@ from collections.abc import Callable
 from types import ModuleType
 
 from farm import __version__
-from farm.cli import cache, demo, doctor, look, plan, render
+from farm.cli import bench, cache, check, demo, doctor, look, plan, render
 from farm.errors import FarmError
 
 __all__ = ["build_parser", "main"]
@@ -32,6 +32,8 @@ _COMMANDS: tuple[tuple[str, ModuleType, str], ...] = (
     ("doctor", doctor, "GPUs, NVDEC/NVENC, backend choice and Ray resources of this machine"),
     ("look", look, look.HELP),
     ("cache", cache, cache.HELP),
+    ("check", check, check.HELP),
+    ("bench", bench, bench.HELP),
 )
 
 

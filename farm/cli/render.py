@@ -61,6 +61,17 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
         help="the address --metrics-port binds (default 127.0.0.1; 0.0.0.0 for every interface)",
     )
     parser.add_argument(
+        "--verify",
+        action="store_true",
+        help="each worker decodes what it encoded, records PSNR/SSIM against the frames it fed the encoder",
+    )
+    parser.add_argument(
+        "--min-psnr",
+        type=float,
+        metavar="DB",
+        help="with --verify: fail (exit 1) a variant whose worst verified segment is below DB",
+    )
+    parser.add_argument(
         "--metrics-file",
         type=Path,
         metavar="FILE",
@@ -74,9 +85,20 @@ def run(args: argparse.Namespace) -> int:
     from farm.api import render
     from farm.output.metrics import RenderMetrics
 
+    if args.min_psnr is not None and not args.verify:
+        print("farm render: error: --min-psnr needs --verify", file=sys.stderr)
+        return 2
     meter = RenderMetrics()
     if args.metrics_port:
         meter.serve(args.metrics_port, args.metrics_addr)
+    executor = None
+    if args.verify:
+        from farm.backends.select import select_backend
+        from farm.execute.ray_executor import RayExecutor
+
+        os.environ["FARM_VERIFY"] = "1"  # workers started from here inherit it; a running Ray gets task_env
+        backend = select_backend(args.backend)[0]
+        executor = RayExecutor(args.workers, args.address, task_env={"FARM_VERIFY": "1"}, backend=backend)
     with contextlib.ExitStack() as stack:
         silent = stack.enter_context(open(os.devnull, "w")) if args.quiet else None
         report = render(
@@ -89,7 +111,13 @@ def run(args: argparse.Namespace) -> int:
             address=args.address,
             progress_stream=silent,
             metrics=meter,
+            executor=executor,
         )
+    status = report.exit_code
+    if args.verify:
+        from farm.cli.verify import attach_verification
+
+        status = max(status, attach_verification(report, args))
     if args.metrics_file:
         try:
             meter.write(args.metrics_file)
@@ -108,4 +136,4 @@ def run(args: argparse.Namespace) -> int:
             raise OutputError(
                 f"cannot write the report ({exc.strerror})", Where(path=str(args.report))
             ) from None
-    return report.exit_code
+    return status

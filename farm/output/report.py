@@ -26,6 +26,8 @@ class VariantResult:
     up_to_date: bool = False  # the output already held exactly this plan: not stitched again
     error: FarmError | None = None
     warnings: list[str] = field(default_factory=list)
+    #: ``farm render --verify``: each segment's worst PSNR/SSIM against what its encoder was fed
+    verify: dict[str, Any] | None = None
 
     @property
     def done(self) -> bool:
@@ -43,6 +45,8 @@ class VariantResult:
             "up_to_date": self.up_to_date,
             "warnings": self.warnings,
         }
+        if self.verify is not None:
+            d["verify"] = self.verify
         if self.error is not None:
             d["error"] = {
                 "message": str(self.error),
