@@ -30,19 +30,26 @@ SEGMENT_RETRIES = 3
 # cluster with the job).  A FarmError comes back as a value, as every executor expects.
 
 
-def _segment_task(job: SegmentJob, cache_root: str, backend: str) -> dict[str, Any]:
+def _segment_task(
+    job: SegmentJob, cache_root: str, backend: str, driver: tuple[str, int] | None = None
+) -> dict[str, Any]:
     from farm.backends.segment import render_segment
+    from farm.output.lifeline import follow_driver
 
+    follow_driver(driver)  # stop with the driver (a SIGKILLed render leaves no orphans writing)
     try:
         return render_segment(job, cache_root, backend)
     except FarmError as exc:
         return {"error": exc}
 
 
-def _audio_task(job: AudioJob, out_path: str) -> dict[str, Any]:
+def _audio_task(job: AudioJob, out_path: str, driver: tuple[str, int] | None = None) -> dict[str, Any]:
     from pathlib import Path
 
     from farm.media.audio import render_audio
+    from farm.output.lifeline import follow_driver
+
+    follow_driver(driver)
 
     try:
         return render_audio(job, Path(out_path))
@@ -50,8 +57,11 @@ def _audio_task(job: AudioJob, out_path: str) -> dict[str, Any]:
         return {"error": exc}
 
 
-def _look_task(job: LookJob) -> dict[str, Any]:
+def _look_task(job: LookJob, driver: tuple[str, int] | None = None) -> dict[str, Any]:
     from farm.look.bake import bake_look
+    from farm.output.lifeline import follow_driver
+
+    follow_driver(driver)
 
     try:
         return bake_look(job)
@@ -177,20 +187,24 @@ class RayExecutor:
 
     def run(self, batch: WorkBatch, on_done: OnDone, skip: SkipQuery) -> None:
         """Run every unit ``skip`` lets through, calling ``on_done`` for each as it finishes."""
+        from farm.output.lifeline import this_process
+
         tasks = _remote_tasks(self.task_env)
+        driver = this_process()
         # looks first, all of them: segments apply the LUTs they bake
-        looks = [_Unit("look", job.key, partial(tasks.look.remote, job)) for job in batch.looks]
+        looks = [_Unit("look", job.key, partial(tasks.look.remote, job, driver)) for job in batch.looks]
         self._feed(looks, None, on_done, skip, limit=len(looks))
         pool = self._gpu_pool(batch) if batch.backend == "nvidia" and batch.segments else None
         # audio first: few, long, and they overlap with the many short segments
         units = [
-            _Unit("audio", u.key, partial(tasks.audio.remote, u.job, str(u.out_path))) for u in batch.audio
+            _Unit("audio", u.key, partial(tasks.audio.remote, u.job, str(u.out_path), driver))
+            for u in batch.audio
         ]
         for job in batch.segments:
             if pool is not None:
                 start = partial(pool.submit, job)
             else:
-                start = partial(tasks.segment.remote, job, str(batch.cache_root), batch.backend)
+                start = partial(tasks.segment.remote, job, str(batch.cache_root), batch.backend, driver)
             units.append(_Unit("segment", job.key, start))
         # bounded: enough to keep every worker busy, no more
         self._feed(units, pool, on_done, skip, limit=max(2, 2 * self.workers))
