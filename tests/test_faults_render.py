@@ -185,10 +185,12 @@ def _cmdline(pid: int) -> str:
 
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs /proc")
 def test_workers_stop_when_the_driver_is_sigkilled(project_dir: Path) -> None:
+    # segments that take a while to encode, so that some are in flight when the driver dies
     project = write_project(
         project_dir,
         {"cut": [Shot("s2997", 0, 90), Shot("s25", 0, 75), Shot("s24", 0, 72)]},
-        extra="[render]\nsegment_seconds = 0.25\n",
+        output={"width": 1280, "height": 720, "preset": "medium"},
+        extra="[render]\nsegment_seconds = 1\n",
     )
     cache = project_dir / ".farm-cache" / "segments"
     marker = f"FARM_TEST_RUN={uuid.uuid4().hex}"
