@@ -65,8 +65,9 @@ def _temps(folder: Path) -> list[Path]:
 # ------------------------------------------------------------------ 3: same-size damage
 
 
+@pytest.mark.parametrize("damage", ["16 bytes flipped late", "a block zeroed in the keyframe"])
 def test_same_size_damage_to_a_cached_segment_is_rendered_again_with_a_warning(
-    project_dir: Path, tmp_path: Path
+    damage: str, project_dir: Path, tmp_path: Path
 ) -> None:
     project = write_project(project_dir, {"cut": CUT})
     out = tmp_path / "out"
@@ -74,8 +75,12 @@ def test_same_size_damage_to_a_cached_segment_is_rendered_again_with_a_warning(
     segments = sorted((project_dir / ".farm-cache" / "segments").glob("*/*.mp4"))
     victim = segments[0]
     data = bytearray(victim.read_bytes())
-    middle = len(data) * 2 // 3  # inside some non-key packet, most likely
-    data[middle : middle + 16] = bytes(b ^ 0xFF for b in data[middle : middle + 16])
+    if damage.startswith("16"):
+        at = len(data) * 2 // 3  # inside some non-key packet (the moov is at the front)
+        data[at : at + 16] = bytes(b ^ 0xFF for b in data[at : at + 16])
+    else:
+        at = data.index(b"mdat") + 64  # the first packet: the IDR
+        data[at : at + 512] = bytes(512)
     victim.write_bytes(bytes(data))
     (out / "cut.mp4").unlink()
     log = io.StringIO()
