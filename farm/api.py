@@ -70,6 +70,7 @@ def render(
     sweep_stale([out_dir])
     sweep_stale([cache_.root], recursive=True)
     check_writable(out_dir, "the output folder")
+    check_writable(cache_.root / "tmp", "the cache")
     names = list(variants) if variants else list(proj.variants)
     from farm.backends.nvidia.pipeline import encode_family  # imports no GPU library
 

@@ -111,6 +111,17 @@ def test_a_cache_on_a_full_disk_is_exit_73_naming_it(project_dir: Path, small_di
     assert _temps(small_disk) == []
 
 
+def test_a_probe_cache_on_a_full_disk_is_exit_73_naming_it(media_dir: Path, small_disk: Path) -> None:
+    from farm.media.probe import probe
+
+    (small_disk / "probe").mkdir()
+    _fill(small_disk)
+    with pytest.raises(OutputError, match="MB free") as caught:
+        probe(media_dir / "media" / "s24.mp4", small_disk)
+    assert caught.value.exit_code == 73 and str(small_disk) in str(caught.value)
+    assert _temps(small_disk) == []
+
+
 def test_a_cache_filling_up_mid_render_is_exit_73_naming_it(project_dir: Path, small_disk: Path) -> None:
     project = write_project(project_dir, {"cut": CUT})
     cache = small_disk / "c"
