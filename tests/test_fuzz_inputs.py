@@ -16,6 +16,7 @@ import math
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,9 @@ FUZZ = settings(
     database=None,
 )
 CLEAN_EXITS = {2, 65, 66, 69, 73}
+#: seconds a case may take: reading a cut or a project in-process, and rendering a tiny variant
+CASE_BOUND_MS = 5000
+RENDER_BOUND = 300
 
 
 def _clean(exc: FarmError) -> None:
@@ -121,7 +125,7 @@ def test_fuzz_otio(cut_base: tuple[Path, dict[str, Any]]) -> None:
     root, base = cut_base
 
     # each case starts a reader process (~0.2 s, more on a busy machine): a fifth of the examples
-    @settings(FUZZ, max_examples=max(10, EXAMPLES // 5))
+    @settings(FUZZ, max_examples=max(10, EXAMPLES // 5), deadline=2 * CASE_BOUND_MS)
     @given(mutated_cut(base))
     def case(text: str) -> None:
         path = root / "case.otio"
@@ -168,7 +172,7 @@ def mutated_project(draw: st.DrawFn) -> dict[str, Any]:
     return data
 
 
-@FUZZ
+@settings(FUZZ, deadline=CASE_BOUND_MS)
 @given(mutated_project())
 def test_fuzz_project(raw: dict[str, Any]) -> None:
     try:
@@ -177,7 +181,7 @@ def test_fuzz_project(raw: dict[str, Any]) -> None:
         _clean(exc)
 
 
-@settings(FUZZ, max_examples=max(10, EXAMPLES // 2))
+@settings(FUZZ, max_examples=max(10, EXAMPLES // 2), deadline=CASE_BOUND_MS)
 @given(depth=st.integers(1, 5000), opener=st.sampled_from(["[", "{a=", "[[", "x = ["]))
 def test_fuzz_project_nesting(depth: int, opener: str, tmp_path_factory: pytest.TempPathFactory) -> None:
     from farm.edit.project import load_project
@@ -287,7 +291,8 @@ def test_fuzz_media_render(kind: str, project_dir: Path, tmp_path: Path) -> None
     (project_dir / "mut.mp4").write_bytes(bytes(data))
     project = write_project(project_dir, {"m": [Shot("mut.mp4", 0, 40, rate=SOURCES["s25"].rate)]})
     out = tmp_path / "out"
-    report = farm.render(project, out=out, workers=2)
+    with ThreadPoolExecutor(1) as pool:  # the time bound: a hung render fails the test
+        report = pool.submit(farm.render, project, out=out, workers=2).result(timeout=RENDER_BOUND)
     v = report.variants["m"]
     print(kind, "->", report.exit_code, v.error)
     if kind == "moov":

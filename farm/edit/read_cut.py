@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from farm.edit.cut import Cut, load_cut
-from farm.errors import CutError, FarmError, MissingInputError, Where
+from farm.errors import CutError, FarmError, InternalError, MissingInputError, Where
 
 #: the module a child runs (``python -m``); tests check the name
 READER_MODULE = "farm.edit.read_cut"
@@ -117,16 +117,21 @@ def read_in_subprocess(
             last = (proc.stderr.decode(errors="replace").strip().splitlines() or ["no message"])[-1]
             why = f"the timeline reader failed (exit {proc.returncode}: {last[:200]})"
         raise CutError(why, where, hint="the file is malformed; export it again from the editor")
-    kind, value = pickle.loads(proc.stdout)
-    if kind == "error":
-        assert isinstance(value, FarmError)
+    try:
+        kind, value = pickle.loads(proc.stdout)
+    except Exception as exc:  # nothing, or something else, came back
+        raise InternalError(f"the timeline reader gave no answer ({type(exc).__name__})", where) from None
+    if kind == "error" and isinstance(value, FarmError):
         raise value
-    assert isinstance(value, Cut)
+    if kind != "cut" or not isinstance(value, Cut):
+        raise InternalError(f"the timeline reader answered {kind!r}", where)
     return value
 
 
 def _child() -> None:
     """In the child: read one cut; write back ``("cut", Cut)`` or ``("error", FarmError)``."""
+    answer = sys.stdout.buffer
+    sys.stdout = sys.stderr  # whatever an adapter prints must not mix with the answer
     variant, timeline_path, root, allowed = pickle.loads(sys.stdin.buffer.read())
     where = Where(variant=variant, path=str(timeline_path))
     result: tuple[str, object]
@@ -138,7 +143,8 @@ def _child() -> None:
         result = ("error", CutError("cannot read timeline: nested too deep", where))
     except Exception as exc:  # a malformed file meeting code that trusted it
         result = ("error", CutError(f"cannot read timeline: {type(exc).__name__}: {exc}", where))
-    sys.stdout.buffer.write(pickle.dumps(result))
+    answer.write(pickle.dumps(result))
+    answer.flush()
 
 
 if __name__ == "__main__":
