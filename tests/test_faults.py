@@ -79,6 +79,18 @@ def test_a_non_finite_time_in_a_cut_is_exit_65(project_dir: Path) -> None:
     assert "clip 'shot 1'" in message and "source_range.start_time.value" in message, message
 
 
+def test_a_negative_duration_in_a_cut_is_exit_65(project_dir: Path) -> None:
+    from coded import Gap
+
+    project = write_project(project_dir, {"a": [Shot("s24", 0, 12, name="shot 1"), Gap(6)]})
+    cut = project_dir / "cuts" / "a.otio"
+    data = json.loads(cut.read_text())
+    data["tracks"]["children"][0]["children"][1]["source_range"]["duration"]["value"] = -6
+    cut.write_text(json.dumps(data))
+    message = _one_error(plan_of(project), 65)
+    assert "source_range.duration.value = -6" in message and "negative" in message, message
+
+
 # ------------------------------------------------------------------ 8: OTIO crashes
 
 

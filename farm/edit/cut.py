@@ -94,11 +94,13 @@ def _number(value: float) -> str:
     return repr(value)
 
 
-def checked_seconds(rt: otio.opentime.RationalTime, field: str, where: Where) -> Fraction:
+def checked_seconds(
+    rt: otio.opentime.RationalTime, field: str, where: Where, duration: bool = False
+) -> Fraction:
     """A time of the cut in exact seconds, or a :class:`CutError` naming ``field`` and the bad value.
 
     A rate must be a finite number in :data:`RATE_RANGE`; a value must be finite
-    and the time within :data:`MAX_SECONDS` of zero.
+    and the time within :data:`MAX_SECONDS` of zero; a ``duration`` not negative.
     """
     rate, value = float(rt.rate), float(rt.value)
     low, high = RATE_RANGE
@@ -114,6 +116,8 @@ def checked_seconds(rt: otio.opentime.RationalTime, field: str, where: Where) ->
             where,
             hint=f"a time is a finite number of frames within {MAX_SECONDS // 86400} days",
         )
+    if duration and value < 0:
+        raise CutError(f"{field}.value = {_number(value)} is a negative duration", where)
     return exact_value(value) / exact_rate(rate)
 
 
@@ -223,8 +227,9 @@ def _read_track(
         if isinstance(child, otio.schema.Gap):
             gap = child.name or f"{kind} gap at {float(t):.3f}s"
             gwhere = Where(variant=variant, clip=gap, path=where.path)
-            sr = child.source_range
-            d = checked_seconds(sr.duration, "source_range.duration", gwhere) if sr else Fraction(0)
+            sr, d = child.source_range, Fraction(0)
+            if sr is not None:
+                d = checked_seconds(sr.duration, "source_range.duration", gwhere, duration=True)
             if d > 0:
                 items.append(GapItem(start=t, duration=d))
             t += d
@@ -259,7 +264,7 @@ def _read_track(
         if ref.available_range is not None:
             field = "media_reference.available_range.start_time"
             source_in -= checked_seconds(ref.available_range.start_time, field, cwhere)
-        duration = checked_seconds(sr.duration, f"{range_name}.duration", cwhere)
+        duration = checked_seconds(sr.duration, f"{range_name}.duration", cwhere, duration=True)
         path = resolve_media(url, root, allowed, cwhere)
         if source_in < 0:
             raise CutError(
