@@ -51,6 +51,7 @@ def ray_session():
     """One local Ray for the whole run (farm.render reuses a running Ray)."""
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
+    # "local": a Ray of this run's own, even when another Ray on the machine is discoverable
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR")
     yield
     ray.shutdown()
