@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import TextIO
 
 from farm.backends.select import select_backend
-from farm.edit.project import Project, load_project
+from farm.edit.project import OutputSpec, Project, load_project
 from farm.errors import OutputError, Where
 from farm.execute.loop import RenderLoop, output_path
 from farm.execute.protocol import Executor, ExecutorSession
 from farm.execute.ray_executor import RayExecutor
-from farm.output.cache import Cache
+from farm.output.atomic import sweep_stale, temp_path
+from farm.output.cache import Cache, is_no_space, no_space_error
 from farm.output.lease import hold_render, release_render
 from farm.output.metrics import RenderMetrics
 from farm.output.report import RenderReport, VariantResult
@@ -90,6 +91,11 @@ def render(
         raise OutputError(
             f"cannot create the output folder ({exc.strerror})", Where(path=str(out_dir))
         ) from None
+    # what killed renders and workers left behind: their temporary files (never anyone else's)
+    sweep_stale([out_dir])
+    sweep_stale([cache_.root], recursive=True)
+    check_writable(out_dir, "the output folder")
+    check_writable(cache_.root / "tmp", "the cache")
     names = list(variants) if variants else list(proj.variants)
     from farm.backends.nvidia.pipeline import encode_family  # imports no GPU library
 
@@ -113,6 +119,7 @@ def render(
             the_plan = _plan_while_starting(session, proj, variants, cache_.root, family)
         else:
             the_plan = plan_project(proj, variants, cache_.root, family=family)
+        check_space(the_plan, out_dir, cache_)
         loop = RenderLoop(
             the_plan,
             out_dir,
@@ -164,3 +171,51 @@ def _plan_while_starting(
         finally:
             the_plan = planning.result()
     return the_plan
+
+
+#: a low estimate of an encoded frame's size, in bytes per pixel (x264 at crf 20 writes more):
+#: the free-space check refuses a render only when even this much cannot fit
+BYTES_PER_PIXEL_LOW = 0.005
+
+
+def check_writable(folder: Path, what: str) -> None:
+    """Exit 73 now, before any rendering, if ``folder`` cannot take a new file."""
+    probe = temp_path(folder / "farm-write-check")
+    try:
+        probe.write_bytes(b"farm")
+    except OSError as exc:
+        if is_no_space(exc):
+            raise no_space_error(folder, what) from None
+        raise OutputError(f"cannot write in {what} ({exc.strerror})", Where(path=str(folder))) from None
+    finally:
+        if probe.exists():
+            probe.unlink()
+
+
+def check_space(the_plan: RenderPlan, out_dir: Path, cache: Cache) -> None:
+    """Exit 73 now if the outputs, or the segments still missing, clearly cannot fit on their disks.
+
+    Both are low estimates (:data:`BYTES_PER_PIXEL_LOW`): a refusal is certain, a pass is not a
+    promise; a disk that fills later is still exit 73 naming it, with nothing half-written.
+    """
+    import os
+    import shutil
+
+    def low(frames: int, spec: OutputSpec) -> int:
+        return int(frames * spec.width * spec.height * BYTES_PER_PIXEL_LOW)
+
+    outputs = sum(low(vp.frames, vp.spec.output) for vp in the_plan.variants.values())
+    specs = {k: vp.spec.output for vp in the_plan.variants.values() for k in vp.keys}
+    segments = sum(
+        low(job.count, specs[key])
+        for key, job in the_plan.jobs.items()
+        if key in specs and not cache.segment_meta_path(key).is_file()
+    )
+    needs: dict[int, tuple[Path, int, str]] = {}
+    for folder, need, what in ((cache.root, segments, "the segments"), (out_dir, outputs, "the outputs")):
+        dev = os.stat(folder).st_dev
+        _, before, whats = needs.get(dev, (folder, 0, ""))
+        needs[dev] = (folder, before + need, f"{whats} and {what}" if whats else what)
+    for folder, need, what in needs.values():
+        if need > shutil.disk_usage(folder).free:
+            raise no_space_error(folder, what, need)

@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from farm.errors import FarmError, InternalError, Where
-from farm.output.cache import Cache
+from farm.output.cache import Cache, is_no_space, no_space_error
 from farm.output.spans import StageClock, timing
 from farm.planning.units import SegmentJob
 
@@ -70,7 +70,11 @@ def _render(cache: Cache, job: SegmentJob, backend: str) -> dict[str, Any]:
             meta = cache.commit_segment(job.key, tmp, meta)
     except FarmError:
         raise
-    except Exception as exc:  # a bug, or a library failing in a way we did not foresee
+    except Exception as exc:
+        if is_no_space(exc):  # the cache's disk, not the source, is at fault
+            written = tmp.stat().st_size if tmp.exists() else None
+            raise no_space_error(cache.root, f"segment {job.key}", written) from None
+        # a bug, or a library failing in a way we did not foresee
         src = job.source.path if job.source else None
         raise InternalError(
             f"rendering segment {job.key[:12]} failed: {type(exc).__name__}: {exc}",

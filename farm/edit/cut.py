@@ -8,6 +8,7 @@ refused when they escape the project's allowed roots.
 
 from __future__ import annotations
 
+import math
 import os
 import urllib.parse
 from dataclasses import dataclass
@@ -78,8 +79,46 @@ class Cut:
         return (tuple(self.clips()),)
 
 
-def _seconds(rt: otio.opentime.RationalTime) -> Fraction:
-    return exact_value(rt.value) / exact_rate(rt.rate)
+#: the rates a cut may use: a finite number in this range (frames, or ticks, per second)
+RATE_RANGE = (1e-3, 1e7)
+#: the longest time a cut may name, in seconds (a week: timecodes of a day fit well inside)
+MAX_SECONDS = 7 * 86400
+
+
+def _number(value: float) -> str:
+    """A float as JSON spells it (NaN, Infinity), as the user wrote it in the file."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    return repr(value)
+
+
+def checked_seconds(
+    rt: otio.opentime.RationalTime, field: str, where: Where, duration: bool = False
+) -> Fraction:
+    """A time of the cut in exact seconds, or a :class:`CutError` naming ``field`` and the bad value.
+
+    A rate must be a finite number in :data:`RATE_RANGE`; a value must be finite
+    and the time within :data:`MAX_SECONDS` of zero; a ``duration`` not negative.
+    """
+    rate, value = float(rt.rate), float(rt.value)
+    low, high = RATE_RANGE
+    if not (math.isfinite(rate) and low <= rate <= high):
+        raise CutError(
+            f"{field}.rate = {_number(rate)} is not a usable rate",
+            where,
+            hint=f"a rate is a finite number from {low:g} to {high:g}",
+        )
+    if not math.isfinite(value) or abs(value / rate) > MAX_SECONDS:
+        raise CutError(
+            f"{field}.value = {_number(value)} is not a usable time at rate {_number(rate)}",
+            where,
+            hint=f"a time is a finite number of frames within {MAX_SECONDS // 86400} days",
+        )
+    if duration and value < 0:
+        raise CutError(f"{field}.value = {_number(value)} is a negative duration", where)
+    return exact_value(value) / exact_rate(rate)
 
 
 def resolve_media(url: str, root: Path, allowed_roots: tuple[Path, ...], where: Where) -> Path:
@@ -101,6 +140,8 @@ def resolve_media(url: str, root: Path, allowed_roots: tuple[Path, ...], where: 
             raw = urllib.parse.unquote(parsed.path)
     else:
         raw = url
+    if "\0" in raw:
+        raise CutError(f"media path {url!r} holds a NUL character", where)
     p = Path(raw).expanduser()
     # containment is judged on the normalised path as written ("..", absolute paths): a
     # symlink the project's owner placed inside the project (a media folder on a NAS) is theirs
@@ -184,7 +225,11 @@ def _read_track(
             )
             continue
         if isinstance(child, otio.schema.Gap):
-            d = _seconds(child.source_range.duration) if child.source_range else Fraction(0)
+            gap = child.name or f"{kind} gap at {float(t):.3f}s"
+            gwhere = Where(variant=variant, clip=gap, path=where.path)
+            sr, d = child.source_range, Fraction(0)
+            if sr is not None:
+                d = checked_seconds(sr.duration, "source_range.duration", gwhere, duration=True)
             if d > 0:
                 items.append(GapItem(start=t, duration=d))
             t += d
@@ -207,18 +252,19 @@ def _read_track(
                 cwhere,
                 hint="relink the clip to a file in the editor",
             )
-        sr = child.source_range
+        sr, range_name = child.source_range, "source_range"
         if sr is None:
             ar = ref.available_range
             if ar is None:
                 raise CutError("clip has neither a source range nor an available range", cwhere)
-            sr = ar
-        source_in = _seconds(sr.start_time)
+            sr, range_name = ar, "media_reference.available_range"
+        source_in = checked_seconds(sr.start_time, f"{range_name}.start_time", cwhere)
         # source_range is in the media's own time: subtract where the media starts
         # (e.g. a 01:00:00:00 start timecode) to get seconds from its first frame.
         if ref.available_range is not None:
-            source_in -= _seconds(ref.available_range.start_time)
-        duration = _seconds(sr.duration)
+            field = "media_reference.available_range.start_time"
+            source_in -= checked_seconds(ref.available_range.start_time, field, cwhere)
+        duration = checked_seconds(sr.duration, f"{range_name}.duration", cwhere, duration=True)
         path = resolve_media(url, root, allowed, cwhere)
         if source_in < 0:
             raise CutError(

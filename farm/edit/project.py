@@ -7,6 +7,7 @@ farm trusts what this module returns.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -37,6 +38,9 @@ PRESETS = (
     "placebo",
 )
 LOOK_METHODS = ("mkl", "reinhard", "histogram")
+#: a variant name is a file name on every system: ASCII letters, digits, "_", "-" and "." (not first)
+VARIANT_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
+VARIANT_NAME_RULE = "1-64 characters from A-Z a-z 0-9 _ - . (not starting with . or -)"
 
 
 @dataclass(frozen=True)
@@ -151,6 +155,8 @@ def _parse_output(table: Mapping[str, Any], base: OutputSpec, prefix: str, path:
 def _resolve(root: Path, value: Any, key: str, path: Path) -> Path:
     if not isinstance(value, str) or not value:
         raise _bad(key, value, "a path (relative to the project file's folder, or absolute)", path)
+    if "\0" in value:
+        raise _bad(key, value, "a path without NUL characters", path)
     p = Path(value).expanduser()
     return (p if p.is_absolute() else root / p).resolve()
 
@@ -183,6 +189,12 @@ def load_project(path: str | Path) -> Project:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ProjectError(f"not valid TOML: {exc}", Where(path=str(path))) from None
+    except RecursionError:
+        raise ProjectError(
+            "not valid TOML: arrays or tables nested too deep", Where(path=str(path))
+        ) from None
+    except OSError as exc:
+        raise ProjectError(f"cannot read the project file ({exc.strerror})", Where(path=str(path))) from None
     return parse_project(raw, path)
 
 
@@ -222,8 +234,8 @@ def parse_project(raw: Mapping[str, Any], path: Path) -> Project:
         prefix = f"variants.{name}."
         if not isinstance(table, dict):
             raise _bad(prefix.rstrip("."), table, "a table with timeline = PATH", path)
-        if not name or any(c in name for c in '/\\:*?"<>|') or name.startswith("."):
-            raise _bad(f"variants.{name}", name, 'a name usable as a file name (no / \\ : * ? " < > |)', path)
+        if not VARIANT_NAME.fullmatch(name):
+            raise _bad(f"variants.{name!r}", name, VARIANT_NAME_RULE, path)
         _unknown(table, _VARIANT_KEYS, prefix, path)
         if "timeline" not in table:
             raise ProjectError(f"[variants.{name}] has no timeline", Where(variant=name, path=str(path)))

@@ -60,6 +60,7 @@ class Work:
     cached: frozenset[str]  # segment keys of active variants found in the cache
     waiting: Mapping[str, frozenset[str]]  # active variant -> the keys it waits for before stitching
     batch: WorkBatch  # the missing segments, audio tracks and looks
+    warnings: tuple[str, ...] = ()  # damaged cache entries found (they are rendered again)
 
 
 def find_work(plan: RenderPlan, out_dir: Path, cache: Cache, backend: str) -> Work:
@@ -72,7 +73,8 @@ def find_work(plan: RenderPlan, out_dir: Path, cache: Cache, backend: str) -> Wo
             owner.setdefault(key, name)
             users.setdefault(key, set()).add(name)
     needed = [key for key in plan.jobs if key in users]
-    cached = frozenset(key for key in needed if cache.segment_meta(key) is not None)
+    damaged: list[str] = []
+    cached = frozenset(key for key in needed if cache.segment_meta(key, damaged.append) is not None)
     # longest first: the last segments to finish are short ones, so workers finish together
     segments = sorted((plan.jobs[k] for k in needed if k not in cached), key=lambda j: -j.count)
     audio: dict[str, AudioUnit] = {}
@@ -106,6 +108,7 @@ def find_work(plan: RenderPlan, out_dir: Path, cache: Cache, backend: str) -> Wo
             backend,
             cache.location if cache.store else "",
         ),
+        warnings=tuple(damaged),
     )
 
 
@@ -177,6 +180,8 @@ class RenderLoop:
         for vp in self.plan.variants.values():
             for warning in vp.warnings:
                 print(f"warning: {warning}", file=self.log)
+        for warning in self.work.warnings:
+            print(f"warning: {warning}", file=self.log)
         self.metrics.in_progress.set(len(self.work.batch.segments))
         self.metrics.segments.labels("reused").inc(len(self.work.cached))
         try:

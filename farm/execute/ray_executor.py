@@ -35,14 +35,20 @@ SEGMENT_RETRIES = 3
 
 
 def _segment_task(
-    job: SegmentJob, cache_root: str, backend: str, versions: dict[str, Any] | None = None
+    job: SegmentJob,
+    cache_root: str,
+    backend: str,
+    versions: dict[str, Any] | None = None,
+    driver: tuple[str, int] | None = None,
 ) -> dict[str, Any]:
     import ray
 
     from farm.backends.segment import render_segment
     from farm.backends.versions import check_versions
     from farm.execute.worker_metrics import record_segment
+    from farm.output.lifeline import follow_driver
 
+    follow_driver(driver)  # stop with the driver (a SIGKILLed render leaves no orphans writing)
     node = ray.get_runtime_context().get_node_id()  # for the failure budget
     t0 = time.perf_counter()
     try:
@@ -55,10 +61,13 @@ def _segment_task(
     return {**result, "node": node}
 
 
-def _audio_task(job: AudioJob, out_path: str) -> dict[str, Any]:
+def _audio_task(job: AudioJob, out_path: str, driver: tuple[str, int] | None = None) -> dict[str, Any]:
     from pathlib import Path
 
     from farm.media.audio import render_audio
+    from farm.output.lifeline import follow_driver
+
+    follow_driver(driver)
 
     try:
         return render_audio(job, Path(out_path))
@@ -66,8 +75,11 @@ def _audio_task(job: AudioJob, out_path: str) -> dict[str, Any]:
         return {"error": exc}
 
 
-def _look_task(job: LookJob) -> dict[str, Any]:
+def _look_task(job: LookJob, driver: tuple[str, int] | None = None) -> dict[str, Any]:
     from farm.look.bake import bake_look
+    from farm.output.lifeline import follow_driver
+
+    follow_driver(driver)
 
     try:
         return bake_look(job)
@@ -160,6 +172,7 @@ class RayExecutor:
         self.task_env = dict(task_env or {})
         self._started = False  # this executor started Ray (and stops it on exit)
         self.budget = FailureBudget()  # nodes failing segments for system reasons are taken out
+        self._driver: tuple[str, int] | None = None  # (host, pid) the workers follow; set by run()
         self._turn = 0  # round-robin over the nodes a pinned segment may use
 
     def __enter__(self) -> RayExecutor:
@@ -213,10 +226,14 @@ class RayExecutor:
 
     def run(self, batch: WorkBatch, on_done: OnDone, skip: SkipQuery) -> None:
         """Run every unit ``skip`` lets through, calling ``on_done`` for each as it finishes."""
+        from farm.output.lifeline import this_process
+
         task_env = {**_store_env(), **self.task_env} if batch.cache_url else self.task_env
         tasks = _remote_tasks(task_env, pin_to_driver=bool(batch.cache_url))
+        driver = this_process()
+        self._driver = driver
         # looks first, all of them: segments apply the LUTs they bake
-        looks = [_Unit("look", job.key, partial(tasks.look.remote, job)) for job in batch.looks]
+        looks = [_Unit("look", job.key, partial(tasks.look.remote, job, driver)) for job in batch.looks]
         self._feed(looks, None, on_done, skip, limit=len(looks))
         if batch.cache_url:  # workers of an object-store cache fetch the looks from the store
             from farm.output.cache import Cache
@@ -228,7 +245,8 @@ class RayExecutor:
         pool = self._gpu_pool(batch) if batch.backend == "nvidia" and batch.segments else None
         # audio first: few, long, and they overlap with the many short segments
         units = [
-            _Unit("audio", u.key, partial(tasks.audio.remote, u.job, str(u.out_path))) for u in batch.audio
+            _Unit("audio", u.key, partial(tasks.audio.remote, u.job, str(u.out_path), driver))
+            for u in batch.audio
         ]
         for job in batch.segments:
             if pool is not None:
@@ -243,14 +261,16 @@ class RayExecutor:
         """Start a segment task, pinned away from the nodes the failure budget says to avoid."""
         avoid = self.budget.avoid(job.key)
         if not avoid:
-            return task.remote(job, cache, backend, self.versions)
+            return task.remote(job, cache, backend, self.versions, self._driver)
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         nodes = self._nodes_for(job.key)
         self._turn += 1
         node = nodes[self._turn % len(nodes)] if nodes else next(iter(avoid))  # none left: it fails there
         strategy = NodeAffinitySchedulingStrategy(node_id=node, soft=False)
-        return task.options(scheduling_strategy=strategy).remote(job, cache, backend, self.versions)
+        return task.options(scheduling_strategy=strategy).remote(
+            job, cache, backend, self.versions, self._driver
+        )
 
     def _nodes_for(self, key: str) -> list[str]:
         """Alive nodes with CPUs that segment ``key`` may still run on."""

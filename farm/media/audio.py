@@ -110,9 +110,21 @@ def mix(job: AudioJob) -> np.ndarray:
 
 def render_audio(job: AudioJob, out_path: Path) -> dict[str, Any]:
     """Mix and encode a variant's audio to ``out_path`` (.m4a), atomically."""
+    samples = mix(job)
+    try:
+        _encode(samples, out_path)
+        return {"samples": len(samples), "key": job.key}
+    except OSError as exc:
+        from farm.output.cache import is_no_space, no_space_error
+
+        if is_no_space(exc):
+            raise no_space_error(out_path.parent, f"the audio {out_path.name}") from None
+        raise
+
+
+def _encode(samples: np.ndarray, out_path: Path) -> None:
     import av
 
-    samples = mix(job)
     with atomic_write(out_path) as tmp:
         with av.open(str(tmp), "w", format="mp4") as container:
             stream = container.add_stream("aac", rate=SAMPLE_RATE, layout="stereo")
@@ -130,4 +142,3 @@ def render_audio(job: AudioJob, out_path: Path) -> dict[str, Any]:
                     container.mux(packet)
             for packet in stream.encode(None):
                 container.mux(packet)
-    return {"samples": len(samples), "key": job.key}

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from farm.edit.timing import source_frame_cfr, source_frame_vfr
-from farm.errors import MediaError, MissingInputError, Where
+from farm.errors import MediaError, MissingInputError, OutputError, Where
 from farm.output.atomic import write_text_atomic
 
 if TYPE_CHECKING:
@@ -163,7 +163,17 @@ def probe(path: Path, cache_dir: Path | None = None, where: Where | None = None)
             pass  # a stale or damaged probe is simply redone
     info = _probe_uncached(path, identity, where)
     if cached is not None:
-        write_text_atomic(cached, info.to_json())
+        text = info.to_json()
+        try:
+            write_text_atomic(cached, text)
+        except OSError as exc:
+            from farm.output.cache import is_no_space, no_space_error
+
+            if is_no_space(exc):
+                raise no_space_error(cached.parent.parent, "the probe cache", len(text)) from None
+            raise OutputError(
+                f"cannot write the probe cache ({exc.strerror})", Where(path=str(cached))
+            ) from None
     return info
 
 

@@ -178,6 +178,10 @@ def stitch(
             _mux(tmp, pieces, audio_path, fps, max_delay, comment, where)
             result = verify(tmp, fps, frames, len(pieces), audio_path is not None, where)
     except OSError as exc:
+        from farm.output.cache import is_no_space, no_space_error
+
+        if is_no_space(exc):
+            raise no_space_error(out_path.parent, "the output", where=where) from None
         raise OutputError(f"cannot write the output ({exc})", where) from None
     return result
 

@@ -12,13 +12,20 @@ import os
 import re
 import secrets
 import socket
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from farm.output.lifeline import check_driver
+
 #: every temporary name ends with this marker (before an optional kept extension)
 TEMP_MARKER = ".farm-tmp"
-_TEMP_RE = re.compile(r"^\..+\.[^.]+\.\d+\.[0-9a-f]{8}\.farm-tmp(\.\w+)?$")
+_TEMP_RE = re.compile(r"^\..+\.(?P<host>[^.]+)\.(?P<pid>\d+)\.[0-9a-f]{8}\.farm-tmp(\.\w+)?$")
+#: what earlier versions of farm left: ``.NAME.PID.partial`` (stitch), ``.NAME.PID.RAND.tmp`` (cache)
+_LEGACY_RE = re.compile(r"^\..+\.(?P<pid>\d+)(\.partial|\.[0-9A-Za-z_-]+\.tmp)$")
+#: a temporary file older than this is stale whoever wrote it (another host, a reused pid)
+STALE_AFTER_SECONDS = 24 * 3600
 
 
 def _host() -> str:
@@ -42,6 +49,65 @@ def is_temp_name(name: str) -> bool:
     return bool(_TEMP_RE.match(name))
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
+
+
+def is_stale(path: Path, now: float | None = None, max_age: float = STALE_AFTER_SECONDS) -> bool:
+    """Whether ``path`` is a temporary file of farm's that nobody will finish.
+
+    Only farm's own temporary names qualify: one of this host whose process is
+    gone, or any (another host's, an earlier version's) older than ``max_age``.
+    """
+    name = path.name
+    match = _TEMP_RE.match(name)
+    legacy = None if match else _LEGACY_RE.match(name)
+    if match is None and legacy is None:
+        return False
+    try:
+        age = (time.time() if now is None else now) - path.lstat().st_mtime
+    except OSError:
+        return False
+    if age > max_age:
+        return True
+    if match is not None and match["host"] == _host():
+        pid = int(match["pid"])
+        return pid != os.getpid() and not _pid_alive(pid)
+    return False
+
+
+def sweep_stale(folders: Iterable[Path], recursive: bool = False) -> list[Path]:
+    """Remove the stale temporary files (see :func:`is_stale`) in ``folders``; return what went.
+
+    Files of live processes, files that are not farm's and folders are left alone.
+    """
+    removed: list[Path] = []
+    now = time.time()
+    for folder in folders:
+        walk = os.walk(folder) if recursive else [(str(folder), [], None)]
+        for top, _, names in walk:
+            if names is None:
+                try:
+                    names = [e.name for e in os.scandir(top) if e.is_file(follow_symlinks=False)]
+                except OSError:
+                    continue
+            for name in names:
+                path = Path(top) / name
+                if is_stale(path, now):
+                    try:
+                        path.unlink()
+                    except OSError:
+                        continue
+                    removed.append(path)
+    return removed
+
+
 @contextmanager
 def atomic_write(final: Path, keep_suffix: bool = False, make_parents: bool = True) -> Iterator[Path]:
     """Yield a temporary path to write; on success rename it to ``final``, on failure remove it.
@@ -54,6 +120,7 @@ def atomic_write(final: Path, keep_suffix: bool = False, make_parents: bool = Tr
     tmp = temp_path(final, keep_suffix)
     try:
         yield tmp
+        check_driver()
         os.replace(tmp, final)
     finally:
         if tmp.exists():

@@ -16,8 +16,9 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from farm.edit.cut import ClipItem, Cut, GapItem, load_cut
+from farm.edit.cut import ClipItem, Cut, GapItem
 from farm.edit.project import Project, VariantSpec
+from farm.edit.read_cut import load_cut_isolated
 from farm.edit.timing import frame_count, output_frames_of
 from farm.errors import FarmError, MediaError, MissingInputError, Where
 from farm.look.bake import plan_look
@@ -303,7 +304,7 @@ def plan_project(
             continue
         spec = project.variants[name]
         try:
-            cut = load_cut(name, spec.timeline, project.root, project.allowed_roots())
+            cut = load_cut_isolated(name, spec.timeline, project.root, project.allowed_roots())
             vplan, jobs, looks = plan_variant(
                 spec, cut, probe_source, project.segment_seconds, family, cache_dir
             )
