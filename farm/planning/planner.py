@@ -214,7 +214,7 @@ def plan_variant(
                 SegmentJob(
                     key=key,
                     frames=tuple(chunk.tolist()),
-                    frame_pts=tuple(pts[np.unique(chunk)].tolist()),
+                    frame_pts=tuple(pts[_distinct(chunk)].tolist()),
                     count=b - a,
                     source=source,
                     geometry=geometry,
@@ -235,6 +235,14 @@ def plan_variant(
         warnings=cut.warnings,
     )
     return plan, jobs, looks
+
+
+def _distinct(frames: np.ndarray[Any, np.dtype[np.int64]]) -> np.ndarray[Any, np.dtype[np.int64]]:
+    """The distinct values of a non-decreasing array, in order (``np.unique`` without its sort)."""
+    keep = np.empty(len(frames), dtype=bool)
+    keep[0] = True
+    np.not_equal(frames[1:], frames[:-1], out=keep[1:])
+    return frames[keep]
 
 
 @dataclass(frozen=True)
