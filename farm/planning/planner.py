@@ -202,7 +202,6 @@ def plan_variant(
             context.keyer,
         )
         bounds = tables.grid(info, segment_seconds)
-        pts = tables.pts(info)
         for a, b in split_by_chunk(frames, bounds):
             chunk = frames[a:b]
             key = keyer.key(chunk)
@@ -213,8 +212,8 @@ def plan_variant(
             jobs.append(
                 SegmentJob(
                     key=key,
-                    frames=tuple(chunk.tolist()),
-                    frame_pts=tuple(pts[_distinct(chunk)].tolist()),
+                    frames=tables.frame_tuple(chunk),
+                    frame_pts=tables.pts_tuple(info, _distinct(chunk)),
                     count=b - a,
                     source=source,
                     geometry=geometry,

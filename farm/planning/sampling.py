@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from fractions import Fraction
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -32,9 +33,31 @@ class SourceTables:
     def __init__(self) -> None:
         self._pts: dict[tuple[str, str], tuple[SourceInfo, IntArray]] = {}
         self._grids: dict[tuple[str, str, Fraction], tuple[SourceInfo, IntArray]] = {}
+        self._ints: list[int] = list(range(1024))  # shared int objects for frame numbers
         #: a source's look decision ``(lut path, lut hash, job)`` per (look, source, cache):
         #: the LUT file is read and hashed once per plan, not once per clip
         self.looks: dict[tuple[Any, ...], tuple[str | None, str | None, LookJob | None]] = {}
+
+    def frame_tuple(self, frames: IntArray) -> tuple[int, ...]:
+        """``tuple(frames)`` whose int objects are shared by every segment of the plan.
+
+        A plan holds one Python int per output frame of every segment; built
+        from a NumPy array each would be a fresh 32-byte object.  Taking them
+        from one list of ``range(n)`` makes each frame cost a pointer.
+        """
+        values = frames.tolist()
+        top = max(values) + 1 if values else 0
+        if top > len(self._ints):
+            self._ints.extend(range(len(self._ints), max(top, 2 * len(self._ints))))
+        if min(values, default=0) < 0:
+            return tuple(values)
+        return (self._ints[values[0]],) if len(values) == 1 else itemgetter(*values)(self._ints)
+
+    def pts_tuple(self, info: SourceInfo, distinct: IntArray) -> tuple[int, ...]:
+        """The pts of ``distinct`` frames, as the probe's own int objects (a pointer each)."""
+        idx = distinct.tolist()
+        pts = info.frame_pts
+        return (pts[idx[0]],) if len(idx) == 1 else itemgetter(*idx)(pts)
 
     def pts(self, info: SourceInfo) -> IntArray:
         """The source's presentation times (time_base ticks), as an array."""
