@@ -19,6 +19,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,9 @@ def up(workers: int | None = None, path: Path | None = None) -> tuple[dict[str, 
     cmd = [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block"]
     cmd += ["--node-ip-address", "127.0.0.1", "--port", str(port), "--num-cpus", str(count)]
     cmd += ["--include-dashboard", "false", "--disable-usage-stats"]
+    # a temp dir of its own: `ray start` records its address in the temp dir's ray_current_cluster,
+    # which every bare ray.init() on the machine would otherwise join (and trip over once stale)
+    cmd += ["--temp-dir", os.path.join(tempfile.gettempdir(), f"farm-ray-{os.getuid()}")]
     fixed = ("--dashboard-agent-listen-port", "--dashboard-agent-grpc-port")
     for option in fixed:
         cmd += [option, str(_free_port())]
