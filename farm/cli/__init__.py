@@ -1,4 +1,4 @@
-"""The ``farm`` command line: render, plan, demo, doctor, look, cache, check, bench.
+"""The ``farm`` command line: render, plan, demo, doctor, look, cache, check, bench, up, down.
 
 Each command module has ``configure_parser(parser)`` and ``run(args) -> int``;
 this one builds the parser and turns what a command raises into one message
@@ -17,7 +17,7 @@ from collections.abc import Callable
 from types import ModuleType
 
 from farm import __version__
-from farm.cli import bench, cache, check, demo, doctor, look, plan, render
+from farm.cli import bench, cache, check, demo, doctor, down, look, plan, render, up
 from farm.errors import FarmError
 
 __all__ = ["build_parser", "main"]
@@ -34,6 +34,8 @@ _COMMANDS: tuple[tuple[str, ModuleType, str], ...] = (
     ("cache", cache, cache.HELP),
     ("check", check, check.HELP),
     ("bench", bench, bench.HELP),
+    ("up", up, up.HELP),
+    ("down", down, down.HELP),
 )
 
 

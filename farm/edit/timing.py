@@ -15,6 +15,9 @@ import math
 from collections.abc import Sequence
 from fractions import Fraction
 
+import numpy as np
+import numpy.typing as npt
+
 #: NTSC-family rates, which OTIO and containers store inexactly (29.97002997...).
 _NTSC_RATES = tuple(Fraction(n * 1000, 1001) for n in (24, 30, 48, 60, 120, 240))
 
@@ -81,8 +84,8 @@ def frame_time(n: int, rate: Fraction) -> Fraction:
 
 
 def first_frame_at_or_after(t: Fraction, rate: Fraction) -> int:
-    """Smallest output frame ``n`` with ``n / rate >= t``."""
-    return math.ceil(t * rate)
+    """Smallest output frame ``n`` with ``n / rate >= t``: ``ceil(t * rate)`` in integers."""
+    return -(-(t.numerator * rate.numerator) // (t.denominator * rate.denominator))
 
 
 def source_frame_cfr(source_time: Fraction, source_rate: Fraction) -> int:
@@ -107,3 +110,52 @@ def output_frames_of(start: Fraction, duration: Fraction, rate: Fraction) -> ran
 def audio_samples_of(start: Fraction, duration: Fraction, sample_rate: int = 48000) -> range:
     """Audio samples whose time ``m / sample_rate`` lies in ``[start, start + duration)``."""
     return output_frames_of(start, duration, Fraction(sample_rate))
+
+
+def floor_linear(offset: Fraction, rate: Fraction, span: range, scale: Fraction) -> npt.NDArray[np.int64]:
+    """``floor((offset + n / rate) * scale)`` for every ``n`` in ``span``, exactly, as int64.
+
+    The sampling rule is linear in ``n``: with every rational written as integers
+    this is ``floor((A + n * B) / C)``, one integer multiply-add and one floor
+    division per frame, no ``Fraction`` per frame.  Falls back to Python integers
+    only when an intermediate would not fit in 62 bits.
+    """
+    p, q = offset.numerator, offset.denominator
+    a, b = rate.numerator, rate.denominator
+    c, d = scale.numerator, scale.denominator
+    big_a, big_b, big_c = p * a * c, b * q * c, q * a * d
+    g = math.gcd(math.gcd(big_a, big_b), big_c)
+    big_a, big_b, big_c = big_a // g, big_b // g, big_c // g
+    if not span:
+        return np.zeros(0, dtype=np.int64)
+    reach = abs(big_a) + abs(big_b) * max(abs(span.start), abs(span.stop))
+    if reach < 1 << 62 and big_c < 1 << 62:
+        n = np.arange(span.start, span.stop, span.step, dtype=np.int64)
+        return (n * big_b + big_a) // big_c  # numpy's // floors, like Python's
+    return np.array([(big_a + n * big_b) // big_c for n in span], dtype=np.int64)
+
+
+def source_frames_cfr(
+    offset: Fraction, rate: Fraction, span: range, source_rate: Fraction
+) -> npt.NDArray[np.int64]:
+    """Frames of a constant-rate source shown by output frames ``span`` at ``rate``.
+
+    ``offset`` is ``source_in - clip_start``: output frame ``n`` shows
+    :func:`source_frame_cfr` of ``offset + n / rate``, for every ``n`` at once.
+    """
+    return floor_linear(offset, rate, span, source_rate)
+
+
+def source_frames_vfr(
+    offset: Fraction, rate: Fraction, span: range, time_base: Fraction, relative_pts: npt.NDArray[np.int64]
+) -> npt.NDArray[np.int64]:
+    """Frames of a variable-rate source shown by output frames ``span`` (see :func:`source_frame_vfr`).
+
+    ``relative_pts`` are the frames' presentation times in ``time_base`` ticks from
+    the first frame, sorted.  A frame is on screen at source time ``s`` when its
+    pts is at most ``s / time_base``; pts are whole ticks, so comparing with
+    ``floor(s / time_base)`` is exact.
+    """
+    ticks = floor_linear(offset, rate, span, 1 / time_base)
+    found = np.searchsorted(relative_pts, ticks, side="right") - 1
+    return np.maximum(found, 0).astype(np.int64)

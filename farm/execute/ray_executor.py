@@ -21,6 +21,7 @@ from typing import Any, cast
 
 from farm.errors import BackendUnavailableError, FarmError, InternalError
 from farm.execute.budget import FailureBudget
+from farm.execute.local_ray import join_running_head
 from farm.execute.protocol import OnDone, Outcome, SkipQuery, UnitKind, WorkBatch, outcome_of
 from farm.planning.units import AudioJob, LookJob, SegmentJob
 
@@ -166,6 +167,8 @@ class RayExecutor:
         self.versions = codec_library_versions() if versions is None else versions
         self.workers = workers or os.cpu_count() or 1
         self._asked_workers = workers is not None
+        #: the address of the ``farm up`` Ray this executor joined (leaving it only disconnects)
+        self.joined: str | None = None
         self.address = address
         self.backend = backend  # a local Ray advertises this machine's video engines for nvidia
         #: environment variables of the worker processes that run tasks
@@ -204,6 +207,11 @@ class RayExecutor:
             ray.init(address=self.address, **kwargs)
             if not self._asked_workers:  # a cluster's workers are its CPUs, not this machine's
                 self.workers = max(1, int(cast(Any, ray).cluster_resources().get("CPU", 1)))
+            return
+        if self.backend == "cpu" and (head := join_running_head(kwargs)) is not None:
+            if not self._asked_workers:  # the head's workers, not this machine's cores
+                self.workers = int(head["workers"])
+            self.joined = str(head["address"])
             return
         if self.backend == "nvidia":
             from farm.backends.resources import node_resources

@@ -4,26 +4,61 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, is_dataclass
 from fractions import Fraction
+from functools import lru_cache
 from typing import Any
+
+import numpy as np
 
 from farm.media.probe import codec_library_versions
 
-#: Bump when the bytes a backend writes for the same inputs change.
-KEY_VERSION = 2
+#: Bump when the bytes a backend writes for the same inputs change, or when a key's form changes
+#: (3: a clip segment's frames are hashed as their exact int64 list, not as JSON runs).
+KEY_VERSION = 3
 
 
 def _canonical(value: Any) -> Any:
+    kind = type(value)
+    if kind is int or kind is str or kind is float or kind is bool or value is None:
+        return value
+    if kind is Fraction:
+        return f"{value.numerator}/{value.denominator}"
+    if kind is list or kind is tuple:
+        return [v if _plain(v) else _canonical(v) for v in value]
+    if isinstance(value, (str, int, float)):
+        return value
     if isinstance(value, Fraction):
         return f"{value.numerator}/{value.denominator}"
     if is_dataclass(value) and not isinstance(value, type):
-        return _canonical(asdict(value))
+        try:
+            return _canonical_unit(value)  # type: ignore[arg-type]  # frozen ones are hashable
+        except TypeError:  # a mutable dataclass: not hashable, canonicalised every time
+            return _canonical(asdict(value))
     if isinstance(value, dict):
         return {str(k): _canonical(v) for k, v in sorted(value.items())}
     if isinstance(value, (list, tuple)):
-        return [_canonical(v) for v in value]
+        return [v if _plain(v) else _canonical(v) for v in value]
     return value
+
+
+def _plain(value: Any) -> bool:
+    """Already canonical: an int or str, or a list of ints (a run of frames)."""
+    kind = type(value)
+    return kind is int or kind is str or (kind is list and all(type(x) is int for x in value))
+
+
+@lru_cache(maxsize=4096)
+def _canonical_unit(value: Any) -> Any:
+    """A frozen dataclass's canonical form, once per distinct value (encode specs and geometries
+    repeat across thousands of keys).  Callers only serialise the result, never change it."""
+    return _canonical(asdict(value))
+
+
+@lru_cache(maxsize=1)
+def _canonical_versions() -> Any:
+    return _canonical(codec_library_versions())
 
 
 def runs(frames: tuple[int, ...] | list[int]) -> list[list[int]]:
@@ -45,14 +80,38 @@ def runs(frames: tuple[int, ...] | list[int]) -> list[list[int]]:
     return out
 
 
+def _document(kind: str, parts: dict[str, Any]) -> bytes:
+    doc = {str(k): _canonical(v) for k, v in parts.items()}
+    doc.update(kind=kind, v=KEY_VERSION, enc=_canonical_versions())
+    return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+
+
 def content_key(kind: str, **parts: Any) -> str:
     """A stable 40-hex-digit key for ``parts`` (dataclasses, Fractions, lists, scalars).
 
     The versions of the codec libraries join every key: a new libx264 means new keys.
     """
-    doc = {"kind": kind, "v": KEY_VERSION, "enc": codec_library_versions(), **parts}
-    blob = json.dumps(_canonical(doc), sort_keys=True, separators=(",", ":")).encode()
-    return hashlib.sha256(blob).hexdigest()[:40]
+    return hashlib.sha256(_document(kind, parts)).hexdigest()[:40]
+
+
+class FramesKey:
+    """Keys of segments that differ only in their source frames: everything else hashed once.
+
+    ``FramesKey(kind, **parts).key(frames)`` hashes the canonical JSON of ``parts`` (as
+    :func:`content_key` does), a separator, then the exact frame list as little-endian
+    int64 — one hash update per segment instead of a JSON document per segment.
+    """
+
+    def __init__(self, kind: str, **parts: Any) -> None:
+        if "frames" in parts:
+            raise ValueError("the frames are given to key(), not to the prefix")
+        self._prefix = hashlib.sha256(_document(kind, parts) + b"\nframes:int64le\n")
+
+    def key(self, frames: np.ndarray[Any, Any] | Sequence[int]) -> str:
+        """The key of a segment showing ``frames`` (source frame per output frame, in order)."""
+        h = self._prefix.copy()
+        h.update(np.ascontiguousarray(frames, dtype="<i8").tobytes())
+        return h.hexdigest()[:40]
 
 
 def file_digest(path: str) -> str:

@@ -9,12 +9,13 @@ lies inside both trims.  Identical segments across variants are one job.
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from farm.edit.cut import ClipItem, Cut, GapItem
 from farm.edit.project import Project, VariantSpec
@@ -24,11 +25,13 @@ from farm.errors import FarmError, MediaError, MissingInputError, Where
 from farm.look.bake import plan_look
 from farm.media.audio import audio_key
 from farm.media.probe import SourceInfo, probe
-from farm.planning.keys import content_key, runs
+from farm.planning.keys import FramesKey, content_key
+from farm.planning.sampling import SourceTables, chunk_grid, split_by_chunk
 from farm.planning.units import (
     AudioClip,
     AudioJob,
     EncodeSpec,
+    Geometry,
     LookJob,
     SegmentJob,
     SourceRef,
@@ -99,14 +102,7 @@ def gop_frames(fps: Fraction) -> int:
 
 def chunk_boundaries(info: SourceInfo, segment_seconds: Fraction) -> list[int]:
     """Source frames where chunks start: a grid of ``segment_seconds`` snapped forward to keyframes."""
-    step = max(1, round(segment_seconds * info.rate))
-    keyframes = info.keyframes
-    bounds = {0}
-    for grid in range(step, info.frames, step):
-        i = bisect.bisect_left(keyframes, grid)
-        if i < len(keyframes):
-            bounds.add(keyframes[i])
-    return sorted(bounds)
+    return [int(f) for f in chunk_grid(info, segment_seconds)]
 
 
 def plan_variant(
@@ -116,8 +112,17 @@ def plan_variant(
     segment_seconds: Fraction = Fraction(2),
     family: str = "cpu",
     cache_root: Path | None = None,
+    tables: SourceTables | None = None,
+    known: set[str] | None = None,
 ) -> tuple[VariantPlan, list[SegmentJob], list[LookJob]]:
-    """Plan one variant: its placements, the segment jobs and look jobs they need (not deduplicated)."""
+    """Plan one variant: its placements, and the segment jobs and look jobs they need.
+
+    Jobs are listed once per key; keys in ``known`` (jobs another variant already
+    has) are placed but not listed again.  ``tables`` shares the per-source integer
+    tables (pts, chunk grid) between variants.
+    """
+    tables = tables if tables is not None else SourceTables()
+    seen: set[str] = known if known is not None else set()
     out = spec.output
     rate = out.fps
     total = frame_count(cut.duration, rate)
@@ -135,6 +140,7 @@ def plan_variant(
     jobs: list[SegmentJob] = []
     looks: list[LookJob] = []
     gap_chunk = max(1, round(segment_seconds * rate))
+    contexts: dict[tuple[str, str], _ClipContext] = {}  # what every clip of one source shares
 
     for item in cut.video:
         span = output_frames_of(item.start, item.duration, rate)
@@ -145,6 +151,10 @@ def plan_variant(
             for first in range(span.start, span.stop, gap_chunk):
                 count = min(gap_chunk, span.stop - first)
                 key = content_key("black", count=count, encode=encode)
+                placements.append(Placement(first, count, key, None))
+                if key in seen:
+                    continue
+                seen.add(key)
                 jobs.append(
                     SegmentJob(
                         key=key,
@@ -159,13 +169,13 @@ def plan_variant(
                         label=f"{spec.name}/gap",
                     )
                 )
-                placements.append(Placement(first, count, key, None))
             continue
         assert isinstance(item, ClipItem)
         where = Where(variant=spec.name, clip=item.name, path=str(item.path))
         info = probe_source(item.path, where)
-        frames = [info.frame_at(item.source_in + Fraction(n) / rate - item.start) for n in span]
+        frames = tables.source_frames(info, item.source_in - item.start, rate, span)
         if frames[-1] >= info.frames or frames[0] < 0:
+            first, last = int(frames[0]), int(frames[-1])
             last_needed = info.frame_at(item.source_in + item.duration - Fraction(1, 10**9))
             raise MediaError(
                 f"the clip's range (source {float(item.source_in):.3f}s to "
@@ -175,43 +185,37 @@ def plan_variant(
                     variant=spec.name,
                     clip=item.name,
                     path=str(item.path),
-                    frames=(frames[0], max(frames[-1], last_needed) + 1),
+                    frames=(first, max(last, last_needed) + 1),
                 ),
                 hint="shorten the clip in the cut or relink it to the full-length media",
             )
-        dw, dh = info.display_size
-        geometry = fit_geometry(dw, dh, info.rotation, out.width, out.height, out.fit)
-        source = SourceRef(
-            path=info.path,
-            identity=info.identity,
-            time_base=info.time_base,
-            colorspace=info.colorspace,
-            color_range=info.color_range,
-            width=info.width,
-            height=info.height,
-            sar=info.sar,
+        context = contexts.get((info.path, info.identity))
+        if context is None:
+            context = _clip_context(spec, info, encode, tables, cache_root)
+            contexts[(info.path, info.identity)] = context
+            if context.look_job is not None:
+                looks.append(context.look_job)
+        source, geometry, lut_path, lut_hash, keyer = (
+            context.source,
+            context.geometry,
+            context.lut_path,
+            context.lut_hash,
+            context.keyer,
         )
-        lut_path, lut_hash, look_job = plan_look(spec.look, spec.name, info.path, info.identity, cache_root)
-        if look_job is not None:
-            looks.append(look_job)
-        bounds = chunk_boundaries(info, segment_seconds)
-        for chunk_frames, first_out in _split_by_chunk(frames, bounds, span.start):
-            distinct = sorted(set(chunk_frames))
-            key = content_key(
-                "clip",
-                source=info.identity,
-                frames=runs(chunk_frames),
-                geometry=geometry,
-                colour=[info.colorspace, info.color_range],
-                lut=lut_hash,
-                encode=encode,
-            )
+        bounds = tables.grid(info, segment_seconds)
+        for a, b in split_by_chunk(frames, bounds):
+            chunk = frames[a:b]
+            key = keyer.key(chunk)
+            placements.append(Placement(span.start + a, b - a, key, item.name))
+            if key in seen:
+                continue  # the same work earlier in this variant (or in another, when shared)
+            seen.add(key)
             jobs.append(
                 SegmentJob(
                     key=key,
-                    frames=tuple(chunk_frames),
-                    frame_pts=tuple(info.frame_pts[f] for f in distinct),
-                    count=len(chunk_frames),
+                    frames=tables.frame_tuple(chunk),
+                    frame_pts=tables.pts_tuple(info, _distinct(chunk)),
+                    count=b - a,
                     source=source,
                     geometry=geometry,
                     lut_path=lut_path,
@@ -220,7 +224,6 @@ def plan_variant(
                     label=f"{spec.name}/{item.name}",
                 )
             )
-            placements.append(Placement(first_out, len(chunk_frames), key, item.name))
 
     audio = _plan_audio(cut, total, rate, probe_source)
     plan = VariantPlan(
@@ -234,16 +237,57 @@ def plan_variant(
     return plan, jobs, looks
 
 
-def _split_by_chunk(frames: list[int], bounds: list[int], first_out: int) -> Iterable[tuple[list[int], int]]:
-    """Split a clip's source-frame list where the source chunk changes."""
-    start = 0
-    chunk = bisect.bisect_right(bounds, frames[0]) - 1
-    for i in range(1, len(frames)):
-        c = bisect.bisect_right(bounds, frames[i]) - 1
-        if c != chunk:
-            yield frames[start:i], first_out + start
-            start, chunk = i, c
-    yield frames[start:], first_out + start
+def _distinct(frames: np.ndarray[Any, np.dtype[np.int64]]) -> np.ndarray[Any, np.dtype[np.int64]]:
+    """The distinct values of a non-decreasing array, in order (``np.unique`` without its sort)."""
+    keep = np.empty(len(frames), dtype=bool)
+    keep[0] = True
+    np.not_equal(frames[1:], frames[:-1], out=keep[1:])
+    return frames[keep]
+
+
+@dataclass(frozen=True)
+class _ClipContext:
+    """What every clip of one source in one variant shares: decided once per source."""
+
+    source: SourceRef
+    geometry: Geometry
+    lut_path: str | None
+    lut_hash: str | None
+    look_job: LookJob | None
+    keyer: FramesKey  # the key's prefix: everything but the frames
+
+
+def _clip_context(
+    spec: VariantSpec, info: SourceInfo, encode: EncodeSpec, tables: SourceTables, cache_root: Path | None
+) -> _ClipContext:
+    out = spec.output
+    dw, dh = info.display_size
+    geometry = fit_geometry(dw, dh, info.rotation, out.width, out.height, out.fit)
+    source = SourceRef(
+        path=info.path,
+        identity=info.identity,
+        time_base=info.time_base,
+        colorspace=info.colorspace,
+        color_range=info.color_range,
+        width=info.width,
+        height=info.height,
+        sar=info.sar,
+    )
+    memo_key = (spec.look, info.path, info.identity, cache_root)
+    look = tables.looks.get(memo_key)
+    if look is None:
+        look = plan_look(spec.look, spec.name, info.path, info.identity, cache_root)
+        tables.looks[memo_key] = look
+    lut_path, lut_hash, look_job = look
+    keyer = FramesKey(
+        "clip",
+        source=info.identity,
+        geometry=geometry,
+        colour=[info.colorspace, info.color_range],
+        lut=lut_hash,
+        encode=encode,
+    )
+    return _ClipContext(source, geometry, lut_path, lut_hash, look_job, keyer)
 
 
 def _plan_audio(
@@ -282,6 +326,7 @@ def plan_project(
     names = list(variants) if variants else list(project.variants)
     plan = RenderPlan()
     probes: dict[Path, SourceInfo | FarmError] = {}
+    tables = SourceTables()  # pts and chunk grids, once per source for every variant
 
     def probe_source(path: Path, where: Where) -> SourceInfo:
         if path not in probes:
@@ -306,7 +351,7 @@ def plan_project(
         try:
             cut = load_cut_isolated(name, spec.timeline, project.root, project.allowed_roots())
             vplan, jobs, looks = plan_variant(
-                spec, cut, probe_source, project.segment_seconds, family, cache_dir
+                spec, cut, probe_source, project.segment_seconds, family, cache_dir, tables, set(plan.jobs)
             )
         except FarmError as exc:
             plan.failed[name] = exc.with_where(variant=name)

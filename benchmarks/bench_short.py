@@ -1,0 +1,213 @@
+"""Many short segments: 200 short shots x 2 variants at 320x180 (about 800 segments), farm vs FFmpeg.
+
+Per-segment overhead is what this measures: each shot is 0.5-1.5 s, so most of
+farm's time is opening sources, building graphs and encoders, and scheduling.
+FFmpeg's peer is what one would type: per variant one command, every shot an
+input (``-ss IN -t DUR -i SRC``), ``fps``, ``scale``, ``concat``, libx264
+veryfast crf 20, AAC — the two variants' commands run one after the other and,
+as FFmpeg's best on this machine, side by side.  farm runs cold (fresh cache)
+with its own Ray, cold again joined to a ``farm up`` Ray, and once more on the
+finished render (nothing to do).
+
+    python benchmarks/bench_short.py [--shots 200] [--work DIR] [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+RATES = (24, 25, 30, 24)
+SECONDS = 40
+W, H = 320, 180
+
+
+def ensure_media(media: Path) -> list[tuple[str, int]]:
+    from farm.media.synth import write_clip
+
+    media.mkdir(parents=True, exist_ok=True)
+    out = []
+    for i, rate in enumerate(RATES):
+        path = media / f"s{i}.mp4"
+        if not path.is_file():
+            tmp = media / f".tmp-s{i}.mp4"
+            write_clip(
+                tmp,
+                width=W,
+                height=H,
+                rate=rate,
+                frames=rate * SECONDS,
+                source_id=i + 1,
+                audio_tone_hz=300.0 + 100 * i,
+            )
+            os.replace(tmp, path)
+        out.append((path.name, rate))
+    return out
+
+
+def make_cuts(sources: list[tuple[str, int]], shots: int) -> dict[str, list[tuple[str, int, int, int]]]:
+    """Per variant: (file, rate, first frame, frames) for each shot; the second shares half the first's."""
+    rnd = random.Random(13)
+    first = []
+    for _ in range(shots):
+        name, rate = sources[rnd.randrange(len(sources))]
+        n = rnd.randint(rate // 2, rate * 3 // 2)
+        first.append((name, rate, rnd.randint(0, rate * SECONDS - n - 1), n))
+    second = [s if k % 2 == 0 else first[(k * 7) % shots] for k, s in enumerate(reversed(first))]
+    return {"a": first, "b": second}
+
+
+def write_project(root: Path, media: Path, cuts: dict[str, list[tuple[str, int, int, int]]]) -> Path:
+    import opentimelineio as otio
+
+    (root / "cuts").mkdir(parents=True, exist_ok=True)
+    rel = os.path.relpath(media, root)
+    toml = [
+        f'media_roots = ["{rel}"]\n\n[output]\nwidth = {W}\nheight = {H}\nfps = "24"\n'
+        'quality = 20\npreset = "veryfast"\n'
+    ]
+    for variant, items in cuts.items():
+        tl = otio.schema.Timeline(name=variant)
+        track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
+        tl.tracks.append(track)
+        for k, (name, rate, a, n) in enumerate(items):
+            ref = otio.schema.ExternalReference(target_url=f"{rel}/{name}")
+            rng = otio.opentime.TimeRange(
+                otio.opentime.RationalTime(a, rate), otio.opentime.RationalTime(n, rate)
+            )
+            track.append(otio.schema.Clip(name=f"shot{k}", media_reference=ref, source_range=rng))
+        otio.adapters.write_to_file(tl, str(root / "cuts" / f"{variant}.otio"))
+        toml.append(f'[variants.{variant}]\ntimeline = "cuts/{variant}.otio"\n')
+    project = root / "farm.toml"
+    project.write_text("\n".join(toml))
+    return project
+
+
+def ffmpeg_command(items: list[tuple[str, int, int, int]], media: Path, out: Path) -> list[str]:
+    cmd = ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
+    chains, pads = [], []
+    for i, (name, rate, a, n) in enumerate(items):
+        cmd += ["-ss", f"{float(Fraction(a, rate)):.6f}", "-t", f"{float(Fraction(n, rate)):.6f}"]
+        cmd += ["-i", str(media / name)]
+        chains.append(f"[{i}:v]fps=24,scale={W}:{H},setsar=1,format=yuv420p[v{i}]")
+        chains.append(f"[{i}:a]aresample=48000,aformat=sample_fmts=fltp:channel_layouts=stereo[a{i}]")
+        pads.append(f"[v{i}][a{i}]")
+    graph = ";".join(chains) + ";" + "".join(pads) + f"concat=n={len(items)}:v=1:a=1[v][a]"
+    cmd += ["-filter_complex", graph, "-map", "[v]", "-map", "[a]", "-c:v", "libx264", "-preset", "veryfast"]
+    cmd += ["-crf", "20", "-g", "48", "-c:a", "aac", "-b:a", "192k", str(out)]
+    return cmd
+
+
+def timed(cmds: list[list[str]], env: dict[str, str], parallel: bool = False) -> float:
+    t0 = time.perf_counter()
+    if parallel:
+        procs = [
+            subprocess.Popen(c, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for c in cmds
+        ]
+        for p in procs:
+            if p.wait() != 0:
+                raise SystemExit(
+                    f"failed: {p.args[:8]}...: {p.stderr.read().decode()[-2000:] if p.stderr else ''}"
+                )
+    else:
+        for c in cmds:
+            r = subprocess.run(c, env=env, capture_output=True, text=True)
+            if r.returncode != 0:
+                raise SystemExit(f"failed: {' '.join(c[:8])}...: {r.stderr[-2000:]}")
+    return time.perf_counter() - t0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shots", type=int, default=200)
+    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "farm-bench-short")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args(argv)
+    if shutil.which("ffmpeg") is None:
+        raise SystemExit("ffmpeg is not installed: it is this benchmark's peer")
+    work: Path = args.work
+    media = work / "media"
+    sources = ensure_media(media)
+    cuts = make_cuts(sources, args.shots)
+    project = write_project(work / "project", media, cuts)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "FARM_RAY_STATE": str(work / "ray-head.json")}
+    farm = [sys.executable, "-m", "farm"]
+    result: dict[str, Any] = {
+        "shots_per_variant": args.shots,
+        "variants": 2,
+        "cpus": os.cpu_count(),
+        "load_before": os.getloadavg(),
+    }
+
+    def render(tag: str) -> float:
+        report = work / f"report-{tag}.json"
+        cmd = [
+            *farm,
+            "render",
+            str(project),
+            "--backend",
+            "cpu",
+            "--quiet",
+            "--cache",
+            str(work / "cache"),
+            "--out",
+            str(work / "out"),
+            "--report",
+            str(report),
+        ]
+        seconds = timed([cmd], env)
+        data = json.loads(report.read_text())
+        result[f"farm_{tag}_segments_rendered"] = sum(
+            v["segments_rendered"] for v in data["variants"].values()
+        )
+        result[f"farm_{tag}_segments"] = sum(v["segments"] for v in data["variants"].values())
+        return seconds
+
+    def clean() -> None:
+        shutil.rmtree(work / "cache", ignore_errors=True)
+        shutil.rmtree(work / "out", ignore_errors=True)
+
+    subprocess.run([*farm, "down"], env=env, capture_output=True)
+    clean()
+    result["farm_own_ray_seconds"] = render("own_ray")
+    result["farm_rerun_seconds"] = render("rerun")
+    up = subprocess.run([*farm, "up"], env=env, capture_output=True, text=True)
+    if up.returncode != 0:
+        raise SystemExit(up.stderr)
+    try:
+        clean()
+        result["farm_joined_seconds"] = render("joined")
+        result["farm_joined_rerun_seconds"] = render("joined_rerun")
+    finally:
+        subprocess.run([*farm, "down"], env=env, capture_output=True)
+    ff = [ffmpeg_command(items, media, work / f"ffmpeg-{v}.mp4") for v, items in cuts.items()]
+    result["ffmpeg_sequential_seconds"] = timed(ff, env)
+    result["ffmpeg_parallel_seconds"] = timed(ff, env, parallel=True)
+    best = min(result["ffmpeg_sequential_seconds"], result["ffmpeg_parallel_seconds"])
+    result["ffmpeg_best_seconds"] = best
+    result["ratio_own_ray"] = result["farm_own_ray_seconds"] / best
+    result["ratio_joined"] = result["farm_joined_seconds"] / best
+    segs = result["farm_own_ray_segments_rendered"]
+    result["overhead_ms_per_segment_vs_ffmpeg"] = 1000 * (result["farm_joined_seconds"] - best) / max(1, segs)
+    result["load_after"] = os.getloadavg()
+    text = json.dumps(result, indent=2)
+    print(text)
+    out = args.out or HERE / "results" / f"short-{time.strftime('%Y-%m-%d')}.json"
+    out.write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

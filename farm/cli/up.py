@@ -1,0 +1,31 @@
+"""``farm up``: start one local Ray that later renders join, so no render pays Ray's start-up."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from farm.cli.arguments import positive_int
+
+HELP = "start a local Ray that later renders join (no start-up per render)"
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the arguments of ``farm up`` to ``parser``."""
+    parser.add_argument("--workers", type=positive_int, help="CPU workers it offers (default: CPU cores)")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Start the local Ray (or find the running one) and say where it is."""
+    from farm.execute.local_ray import state_path, up
+
+    t0 = time.perf_counter()
+    record, started = up(args.workers)
+    what = f"started in {time.perf_counter() - t0:.1f} s" if started else "already running"
+    print(
+        f"farm: local Ray {what} at {record['address']} with {record['workers']} workers "
+        f"(process {record['pid']}, recorded in {state_path()}); "
+        "`farm render` joins it, `farm down` stops it"
+    )
+    return 0
