@@ -5,6 +5,7 @@ Warnings say what is simplified.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from farm.edit.cut import ClipItem, GapItem, load_cut, resolve_media
 from farm.errors import CutError, MissingInputError, Where
 
 
-def test_items_in_exact_time_with_gaps_and_a_transition_warning(tmp_path: Path) -> None:
+def test_items_in_exact_time_with_gaps_and_a_transition(tmp_path: Path) -> None:
     path = write_cut(
         tmp_path / "c.otio", [Shot("s2997", 30, 60), Gap(12), Shot("s24", 0, 24)], transition_after=0
     )
@@ -27,8 +28,16 @@ def test_items_in_exact_time_with_gaps_and_a_transition_warning(tmp_path: Path) 
     assert isinstance(gap, GapItem) and gap.start == a.duration and gap.duration == Fraction(1, 2)
     assert b.start == a.duration + Fraction(1, 2) and b.path == tmp_path / "media" / "s24.mp4"
     assert cut.duration == b.start + 1
-    assert any("transition" in w and "renders as a cut" in w for w in cut.warnings)
-    assert cut.audio_tracks is None and cut.audio_clips() == ((a, b),)
+    (dissolve,) = cut.transitions
+    assert (dissolve.kind, dissolve.at, dissolve.before, dissolve.after) == (
+        "dissolve",
+        a.end,
+        Fraction(1, 12),
+        Fraction(1, 12),
+    )
+    # the dissolve leads into the gap: the first clip's audio fades out over it, running on past the cut
+    faded = replace(a, duration=a.duration + Fraction(1, 12), fade_out=Fraction(1, 6))
+    assert cut.audio_tracks is None and cut.audio_clips() == ((faded, b),)
 
 
 def test_media_paths_are_fenced_to_the_project(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ or before the first one needed, so seeking is frame-exact whatever the GOP.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,30 +16,40 @@ from av.filter import Graph
 from av.video.frame import PictureType
 from av.video.stream import VideoStream
 
-from farm.backends.host_encode import black_picture, codec_threads, encode_segment
+from farm.backends.fills import fill_picture
+from farm.backends.host_encode import codec_threads, encode_segment
 from farm.backends.schedule import decode_steps, job_where
 from farm.errors import MediaError
 from farm.output.spans import StageClock, optional_stage
 from farm.planning.units import Geometry, SegmentJob, SourceRef
 
 
-def filter_spec(source: SourceRef, geometry: Geometry, lut_path: str | None) -> list[tuple[str, str]]:
-    """The libavfilter chain for one clip: every colour and geometry decision, explicit."""
+def filter_spec(
+    source: SourceRef, geometry: Geometry, lut_path: str | None, keep_alpha: bool = False
+) -> list[tuple[str, str]]:
+    """The libavfilter chain for one clip: every colour and geometry decision, explicit.
+
+    ``keep_alpha`` (a layer of a composited segment): the output is yuva420p, the
+    source's alpha kept (straight, not premultiplied) and letterbox padding transparent.
+    """
     sw, sh = geometry.stored_scaled_size
     scale_in = (
         f"w={sw}:h={sh}:flags=bicubic:in_color_matrix={source.colorspace}:in_range={source.color_range}"
     )
     chain: list[tuple[str, str]] = []
+    if source.alpha and not keep_alpha:  # the only layer: over black (colour × alpha), alpha dropped
+        chain += [("format", "gbrap"), ("premultiply", "inplace=1")]
     if lut_path is not None:
         # planar float: lut3d has SIMD code for it (about 4x faster than 8-bit gbrp here),
         # and nothing is rounded to 8 bits between the scale and the LUT
         chain += [
             ("scale", scale_in),
-            ("format", "gbrpf32le"),
+            ("format", "gbrapf32le" if keep_alpha else "gbrpf32le"),
             ("lut3d", f"file='{_escape(lut_path)}':interp=tetrahedral"),
         ]
     else:
-        chain += [("scale", scale_in + ":out_color_matrix=bt709:out_range=tv"), ("format", "yuv420p")]
+        out_format = "yuva420p" if keep_alpha else "yuv420p"
+        chain += [("scale", scale_in + ":out_color_matrix=bt709:out_range=tv"), ("format", out_format)]
     if geometry.rotation == 90:
         chain.append(("transpose", "cclock"))
     elif geometry.rotation == 270:
@@ -50,15 +60,27 @@ def filter_spec(source: SourceRef, geometry: Geometry, lut_path: str | None) -> 
     if geometry.x < 0 or geometry.y < 0:
         chain.append(("crop", f"{W}:{H}:{max(-geometry.x, 0)}:{max(-geometry.y, 0)}"))
     if geometry.scaled_width < W or geometry.scaled_height < H:
-        chain.append(("pad", f"{W}:{H}:{max(geometry.x, 0)}:{max(geometry.y, 0)}:color=black"))
+        pad = "black@0" if keep_alpha else "black"
+        chain.append(("pad", f"{W}:{H}:{max(geometry.x, 0)}:{max(geometry.y, 0)}:color={pad}"))
     if lut_path is not None:
-        chain += [("scale", "out_color_matrix=bt709:out_range=tv"), ("format", "yuv420p")]
+        out_format = "yuva420p" if keep_alpha else "yuv420p"
+        chain += [("scale", "out_color_matrix=bt709:out_range=tv"), ("format", out_format)]
     chain.append(("setsar", "1"))
     return chain
 
 
 def _escape(path: str) -> str:
     return path.replace("\\", "\\\\").replace("'", "\\'").replace(":", "\\:")
+
+
+def _open(src: SourceRef) -> av.container.InputContainer:
+    """Open a source: a file, or an image sequence through FFmpeg's image2 demuxer."""
+    if src.sequence_start >= 0:
+        rate = 1 / src.time_base
+        framerate = f"{rate.numerator}/{rate.denominator}"
+        options = {"start_number": str(src.sequence_start), "framerate": framerate}
+        return av.open(src.path, format="image2", options=options)
+    return av.open(src.path)
 
 
 def _build_graph(source: SourceRef, chain: list[tuple[str, str]], pix_fmt: str) -> Graph:
@@ -87,16 +109,25 @@ def render_segment_cpu(job: SegmentJob, tmp_path: Path, clock: StageClock | None
     ``clock`` (optional) receives the seconds of each stage.
     """
     t0 = time.perf_counter()
-    pictures = (
-        _filtered_frames(job, clock)
-        if job.source is not None
-        else iter([(black_picture(job.encode), job.count)])
-    )
+    pictures: Iterable[tuple[av.VideoFrame, int]]
+    if job.layers:
+        from farm.backends.composite import composite_pictures
+
+        pictures = composite_pictures(job, _filtered_frames)
+    elif job.source is None:
+        pictures = [(fill_picture(job.encode, job.fill), job.count)]
+    elif job.reversed:
+        # decoded forwards, shown backwards: the segment's distinct frames are held (a chunk's worth)
+        pictures = list(_filtered_frames(job, clock))[::-1]
+    else:
+        pictures = _filtered_frames(job, clock)
     written = encode_segment(job, tmp_path, pictures, clock)
     return {"frames": written, "seconds": time.perf_counter() - t0, "backend": "cpu"}
 
 
-def _filtered_frames(job: SegmentJob, clock: StageClock | None = None) -> Iterator[tuple[av.VideoFrame, int]]:
+def _filtered_frames(
+    job: SegmentJob, clock: StageClock | None = None, keep_alpha: bool = False
+) -> Iterator[tuple[av.VideoFrame, int]]:
     """Yield ``(frame, repeat)``: each distinct source frame of ``job`` through the filter chain, in order.
 
     Frames are selected by presentation timestamp after a seek to the keyframe
@@ -108,16 +139,17 @@ def _filtered_frames(job: SegmentJob, clock: StageClock | None = None) -> Iterat
     steps = decode_steps(job)
     try:
         with optional_stage(clock, "decode"):
-            container = av.open(src.path)
+            container = _open(src)
     except av.error.FFmpegError as exc:
         raise MediaError(f"cannot open the source ({exc})", where) from None
     with container:
         vs: VideoStream = container.streams.video[0]
         vs.thread_type = "AUTO"
         vs.codec_context.thread_count = codec_threads()
-        with optional_stage(clock, "decode"):
-            container.seek(steps[0].pts, stream=vs, backward=True, any_frame=False)
-        chain = filter_spec(src, job.geometry, job.lut_path)
+        if steps[0].index > 0:  # a fresh file starts at frame 0; image pipes (stills) cannot seek
+            with optional_stage(clock, "decode"):
+                container.seek(steps[0].pts, stream=vs, backward=True, any_frame=False)
+        chain = filter_spec(src, job.geometry, job.lut_path, keep_alpha)
         graph: Graph | None = None
         i = 0
         try:

@@ -1,9 +1,12 @@
 """Cuts: an OpenTimelineIO timeline read into exact, validated items.
 
-Only what farm renders survives: the first video track's clips and gaps in
-exact rational time, the audio tracks' clips, and warnings for what is
-simplified (transitions render as cuts).  Media paths are resolved here and
-refused when they escape the project's allowed roots.
+Only what farm renders survives: the first enabled video track's clips, gaps
+and generators in exact rational time (a clip's speed from its time effects),
+the audio tracks' clips, and warnings naming what is simplified (transitions
+render as cuts, effects farm cannot apply).  Disabled clips and tracks are
+gaps.  Media paths are resolved here and refused when they escape the project's
+allowed roots.  Reading the file is ``interchange.py``; reading a track's
+items is ``tracks.py``.
 """
 
 from __future__ import annotations
@@ -11,13 +14,15 @@ from __future__ import annotations
 import math
 import os
 import urllib.parse
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from farm.edit.generators import Fill
 from farm.edit.timing import exact_rate, exact_value
 from farm.errors import CutError, MissingInputError, Where
+from farm.media.sequences import Sequence
 
 if TYPE_CHECKING:
     import opentimelineio as otio
@@ -34,10 +39,20 @@ class ClipItem:
     start: Fraction  # timeline start, seconds
     duration: Fraction  # seconds on the timeline (> 0)
     source_in: Fraction  # seconds from the source's first frame
+    #: source seconds per timeline second: 1 plays, 2 plays twice as fast, 0 holds (freeze
+    #: frame), negative plays backwards from ``source_in``
+    speed: Fraction = Fraction(1)
+    fade_in: Fraction = Fraction(0)  # audio: seconds its gain rises from 0 to 1 (a crossfade)
+    fade_out: Fraction = Fraction(0)  # audio: seconds its gain falls from 1 to 0 before its end
+    sequence: Sequence | None = None  # an image sequence (``path`` is its pattern)
 
     def __post_init__(self) -> None:
         if self.duration <= 0:
             raise ValueError(f"clip {self.name!r} has a non-positive duration")
+
+    def source_time(self, t: Fraction) -> Fraction:
+        """Source seconds on screen at timeline time ``t`` (the sampling rule with speed)."""
+        return self.source_in + self.speed * (t - self.start)
 
     @property
     def end(self) -> Fraction:
@@ -56,7 +71,45 @@ class GapItem:
         return self.start + self.duration
 
 
-Item = ClipItem | GapItem
+@dataclass(frozen=True)
+class GeneratorItem:
+    """A picture the editing application generates (black, bars, a colour)."""
+
+    name: str  # the clip's name in the cut
+    fill: Fill  # what it shows
+    start: Fraction
+    duration: Fraction
+
+    @property
+    def end(self) -> Fraction:
+        return self.start + self.duration
+
+
+Item = ClipItem | GapItem | GeneratorItem
+
+#: transitions farm draws: OTIO's transition_type, or an EDL wipe code, → how
+DISSOLVE = "dissolve"
+WIPES = {"W001": "wipe-left", "W002": "wipe-top"}  # SMPTE wipe codes: B enters from that edge
+
+
+@dataclass(frozen=True)
+class TransitionItem:
+    """A transition at a cut of one video track: the outgoing clip blends into the incoming one."""
+
+    track: int  # 0 is the bottom video track
+    at: Fraction  # timeline time of the cut
+    before: Fraction  # seconds before the cut it starts (OTIO in_offset)
+    after: Fraction  # seconds after the cut it ends (OTIO out_offset)
+    kind: str  # dissolve | wipe-left | wipe-top
+    name: str  # for messages
+
+    @property
+    def start(self) -> Fraction:
+        return self.at - self.before
+
+    @property
+    def end(self) -> Fraction:
+        return self.at + self.after
 
 
 @dataclass(frozen=True)
@@ -68,15 +121,63 @@ class Cut:
     audio_tracks: tuple[tuple[ClipItem, ...], ...] | None
     duration: Fraction
     warnings: tuple[str, ...] = ()
+    #: the enabled video tracks above the bottom one, bottom first (they cover [0, duration) too)
+    upper: tuple[tuple[Item, ...], ...] = ()
+    transitions: tuple[TransitionItem, ...] = ()  # on any video track, in track then time order
+
+    @property
+    def layers(self) -> tuple[tuple[Item, ...], ...]:
+        """Every video track, bottom to top."""
+        return (self.video, *self.upper)
 
     def clips(self) -> list[ClipItem]:
         return [i for i in self.video if isinstance(i, ClipItem)]
 
     def audio_clips(self) -> tuple[tuple[ClipItem, ...], ...]:
-        """What the audio is made of: the audio tracks, or the video clips' own audio."""
+        """What the audio is made of: the audio tracks, or the video clips' own audio.
+
+        Clips under a speed change are silent (``load_cut`` warns about each).
+        """
         if self.audio_tracks is not None:
             return self.audio_tracks
-        return (tuple(self.clips()),)
+        return _crossfaded(self.video, [t for t in self.transitions if t.track == 0])
+
+
+def _crossfaded(
+    video: tuple[Item, ...], transitions: list[TransitionItem]
+) -> tuple[tuple[ClipItem, ...], ...]:
+    """The bottom track's clips as audio, crossfaded under its transitions (linear gains over the
+    transition: the outgoing clip sounds on past the cut, the incoming one starts before it).
+
+    Clips that overlap then alternate between two tracks, which are summed."""
+    clips: dict[int, ClipItem] = {}
+    for i, item in enumerate(video):
+        if isinstance(item, ClipItem) and item.speed == 1 and item.sequence is None:
+            clips[i] = item
+    for tr in transitions:
+        span = tr.before + tr.after
+        for i, item in list(clips.items()):
+            if item.end == tr.at:  # outgoing: on until the transition ends, fading out
+                clips[i] = replace(item, duration=item.duration + tr.after, fade_out=span)
+            elif item.start == tr.at:  # incoming: from the transition's start, fading in
+                lead = min(tr.before, item.source_in)  # never before the media's first sample
+                clips[i] = replace(
+                    item,
+                    start=item.start - lead,
+                    duration=item.duration + lead,
+                    source_in=item.source_in - lead,
+                    fade_in=span,
+                )
+    tracks: list[list[ClipItem]] = [[], []]
+    for _, clip in sorted(clips.items()):
+        track = tracks[0] if not tracks[0] or tracks[0][-1].end <= clip.start else tracks[1]
+        track.append(clip)
+    return tuple(tuple(t) for t in tracks if t) or ((),)
+
+
+def seconds(rt: otio.opentime.RationalTime) -> Fraction:
+    """An OTIO time as exact seconds."""
+    return exact_value(rt.value) / exact_rate(rt.rate)
 
 
 #: the rates a cut may use: a finite number in this range (frames, or ticks, per second)
@@ -156,124 +257,103 @@ def resolve_media(url: str, root: Path, allowed_roots: tuple[Path, ...], where: 
 
 
 def load_cut(
-    variant: str, timeline_path: Path, root: Path, allowed_roots: tuple[Path, ...] | None = None
+    variant: str,
+    timeline_path: Path,
+    root: Path,
+    allowed_roots: tuple[Path, ...] | None = None,
+    *,
+    output_rate: Fraction = Fraction(24),
+    timeline_rate: Fraction | None = None,
+    timeline_name: str | None = None,
+    media_search: tuple[Path, ...] = (),
 ) -> Cut:
-    """Read a variant's timeline (any format an installed OTIO adapter reads)."""
-    import opentimelineio as otio
+    """Read a variant's timeline (any format an installed OTIO adapter reads).
+
+    ``output_rate`` is the variant's frame rate (warnings name output frames);
+    ``timeline_rate`` the rate of a format without one (EDL; default the output
+    rate); ``timeline_name`` picks one timeline from a file holding several.
+    """
+    from farm.edit.interchange import read_timeline
+    from farm.edit.relink import MediaIndex
+    from farm.edit.tracks import TrackReader
 
     allowed = allowed_roots or (root,)
     where = Where(variant=variant, path=str(timeline_path))
     if not timeline_path.is_file():
         raise MissingInputError("timeline not found", where)
-    try:
-        timeline = otio.adapters.read_from_file(str(timeline_path))
-    except Exception as exc:  # OTIO raises many types (adapter, JSON, schema errors)
-        raise CutError(f"cannot read timeline: {exc}", where) from None
-    if not isinstance(timeline, otio.schema.Timeline):
-        raise CutError(f"expected a Timeline, found {type(timeline).__name__}", where)
+    read = read_timeline(timeline_path, timeline_rate or output_rate, variant, timeline_name)
+    timeline = read.timeline
+    search = MediaIndex(media_search) if media_search else None
+    reader = TrackReader(variant, timeline_path, root, allowed, output_rate, list(read.warnings), search)
 
-    warnings: list[str] = []
     video_tracks = list(timeline.video_tracks())
     if not video_tracks:
         raise CutError("the timeline has no video track", where)
-    if len(video_tracks) > 1:
-        warnings.append(f"variant {variant!r}: {len(video_tracks)} video tracks; only the first is rendered")
-    video = _read_track(video_tracks[0], variant, root, allowed, where, warnings, kind="video")
-    duration = video[-1].end if video else Fraction(0)
+    enabled = [t for t in video_tracks if t.enabled]
+    layers: list[list[Item]] = []
+    renumber: dict[int, int] = {}
+    for index, t in enumerate(enabled):
+        renumber[index] = len(layers)
+        layers.append(reader.read(t, "video", index))
+        layers += reader.nested.pop(index, [])  # nested stacks: just above their track
+    reader.transitions[:] = [replace(tr, track=renumber[tr.track]) for tr in reader.transitions]
+    if not enabled:  # every video track is switched off: the picture is black
+        layers = [[GapItem(i.start, i.duration) for i in reader.read(video_tracks[0], "video", 0)]]
+    duration = max((track[-1].end for track in layers if track), default=Fraction(0))
     if duration <= 0:
         raise CutError("the video track is empty", where)
+    layers = [_filled(track, duration) for track in layers]  # every track covers the whole timeline
+    video = layers[0]
+    upper = tuple(tuple(t) for t in layers[1:])
 
     audio_tracks = None
     if timeline.audio_tracks():
+        read_audio: list[list[Item]] = []
+        for t in timeline.audio_tracks():
+            if t.enabled:
+                read_audio.append(reader.read(t, "audio", 1000))
+                read_audio += reader.nested.pop(1000, [])
         audio_tracks = tuple(
-            tuple(
-                i
-                for i in _read_track(t, variant, root, allowed, where, warnings, "audio")
-                if isinstance(i, ClipItem)
-            )
-            for t in timeline.audio_tracks()
+            tuple(i for i in track if isinstance(i, ClipItem) and _audible(i, variant, reader.warnings))
+            for track in read_audio
         )
+    else:
+        for item in video:
+            if isinstance(item, ClipItem):
+                _audible(item, variant, reader.warnings)
     return Cut(
         variant=variant,
         timeline_path=timeline_path,
         video=tuple(video),
         audio_tracks=audio_tracks,
         duration=duration,
-        warnings=tuple(warnings),
+        warnings=tuple(reader.warnings),
+        upper=upper,
+        transitions=tuple(reader.transitions),
     )
 
 
-def _read_track(
-    track: otio.schema.Track,
-    variant: str,
-    root: Path,
-    allowed: tuple[Path, ...],
-    where: Where,
-    warnings: list[str],
-    kind: str,
-) -> list[Item]:
-    import opentimelineio as otio
-
-    items: list[Item] = []
+def _filled(track: list[Item], duration: Fraction) -> list[Item]:
+    """The track's items in time order with gaps wherever nothing is (nested layers are sparse)."""
+    out: list[Item] = []
     t = Fraction(0)
-    clip_number = 0
-    for child in track:
-        if isinstance(child, otio.schema.Transition):
-            warnings.append(
-                f"variant {variant!r}: transition {child.name or child.transition_type!r} at "
-                f"{float(t):.3f}s renders as a cut (transitions are not built yet)"
-            )
-            continue
-        if isinstance(child, otio.schema.Gap):
-            gap = child.name or f"{kind} gap at {float(t):.3f}s"
-            gwhere = Where(variant=variant, clip=gap, path=where.path)
-            sr, d = child.source_range, Fraction(0)
-            if sr is not None:
-                d = checked_seconds(sr.duration, "source_range.duration", gwhere, duration=True)
-            if d > 0:
-                items.append(GapItem(start=t, duration=d))
-            t += d
-            continue
-        if not isinstance(child, otio.schema.Clip):
-            raise CutError(
-                f"{kind} track holds a {type(child).__name__} ({child.name!r}); "
-                "nested stacks and tracks are not supported",
-                where,
-                hint="flatten the timeline in the editor before exporting",
-            )
-        clip_number += 1
-        name = child.name or f"{kind} clip {clip_number}"
-        cwhere = Where(variant=variant, clip=name, path=where.path)
-        ref = child.media_reference
-        url = getattr(ref, "target_url", None)
-        if isinstance(ref, otio.schema.MissingReference) or not url:
-            raise MissingInputError(
-                f"clip has no media ({type(ref).__name__})",
-                cwhere,
-                hint="relink the clip to a file in the editor",
-            )
-        sr, range_name = child.source_range, "source_range"
-        if sr is None:
-            ar = ref.available_range
-            if ar is None:
-                raise CutError("clip has neither a source range nor an available range", cwhere)
-            sr, range_name = ar, "media_reference.available_range"
-        source_in = checked_seconds(sr.start_time, f"{range_name}.start_time", cwhere)
-        # source_range is in the media's own time: subtract where the media starts
-        # (e.g. a 01:00:00:00 start timecode) to get seconds from its first frame.
-        if ref.available_range is not None:
-            field = "media_reference.available_range.start_time"
-            source_in -= checked_seconds(ref.available_range.start_time, field, cwhere)
-        duration = checked_seconds(sr.duration, f"{range_name}.duration", cwhere, duration=True)
-        path = resolve_media(url, root, allowed, cwhere)
-        if source_in < 0:
-            raise CutError(
-                f"clip starts {float(-source_in):.3f}s before its media's first frame",
-                Where(variant=variant, clip=name, path=str(path)),
-            )
-        if duration <= 0:
-            warnings.append(f"variant {variant!r}: clip {name!r} has zero duration and is skipped")
-            continue
-        items.append(ClipItem(name=name, path=path, start=t, duration=duration, source_in=source_in))
-        t += duration
-    return items
+    for item in sorted(track, key=lambda i: i.start):
+        if item.start > t:
+            out.append(GapItem(t, item.start - t))
+        if item.start >= t:
+            out.append(item)
+            t = item.end
+    if t < duration:
+        out.append(GapItem(t, duration - t))
+    return out
+
+
+def _audible(item: ClipItem, variant: str, warnings: list[str]) -> bool:
+    """Whether the clip's audio plays (normal speed); if not, a warning says it is silenced."""
+    if item.speed == 1:
+        return True
+    warnings.append(
+        f"variant {variant!r}, clip {item.name!r}: audio silenced under a speed change "
+        f"(speed {float(item.speed):g}); farm does not resample audio"
+    )
+    return False

@@ -77,6 +77,8 @@ class VariantSpec:
     timeline: Path
     output: OutputSpec
     look: LookSpec
+    timeline_name: str | None = None  # which timeline of a file that holds several
+    timeline_rate: Fraction | None = None  # rate of a cut format without one (EDL); None: output fps
 
 
 @dataclass(frozen=True)
@@ -85,17 +87,18 @@ class Project:
     root: Path  # its folder; media and relative paths resolve against it
     variants: dict[str, VariantSpec]
     media_roots: tuple[Path, ...] = ()  # extra folders media may live in
+    media_search: tuple[Path, ...] = ()  # folders where clips are found by name (relinking)
     segment_seconds: Fraction = Fraction(2)  # chunk grid of long shots, in source seconds
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def allowed_roots(self) -> tuple[Path, ...]:
-        return (self.root, *self.media_roots)
+        return (self.root, *self.media_roots, *self.media_search)
 
 
-_TOP_KEYS = {"output", "look", "variants", "media_roots", "render"}
+_TOP_KEYS = {"output", "look", "variants", "media_roots", "media_search", "render"}
 _OUTPUT_KEYS = {"width", "height", "fps", "codec", "quality", "preset", "fit"}
 _LOOK_KEYS = {"lut", "reference", "method", "strength"}
-_VARIANT_KEYS = {"timeline", "output", "look"}
+_VARIANT_KEYS = {"timeline", "timeline_name", "timeline_rate", "output", "look"}
 _RENDER_KEYS = {"segment_seconds"}
 
 
@@ -221,6 +224,17 @@ def parse_project(raw: Mapping[str, Any], path: Path) -> Project:
     if not isinstance(roots, list):
         raise _bad("media_roots", roots, "a list of folders", path)
     media_roots = tuple(_resolve(root, r, "media_roots", path) for r in roots)
+    search = raw.get("media_search", [])
+    if not isinstance(search, list):
+        raise _bad("media_search", search, "a list of folders", path)
+    media_search = tuple(_resolve(root, r, "media_search", path) for r in search)
+    for folder in media_search:
+        if not folder.is_dir():
+            raise MissingInputError(
+                f"media_search folder {folder} does not exist",
+                Where(path=str(path)),
+                hint="check media_search",
+            )
 
     variants_raw = raw.get("variants", {})
     if not variants_raw:
@@ -242,8 +256,23 @@ def parse_project(raw: Mapping[str, Any], path: Path) -> Project:
         for sub in ("output", "look"):
             if sub in table and not isinstance(table[sub], dict):
                 raise _bad(prefix + sub, table[sub], f"a table [variants.{name}.{sub}]", path)
+        timeline_name = table.get("timeline_name")
+        if timeline_name is not None and (not isinstance(timeline_name, str) or not timeline_name):
+            raise _bad(prefix + "timeline_name", timeline_name, "the name of a timeline in the file", path)
+        timeline_rate = None
+        if "timeline_rate" in table:
+            v = table["timeline_rate"]
+            try:
+                if isinstance(v, float):
+                    raise ValueError
+                timeline_rate = parse_rate(v)
+            except ValueError:
+                allowed = 'a rational such as "24" or "30000/1001"'
+                raise _bad(prefix + "timeline_rate", v, allowed, path) from None
         variants[name] = VariantSpec(
             name=name,
+            timeline_name=timeline_name,
+            timeline_rate=timeline_rate,
             timeline=_resolve(root, table["timeline"], prefix + "timeline", path),
             output=_parse_output(table.get("output", {}), output, prefix + "output.", path),
             look=_parse_look(table.get("look", {}), look, prefix + "look.", root, path),
@@ -253,6 +282,7 @@ def parse_project(raw: Mapping[str, Any], path: Path) -> Project:
         root=root,
         variants=variants,
         media_roots=media_roots,
+        media_search=media_search,
         segment_seconds=segment_seconds,
         raw=raw,
     )

@@ -38,15 +38,22 @@ MAX_DEPTH = 200
 
 
 def load_cut_isolated(
-    variant: str, timeline_path: Path, root: Path, allowed_roots: tuple[Path, ...] | None = None
+    variant: str,
+    timeline_path: Path,
+    root: Path,
+    allowed_roots: tuple[Path, ...] | None = None,
+    **options: Any,
 ) -> Cut:
-    """:func:`farm.edit.cut.load_cut`, guarded: known bad shapes refused, the rest read in a child."""
+    """:func:`farm.edit.cut.load_cut`, guarded: known bad shapes refused, the rest read in a child.
+
+    ``options`` are :func:`~farm.edit.cut.load_cut`'s keyword arguments (rates, timeline name,
+    media search folders)."""
     where = Where(variant=variant, path=str(timeline_path))
     if not timeline_path.is_file():
         raise MissingInputError("timeline not found", where)
     if timeline_path.suffix.lower() == ".otio":
         check_otio_shape(timeline_path, where)
-    return read_in_subprocess(variant, timeline_path, root, allowed_roots)
+    return read_in_subprocess(variant, timeline_path, root, allowed_roots, **options)
 
 
 def check_otio_shape(path: Path, where: Where) -> None:
@@ -86,11 +93,15 @@ def _check_object(obj: dict[str, Any], where: Where) -> None:
 
 
 def read_in_subprocess(
-    variant: str, timeline_path: Path, root: Path, allowed_roots: tuple[Path, ...] | None = None
+    variant: str,
+    timeline_path: Path,
+    root: Path,
+    allowed_roots: tuple[Path, ...] | None = None,
+    **options: Any,
 ) -> Cut:
     """Run :func:`farm.edit.cut.load_cut` in a child process; a crash there is a :class:`CutError`."""
     where = Where(variant=variant, path=str(timeline_path))
-    request = pickle.dumps((variant, timeline_path, root, allowed_roots))
+    request = pickle.dumps((variant, timeline_path, root, allowed_roots, options))
     package_parent = str(Path(__file__).resolve().parents[2])
     path = os.environ.get("PYTHONPATH")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([package_parent, *([path] if path else [])])}
@@ -132,11 +143,11 @@ def _child() -> None:
     """In the child: read one cut; write back ``("cut", Cut)`` or ``("error", FarmError)``."""
     answer = sys.stdout.buffer
     sys.stdout = sys.stderr  # whatever an adapter prints must not mix with the answer
-    variant, timeline_path, root, allowed = pickle.loads(sys.stdin.buffer.read())
+    variant, timeline_path, root, allowed, options = pickle.loads(sys.stdin.buffer.read())
     where = Where(variant=variant, path=str(timeline_path))
     result: tuple[str, object]
     try:
-        result = ("cut", load_cut(variant, timeline_path, root, allowed))
+        result = ("cut", load_cut(variant, timeline_path, root, allowed, **options))
     except FarmError as exc:
         result = ("error", exc)
     except RecursionError:

@@ -159,3 +159,26 @@ def source_frames_vfr(
     ticks = floor_linear(offset, rate, span, 1 / time_base)
     found = np.searchsorted(relative_pts, ticks, side="right") - 1
     return np.maximum(found, 0).astype(np.int64)
+
+
+def timecode_seconds(timecode: str, rate: Fraction) -> Fraction:
+    """Seconds a SMPTE timecode ``HH:MM:SS:FF`` (``;`` before FF: drop-frame) stands for at ``rate``.
+
+    Frames count at the nominal rate (30 for 29.97); drop-frame timecode skips
+    frame numbers 0 and 1 of every minute except each tenth (2 and 4 at 59.94).
+    """
+    text = timecode.strip()
+    drop = ";" in text or "." in text.rsplit(":", 1)[-1]
+    parts = text.replace(";", ":").replace(".", ":").split(":")
+    if len(parts) != 4 or not all(p.isdigit() for p in parts):
+        raise ValueError(f"not a timecode: {timecode!r}")
+    hh, mm, ss, ff = (int(p) for p in parts)
+    nominal = round(rate)
+    if ff >= nominal or ss >= 60 or mm >= 60:
+        raise ValueError(f"timecode {timecode!r} is out of range at {float(rate):g} fps")
+    frames = ((hh * 60 + mm) * 60 + ss) * nominal + ff
+    if drop:
+        dropped = 2 * round(nominal / 30)
+        minutes = hh * 60 + mm
+        frames -= dropped * (minutes - minutes // 10)
+    return Fraction(frames) / rate

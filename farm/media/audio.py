@@ -3,7 +3,8 @@
 The rule is the video's: output sample ``m`` is taken at ``t = m / 48000`` from
 the clip active at ``t``, at source time ``source_in + (t - clip_start)``.
 Sources are resampled to 48 kHz first, so that rule is a plain offset copy.
-Clips without audio and gaps are silence; several audio tracks are summed.
+Clips without audio and gaps are silence; several audio tracks are summed.  Under a
+transition the clips crossfade: linear gains over the transition (``fade_in``/``fade_out``).
 """
 
 from __future__ import annotations
@@ -29,7 +30,11 @@ AAC_FRAME = 1024
 
 def audio_key(tracks: tuple[tuple[AudioClip, ...], ...], duration: Fraction) -> str:
     parts = [
-        [[c.identity, c.has_audio, c.start, c.duration, c.source_in, c.origin] for c in track]
+        [
+            [c.identity, c.has_audio, c.start, c.duration, c.source_in, c.origin]
+            + ([c.fade_in, c.fade_out] if c.fade_in or c.fade_out else [])
+            for c in track
+        ]
         for track in tracks
     ]
     return content_key("audio", tracks=parts, duration=duration, rate=SAMPLE_RATE, bitrate=AAC_BITRATE)
@@ -101,11 +106,25 @@ def mix(job: AudioJob) -> np.ndarray:
             # source sample for output sample m: floor((source_in + m/48000 - start) * 48000)
             first = math.floor((clip.source_in - clip.start) * SAMPLE_RATE) + lo
             try:
-                mixdown[lo:hi] += _read_source(clip, first, hi - lo)
+                samples = _read_source(clip, first, hi - lo)
+                if clip.fade_in or clip.fade_out:
+                    samples *= _gain(clip, lo, hi)[:, None]
+                mixdown[lo:hi] += samples
             except MediaError as exc:
                 raise exc.with_where(frames=(lo, hi), unit="output audio sample") from None
     np.clip(mixdown, -1.0, 1.0, out=mixdown)
     return mixdown
+
+
+def _gain(clip: AudioClip, lo: int, hi: int) -> np.ndarray:
+    """Linear fade gains of output samples ``[lo, hi)`` (sample ``m`` at ``m / 48000`` s)."""
+    t = np.arange(lo, hi, dtype=np.float64) / SAMPLE_RATE
+    gain = np.ones(hi - lo)
+    if clip.fade_in:
+        gain *= np.clip((t - float(clip.start)) / float(clip.fade_in), 0.0, 1.0)
+    if clip.fade_out:
+        gain *= np.clip((float(clip.end) - t) / float(clip.fade_out), 0.0, 1.0)
+    return gain.astype(np.float32)
 
 
 def render_audio(job: AudioJob, out_path: Path) -> dict[str, Any]:

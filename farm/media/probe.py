@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     import av
     import av.video.stream
 
-_PROBE_VERSION = 5
+_PROBE_VERSION = 6
 _HEAD_TAIL = 1 << 20
 
 # AVColorSpace values → names libswscale's ``in_color_matrix`` understands
@@ -44,6 +44,11 @@ def frame_colour(frame: av.VideoFrame) -> tuple[str, bool, bool]:
     rng = int(frame.color_range or 0)
     full = rng == 2 or (rng != 1 and frame.format.name.startswith("yuvj"))
     return matrix, tagged, full
+
+
+def has_alpha(pix_fmt: str) -> bool:
+    """Whether frames of this pixel format carry an alpha channel."""
+    return pix_fmt.startswith(("rgba", "bgra", "argb", "abgr", "ya", "yuva", "gbrap"))
 
 
 @lru_cache(maxsize=1)
@@ -92,6 +97,9 @@ class SourceInfo:
     has_audio: bool
     audio_rate: int
     audio_channels: int
+    still: bool = False  # a single picture (PNG, TIFF, JPEG...): held for as long as a clip lasts
+    alpha: bool = False  # the pixels carry alpha (PNG/TIFF with transparency, ProRes 4444...)
+    sequence_start: int = -1  # an image sequence (``path`` a pattern): its first image's number
 
     @property
     def frames(self) -> int:
@@ -238,6 +246,8 @@ def _probe_uncached(path: Path, identity: str, where: Where) -> SourceInfo:
             for frame in container.decode(stream):
                 first = frame
                 break
+            if first is None and len(pts) == 1:
+                first = _first_frame_reopened(path)  # image pipes (a JPEG still) do not seek back
         except av.error.FFmpegError as exc:
             raise MediaError(f"the video does not decode ({exc})", where) from None
         if first is None:
@@ -252,6 +262,9 @@ def _probe_uncached(path: Path, identity: str, where: Where) -> SourceInfo:
         color_range = "pc" if full_range else "tv"
         sar = stream.sample_aspect_ratio
         sar_f = Fraction(sar) if sar and sar.numerator > 0 else Fraction(1)
+        still = len(pts) == 1 and (
+            container.format.name.endswith("_pipe") or container.format.name == "image2"
+        )
         index = {p: i for i, p in enumerate(pts)}
         keyframes = tuple(sorted(index[p] for p in key_pts)) or (0,)
         return SourceInfo(
@@ -274,7 +287,19 @@ def _probe_uncached(path: Path, identity: str, where: Where) -> SourceInfo:
             has_audio=audio is not None,
             audio_rate=int(audio.rate or 0) if audio is not None else 0,
             audio_channels=int(audio.channels or 0) if audio is not None else 0,
+            still=still,
+            alpha=has_alpha(pix_fmt),
         )
+
+
+def _first_frame_reopened(path: Path) -> av.VideoFrame | None:
+    import av
+
+    with av.open(str(path)) as container:
+        for frame in container.decode(container.streams.video[0]):
+            decoded: av.VideoFrame = frame
+            return decoded
+    return None
 
 
 def _rate(pts: list[int], tb: Fraction, stream: av.video.stream.VideoStream) -> tuple[Fraction, bool]:

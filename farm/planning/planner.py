@@ -17,16 +17,21 @@ from typing import Any
 
 import numpy as np
 
-from farm.edit.cut import ClipItem, Cut, GapItem
+from farm.edit.cut import ClipItem, Cut, GeneratorItem
 from farm.edit.project import Project, VariantSpec
 from farm.edit.read_cut import load_cut_isolated
-from farm.edit.timing import frame_count, output_frames_of
-from farm.errors import FarmError, MediaError, MissingInputError, Where
+from farm.edit.timing import frame_count
+from farm.errors import FarmError, MissingInputError, Where
 from farm.look.bake import plan_look
 from farm.media.audio import audio_key
 from farm.media.probe import SourceInfo, probe
-from farm.planning.keys import FramesKey, content_key
+from farm.media.sequences import probe_sequence
+from farm.media.streams import probe_audio
+from farm.planning.composite import layer_runs
+from farm.planning.keys import FramesKey
+from farm.planning.layered import composite_segments, fill_segments
 from farm.planning.sampling import SourceTables, chunk_grid, split_by_chunk
+from farm.planning.sources import ClipSource, clip_source, source_frames
 from farm.planning.units import (
     AudioClip,
     AudioJob,
@@ -89,6 +94,7 @@ class RenderPlan:
                 "segments": len(vp.placements),
                 "shared": len(keys & shared),
                 "duration_seconds": float(Fraction(vp.frames) / vp.spec.output.fps),
+                "warnings": list(vp.warnings),
             }
         out["unique_frames"] = sum(j.count for j in self.jobs.values())
         out["failed"] = {name: str(err) for name, err in self.failed.items()}
@@ -141,88 +147,74 @@ def plan_variant(
     looks: list[LookJob] = []
     gap_chunk = max(1, round(segment_seconds * rate))
     contexts: dict[tuple[str, str], _ClipContext] = {}  # what every clip of one source shares
+    layered: dict[int, ClipSource] = {}  # composited clips: their source, decided once per clip
 
-    for item in cut.video:
-        span = output_frames_of(item.start, item.duration, rate)
-        span = range(span.start, min(span.stop, total))
-        if not span:
+    def info_of(item: ClipItem) -> SourceInfo:
+        if item.sequence is not None:
+            seq = probe_sequence(item.sequence, spec.name, item.name)
+            assert isinstance(seq, SourceInfo)
+            return seq
+        return probe_source(item.path, Where(variant=spec.name, clip=item.name, path=str(item.path)))
+
+    def source_of(item: ClipItem) -> ClipSource:
+        if id(item) not in layered:
+            cs = clip_source(item, spec, lambda _p, _w: info_of(item), cache_root)
+            layered[id(item)] = cs
+            if cs.look_job is not None:
+                looks.append(cs.look_job)
+        return layered[id(item)]
+
+    def place(first: int, job: SegmentJob, clip: str | None) -> None:
+        placements.append(Placement(first, job.count, job.key, clip))
+        if job.key not in seen:
+            seen.add(job.key)
+            jobs.append(job)
+
+    for run in layer_runs(cut, rate, total, lambda clip: source_of(clip).covers):
+        span = range(run.start, run.stop)
+        if run.entries is not None:  # several layers, or weights: composited
+            for first, job in composite_segments(run, spec, encode, rate, gap_chunk, source_of):
+                place(first, job, job.label.split("/", 1)[1])
             continue
-        if isinstance(item, GapItem):
-            for first in range(span.start, span.stop, gap_chunk):
-                count = min(gap_chunk, span.stop - first)
-                key = content_key("black", count=count, encode=encode)
-                placements.append(Placement(first, count, key, None))
-                if key in seen:
-                    continue
-                seen.add(key)
-                jobs.append(
-                    SegmentJob(
-                        key=key,
-                        frames=(),
-                        frame_pts=(),
-                        count=count,
-                        source=None,
-                        geometry=None,
-                        lut_path=None,
-                        lut_hash=None,
-                        encode=encode,
-                        label=f"{spec.name}/gap",
-                    )
-                )
+        item = run.item
+        if not isinstance(item, ClipItem):  # a gap, or a generator with nothing below it
+            fill = item.fill.token if isinstance(item, GeneratorItem) else "black"
+            label = item.name if isinstance(item, GeneratorItem) else "gap"
+            for first, job in fill_segments(span, fill, f"{spec.name}/{label}", encode, gap_chunk):
+                place(first, job, None)
             continue
-        assert isinstance(item, ClipItem)
-        where = Where(variant=spec.name, clip=item.name, path=str(item.path))
-        info = probe_source(item.path, where)
-        frames = tables.source_frames(info, item.source_in - item.start, rate, span)
-        if frames[-1] >= info.frames or frames[0] < 0:
-            first, last = int(frames[0]), int(frames[-1])
-            last_needed = info.frame_at(item.source_in + item.duration - Fraction(1, 10**9))
-            raise MediaError(
-                f"the clip's range (source {float(item.source_in):.3f}s to "
-                f"{float(item.source_in + item.duration):.3f}s) lies outside its source, which has "
-                f"{info.frames} frames ({float(info.duration):.3f}s)",
-                Where(
-                    variant=spec.name,
-                    clip=item.name,
-                    path=str(item.path),
-                    frames=(first, max(last, last_needed) + 1),
-                ),
-                hint="shorten the clip in the cut or relink it to the full-length media",
-            )
+        info = info_of(item)
+        if item.speed == 1 and not info.still:
+            frames = tables.source_frames(info, item.source_in - item.start, rate, span)
+            if frames[-1] >= info.frames or frames[0] < 0:
+                source_frames(item, info, span, rate, spec.name)  # raises, naming the clip's range
+        else:  # speed changes, freeze frames, reverse, stills: the rule frame by frame
+            frames = np.asarray(source_frames(item, info, span, rate, spec.name), dtype=np.int64)
         context = contexts.get((info.path, info.identity))
         if context is None:
             context = _clip_context(spec, info, encode, tables, cache_root)
             contexts[(info.path, info.identity)] = context
             if context.look_job is not None:
                 looks.append(context.look_job)
-        source, geometry, lut_path, lut_hash, keyer = (
-            context.source,
-            context.geometry,
-            context.lut_path,
-            context.lut_hash,
-            context.keyer,
-        )
         bounds = tables.grid(info, segment_seconds)
         for a, b in split_by_chunk(frames, bounds):
             chunk = frames[a:b]
-            key = keyer.key(chunk)
-            placements.append(Placement(span.start + a, b - a, key, item.name))
-            if key in seen:
-                continue  # the same work earlier in this variant (or in another, when shared)
-            seen.add(key)
-            jobs.append(
+            distinct = _distinct(chunk) if chunk[-1] >= chunk[0] else np.unique(chunk)
+            place(
+                span.start + a,
                 SegmentJob(
-                    key=key,
+                    key=context.keyer.key(chunk),
                     frames=tables.frame_tuple(chunk),
-                    frame_pts=tables.pts_tuple(info, _distinct(chunk)),
+                    frame_pts=tables.pts_tuple(info, distinct),
                     count=b - a,
-                    source=source,
-                    geometry=geometry,
-                    lut_path=lut_path,
-                    lut_hash=lut_hash,
+                    source=context.source,
+                    geometry=context.geometry,
+                    lut_path=context.lut_path,
+                    lut_hash=context.lut_hash,
                     encode=encode,
                     label=f"{spec.name}/{item.name}",
-                )
+                ),
+                item.name,
             )
 
     audio = _plan_audio(cut, total, rate, probe_source)
@@ -272,6 +264,8 @@ def _clip_context(
         width=info.width,
         height=info.height,
         sar=info.sar,
+        alpha=info.alpha,
+        sequence_start=info.sequence_start,
     )
     memo_key = (spec.look, info.path, info.identity, cache_root)
     look = tables.looks.get(memo_key)
@@ -283,7 +277,7 @@ def _clip_context(
         "clip",
         source=info.identity,
         geometry=geometry,
-        colour=[info.colorspace, info.color_range],
+        colour=[info.colorspace, info.color_range] + (["alpha over black"] if info.alpha else []),
         lut=lut_hash,
         encode=encode,
     )
@@ -298,6 +292,24 @@ def _plan_audio(
         clips = []
         for item in track:
             where = Where(variant=cut.variant, clip=item.name, path=str(item.path))
+            if cut.audio_tracks is not None:
+                # an audio track may hold audio-only files (.wav, .mp3, .aif): no video to sync to
+                audio_only = probe_audio(item.path, where)
+                if not audio_only.has_video:
+                    clips.append(
+                        AudioClip(
+                            path=audio_only.path,
+                            identity=audio_only.identity,
+                            has_audio=audio_only.has_audio,
+                            start=item.start,
+                            duration=item.duration,
+                            source_in=item.source_in,
+                            origin=audio_only.start,
+                            fade_in=item.fade_in,
+                            fade_out=item.fade_out,
+                        )
+                    )
+                    continue
             info = probe_source(item.path, where)
             clips.append(
                 AudioClip(
@@ -308,6 +320,8 @@ def _plan_audio(
                     duration=item.duration,
                     source_in=item.source_in,
                     origin=info.start_pts * info.time_base,
+                    fade_in=item.fade_in,
+                    fade_out=item.fade_out,
                 )
             )
         tracks.append(tuple(clips))
@@ -349,7 +363,16 @@ def plan_project(
             continue
         spec = project.variants[name]
         try:
-            cut = load_cut_isolated(name, spec.timeline, project.root, project.allowed_roots())
+            cut = load_cut_isolated(
+                name,
+                spec.timeline,
+                project.root,
+                project.allowed_roots(),
+                output_rate=spec.output.fps,
+                timeline_rate=spec.timeline_rate,
+                timeline_name=spec.timeline_name,
+                media_search=project.media_search,
+            )
             vplan, jobs, looks = plan_variant(
                 spec, cut, probe_source, project.segment_seconds, family, cache_dir, tables, set(plan.jobs)
             )

@@ -128,6 +128,8 @@ class SourceRef:
     width: int  # stored (coded) size, before SAR and rotation
     height: int
     sar: Fraction  # sample aspect ratio (1 when square or unknown)
+    alpha: bool = False  # pixels carry alpha: on the only layer, composited over black
+    sequence_start: int = -1  # >= 0: ``path`` is an image sequence's pattern starting at this number
 
     def __post_init__(self) -> None:
         if self.colorspace not in _MATRICES or self.color_range not in _RANGES:
@@ -142,12 +144,47 @@ class SourceRef:
             )
 
 
+#: how a layer's weight is applied: everywhere, or as the edge of a SMPTE wipe (the layer shows
+#: on the side the wipe has passed; ``-inv`` on the side it has not reached)
+MASKS = ("", "wipe-left", "wipe-top", "wipe-left-inv", "wipe-top-inv")
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One layer of a composited segment: a source (or a fill) and its weight in every output frame."""
+
+    source: SourceRef | None  # None: a fill (``fill``)
+    fill: str  # black | bars | colour:rrggbb, for a layer without a source
+    geometry: Geometry | None  # where the source picture lands; None exactly when ``source`` is None
+    lut_path: str | None  # baked .cube (None: no look)
+    lut_hash: str | None
+    frames: tuple[int, ...]  # source frame per output frame (one direction); empty for a fill
+    frame_pts: tuple[int, ...]  # timestamp of each distinct source frame, ascending
+    #: weight per output frame in [0, 1]: opacity, or a wipe's position when ``mask`` is set
+    weights: tuple[Fraction, ...]
+    mask: str = ""
+
+    def __post_init__(self) -> None:
+        if (self.source is None) != (self.geometry is None):
+            raise ValueError("a source layer has a geometry and a fill has none")
+        if self.mask not in MASKS:
+            raise ValueError(f"mask must be one of {MASKS}, not {self.mask!r}")
+        if any(not 0 <= w <= 1 for w in self.weights):
+            raise ValueError("layer weights lie in [0, 1]")
+        if self.source is not None:
+            if len(self.frames) != len(self.weights):
+                raise ValueError("one source frame per output frame")
+            if len(self.frame_pts) != len(set(self.frames)):
+                raise ValueError("one timestamp per distinct source frame")
+
+
 @dataclass(frozen=True)
 class SegmentJob:
-    """One segment: ``len(frames)`` output frames from one source (or black)."""
+    """One segment: ``len(frames)`` output frames from one source (or a generated fill)."""
 
     key: str  # content key; the cache file name
-    #: source frame shown by each output frame, in output order (non-decreasing); empty for black
+    #: source frame shown by each output frame, in output order: non-decreasing, or non-increasing
+    #: for a clip played backwards (``reversed``); empty for a fill
     frames: tuple[int, ...]
     #: presentation time (source time_base) of each distinct frame in ``frames``, ascending
     frame_pts: tuple[int, ...]
@@ -158,6 +195,10 @@ class SegmentJob:
     lut_hash: str | None  # content hash of that .cube (part of the key); None exactly when no look
     encode: EncodeSpec  # how the segment is encoded
     label: str = ""  # for messages: the first variant/clip that asked for it; not in the key
+    #: what a segment without a source shows: black | bars | colour:rrggbb (generators.Fill.token)
+    fill: str = "black"
+    #: a composited segment: its layers, bottom to top, over black (``source`` is then None)
+    layers: tuple[Layer, ...] = ()
 
     def __post_init__(self) -> None:
         if self.count <= 0:
@@ -166,18 +207,27 @@ class SegmentJob:
             raise ValueError("a source segment has a geometry and a black one has none")
         if (self.lut_path is None) != (self.lut_hash is None):
             raise ValueError("a look has both a .cube path and its hash, or neither")
+        wrong_length = any(len(x.weights) != self.count for x in self.layers)
+        if self.layers and (self.source is not None or wrong_length):
+            raise ValueError("a composited segment has no source of its own and a weight per frame per layer")
         if self.source is not None:
             if len(self.frames) != self.count:
                 raise ValueError("one source frame per output frame")
-            if sorted(self.frames) != list(self.frames):  # C speed: timsort on sorted input is one pass
-                raise ValueError("source frames must not go backwards within a segment")
+            frames = list(self.frames)  # C speed: timsort on sorted input is one pass
+            if frames != sorted(frames) and frames != sorted(frames, reverse=True):
+                raise ValueError("source frames run one way within a segment (forwards or backwards)")
             if len(self.frame_pts) != len(set(self.frames)):
                 raise ValueError("one timestamp per distinct source frame")
 
     @property
+    def reversed(self) -> bool:
+        """Whether the source frames run backwards (a clip played in reverse)."""
+        return len(self.frames) > 1 and self.frames[-1] < self.frames[0]
+
+    @property
     def source_range(self) -> tuple[int, int]:
         """Half-open range of source frames this segment reads."""
-        return (self.frames[0], self.frames[-1] + 1) if self.frames else (0, 0)
+        return (min(self.frames), max(self.frames) + 1) if self.frames else (0, 0)
 
 
 @dataclass(frozen=True)
@@ -191,6 +241,8 @@ class AudioClip:
     duration: Fraction  # timeline seconds the clip lasts (> 0); it covers [start, start + duration)
     source_in: Fraction  # seconds from the source's first video frame (>= 0)
     origin: Fraction  # container time of the source's first video frame (A/V sync reference)
+    fade_in: Fraction = Fraction(0)  # seconds the gain rises linearly from 0 to 1 at the start
+    fade_out: Fraction = Fraction(0)  # seconds the gain falls linearly from 1 to 0 at the end
 
     def __post_init__(self) -> None:
         if self.duration <= 0:

@@ -157,6 +157,14 @@ def render_segment_nvidia(job: SegmentJob, tmp_path: Path) -> dict[str, Any]:
     t0 = time.perf_counter()
     family = job.encode.family
     where = job_where(job)
+    if job.reversed or job.fill != "black" or job.layers:
+        # never a wrong picture: these are drawn by the CPU backend only, for now
+        what = "a clip played backwards" if job.reversed else f"a generated {job.fill.split(':')[0]}"
+        if job.layers:
+            what = f"a composited segment ({len(job.layers)} layers, transitions or alpha)"
+        raise BackendUnavailableError(
+            f"the nvidia backend cannot render {what} yet ({job.label})", where, hint="use --backend cpu"
+        )
     if family not in (FAMILY_NVENC, FAMILY_NVDEC_HOST):
         raise BackendUnavailableError(
             f"the nvidia backend renders the {FAMILY_NVENC!r} and {FAMILY_NVDEC_HOST!r} encoder families, "
