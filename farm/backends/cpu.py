@@ -45,7 +45,7 @@ def filter_spec(
         chain += [
             ("scale", scale_in),
             ("format", "gbrapf32le" if keep_alpha else "gbrpf32le"),
-            ("lut3d", f"file='{_escape(lut_path)}':interp=tetrahedral"),
+            *lut_filters(lut_path),
         ]
     else:
         out_format = "yuva420p" if keep_alpha else "yuv420p"
@@ -67,6 +67,22 @@ def filter_spec(
         chain += [("scale", "out_color_matrix=bt709:out_range=tv"), ("format", out_format)]
     chain.append(("setsar", "1"))
     return chain
+
+
+def lut_filters(lut_path: str) -> list[tuple[str, str]]:
+    """The LUT stage: ``lut3d``; a look baked behind a 1D shaper is ``lut1d`` (its two halves) then ``lut3d``.
+
+    Both run on planar float, so a 10-bit source keeps its precision through the LUT.
+    """
+    from farm.look.bake import split_lut_paths
+
+    shaper, table = split_lut_paths(lut_path)
+    if shaper.is_file() and table.is_file():
+        return [
+            ("lut1d", f"file='{_escape(str(shaper))}':interp=linear"),
+            ("lut3d", f"file='{_escape(str(table))}':interp=tetrahedral"),
+        ]
+    return [("lut3d", f"file='{_escape(lut_path)}':interp=tetrahedral")]
 
 
 def _escape(path: str) -> str:

@@ -15,6 +15,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from farm.edit.colour_table import ColourSettings, parse_colour
 from farm.edit.timing import parse_rate
 from farm.errors import MissingInputError, ProjectError, Where
 
@@ -69,6 +70,8 @@ class LookSpec:
     reference: Path | None = None  # clip or still to match every source clip to
     method: str = "mkl"
     strength: float = 1.0
+    # the colour pipeline ([colour] and [media] overrides): project-wide, carried with the look
+    colour: ColourSettings = field(default_factory=ColourSettings)
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,7 @@ class Project:
         return (self.root, *self.media_roots, *self.media_search)
 
 
-_TOP_KEYS = {"output", "look", "variants", "media_roots", "media_search", "render"}
+_TOP_KEYS = {"output", "look", "variants", "media_roots", "media_search", "render", "media", "colour"}
 _OUTPUT_KEYS = {"width", "height", "fps", "codec", "quality", "preset", "fit"}
 _LOOK_KEYS = {"lut", "reference", "method", "strength"}
 _VARIANT_KEYS = {"timeline", "timeline_name", "timeline_rate", "output", "look"}
@@ -209,7 +212,9 @@ def parse_project(raw: Mapping[str, Any], path: Path) -> Project:
         if key in raw and not isinstance(raw[key], dict):
             raise _bad(key, raw[key], f"a table [{key}]", path)
     output = _parse_output(raw.get("output", {}), OutputSpec(), "output.", path)
-    look = _parse_look(raw.get("look", {}), LookSpec(), "look.", root, path)
+    look = _parse_look(
+        raw.get("look", {}), LookSpec(colour=parse_colour(raw, root, path)), "look.", root, path
+    )
 
     render = raw.get("render", {})
     _unknown(render, _RENDER_KEYS, "render.", path)

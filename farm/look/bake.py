@@ -12,16 +12,26 @@ the affected segments.  One LUT per clip and constant over it: nothing flickers.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from farm.edit.project import LookSpec
 from farm.errors import FarmError, MediaError, MissingInputError, ProjectError, Where
+from farm.look.chain import SHAPER_KINDS, SHAPER_SIZE, InputTransform, bake_chain, resolve_input, to_working
 from farm.planning.keys import content_key, file_digest
 from farm.planning.units import LookJob
+
+if TYPE_CHECKING:
+    from farm.media.probe import SourceInfo
+
+#: the working space's own transform: nothing to do
+_SDR = InputTransform("sdr")
+#: bump when the chain's maths change (the tone map, the shaper's design)
+CHAIN_VERSION = 1
 
 #: nodes per axis of baked looks
 LOOK_SIZE = 33
@@ -42,15 +52,42 @@ def _plain_cube(path: Path, where: Where) -> bool:
     return lut.shaper1d is None and bool(np.all(lut.domain_min == 0) and np.all(lut.domain_max == 1))
 
 
+def _reference_input(look: LookSpec, cache_root: Path | None) -> InputTransform:
+    """The reference's own input transform (a still, or a clip farm cannot probe, is SDR)."""
+    from farm.media.probe import probe
+
+    assert look.reference is not None
+    try:
+        info = probe(look.reference, cache_root)
+    except FarmError:
+        return _SDR
+    if info.frames <= 1 and info.transfer == "":
+        return _SDR
+    return resolve_input(info, look.colour, Where(path=str(look.reference)))
+
+
 def plan_look(
-    look: LookSpec, variant: str, source_path: str, source_identity: str, cache_root: Path | None
+    look: LookSpec,
+    variant: str,
+    source_path: str,
+    source_identity: str,
+    cache_root: Path | None,
+    info: SourceInfo | None = None,
 ) -> tuple[str | None, str | None, LookJob | None]:
     """The LUT a clip of ``source_path`` gets in ``variant``: ``(path, key, job or None)``.
 
-    ``(None, None, None)`` when the variant has no look; a plain creative .cube is
-    used as it is; anything else is a :class:`LookJob` to run before the segments.
+    ``info`` (the source's probe) decides its input transform (farm.look.chain);
+    without it the source is taken as BT.709 SDR. ``(None, None, None)`` when
+    the variant has no look and the source is in the working space already; a
+    plain creative .cube is used as it is; anything else is a :class:`LookJob`
+    to run before the segments.
     """
-    if look.lut is None and look.reference is None:
+    where_src = Where(variant=variant, path=source_path)
+    try:
+        source_t = resolve_input(info, look.colour, where_src) if info is not None else _SDR
+    except FarmError as exc:
+        raise exc.with_where(variant=variant) from None
+    if look.lut is None and look.reference is None and source_t.is_identity:
         return None, None, None
     creative_hash = None
     if look.lut is not None:
@@ -58,7 +95,7 @@ def plan_look(
         if not look.lut.is_file():
             raise MissingInputError("look LUT not found", where, hint="check [look] lut in farm.toml")
         creative_hash = file_digest(str(look.lut))
-        if look.reference is None and _plain_cube(look.lut, where):
+        if look.reference is None and source_t.is_identity and _plain_cube(look.lut, where):
             return str(look.lut), creative_hash, None
     reference_id = None
     if look.reference is not None:
@@ -69,6 +106,17 @@ def plan_look(
                 hint="check [look] reference in farm.toml",
             )
         reference_id = file_digest(str(look.reference))
+    reference_t = _reference_input(look, cache_root) if look.reference is not None else _SDR
+    colour = ""
+    chain_key: dict[str, Any] | None = None
+    if not (source_t.is_identity and reference_t.is_identity):
+        colour = json.dumps({"source": source_t.to_json(), "reference": reference_t.to_json()})
+        chain_key = {
+            "v": CHAIN_VERSION,
+            "source": source_t.key_parts(),
+            "reference": reference_t.key_parts(),
+            "shaper": SHAPER_SIZE if source_t.kind in SHAPER_KINDS else 0,
+        }
     key = content_key(
         "look",
         source=source_identity if look.reference is not None else None,
@@ -78,6 +126,7 @@ def plan_look(
         creative=creative_hash,
         size=LOOK_SIZE,
         frames=LOOK_FRAMES,
+        **({"chain": chain_key} if chain_key is not None else {}),
     )
     cube = (cache_root or Path(".")) / "looks" / f"{key}.cube"
     job = LookJob(
@@ -88,13 +137,19 @@ def plan_look(
         strength=look.strength,
         creative=str(look.lut) if look.lut is not None else None,
         cube_path=str(cube),
+        colour=colour,
     )
     return str(cube), key, job
 
 
 def bake_look(job: LookJob) -> dict[str, Any]:
-    """Analyse and write one look (idempotent: a finished look is not redone)."""
-    from farm.kernels import compose, identity_lut, read_cube, write_cube
+    """Analyse and write one look (idempotent: a finished look is not redone).
+
+    The chain is ``creative(match(input_transform(rgb)))``: the match is analysed
+    on the source's and the reference's frames *after* their input transforms,
+    so an HLG clip is matched on what it looks like, not on its code values.
+    """
+    from farm.kernels import apply_lut, read_cube, write_cube
     from farm.look.analyse import analyse_look, mean_colour_delta_e
     from farm.media.frames import sample_frames
 
@@ -103,21 +158,52 @@ def bake_look(job: LookJob) -> dict[str, Any]:
         return {"key": job.key, "rendered": False}
     t0 = time.perf_counter()
     result: dict[str, Any] = {"key": job.key, "rendered": True}
+    parts = json.loads(job.colour) if job.colour else {}
+    source_t = InputTransform.from_json(parts["source"]) if parts else _SDR
+    reference_t = InputTransform.from_json(parts["reference"]) if parts else _SDR
+    stages = []
     if job.source is not None and job.reference is not None:
         try:
-            source = sample_frames(job.source, LOOK_FRAMES)
-            reference = sample_frames(job.reference, LOOK_FRAMES)
+            source = [to_working(source_t, f) for f in sample_frames(job.source, LOOK_FRAMES)]
+            reference = [to_working(reference_t, f) for f in sample_frames(job.reference, LOOK_FRAMES)]
         except FarmError:
             raise
         except (OSError, ValueError) as exc:
             raise MediaError(f"cannot sample frames for the look ({exc})", Where(path=job.source)) from None
-        lut = analyse_look(source, reference, job.method, job.strength, LOOK_SIZE)
+        source = [f.astype(np.float32) for f in source]
+        reference = [f.astype(np.float32) for f in reference]
+        stages.append(analyse_look(source, reference, job.method, job.strength, LOOK_SIZE))
         result["delta_e_before"] = mean_colour_delta_e(source, reference)
-    else:
-        lut = identity_lut(LOOK_SIZE)
     if job.creative is not None:
-        lut = compose(lut, read_cube(job.creative), size=LOOK_SIZE)
+        stages.append(read_cube(job.creative))
+
+    def then(rgb: np.ndarray) -> np.ndarray:
+        for stage in stages:
+            rgb = apply_lut(rgb, stage).astype(np.float64)
+        return rgb
+
+    shaper = SHAPER_SIZE if source_t.kind in SHAPER_KINDS else 0
+    lut = bake_chain(lambda rgb: to_working(source_t, rgb), then, LOOK_SIZE, shaper)
     out.parent.mkdir(parents=True, exist_ok=True)
-    write_cube(lut, out)  # atomic: a reader never sees half a look
+    if lut.shaper1d is not None:
+        write_split_luts(lut, out)
+    write_cube(lut, out)  # atomic, and last: a reader never sees half a look
     result["seconds"] = time.perf_counter() - t0
     return result
+
+
+def split_lut_paths(cube: str | Path) -> tuple[Path, Path]:
+    """Where a shaper LUT's two halves live for FFmpeg (``lut1d`` then ``lut3d``): beside the .cube."""
+    p = Path(cube)
+    return p.with_suffix(".shaper.cube"), p.with_suffix(".table.cube")
+
+
+def write_split_luts(lut: Any, cube: Path) -> None:
+    """The shaper as a 1D .cube and the table as a plain 3D .cube, for FFmpeg's lut1d and lut3d."""
+    from farm.kernels import Lut, write_cube
+    from farm.output.atomic import write_text_atomic
+
+    shaper_path, table_path = split_lut_paths(cube)
+    rows = "\n".join(f"{r:.7g} {g:.7g} {b:.7g}" for r, g, b in lut.shaper1d.astype(np.float64))
+    write_text_atomic(shaper_path, f"LUT_1D_SIZE {lut.shaper1d.shape[0]}\n{rows}\n")
+    write_cube(Lut(lut.table3d), table_path)

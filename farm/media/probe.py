@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     import av
     import av.video.stream
 
-_PROBE_VERSION = 6
+_PROBE_VERSION = 7
 _HEAD_TAIL = 1 << 20
 
 # AVColorSpace values → names libswscale's ``in_color_matrix`` understands
@@ -100,6 +100,22 @@ class SourceInfo:
     still: bool = False  # a single picture (PNG, TIFF, JPEG...): held for as long as a clip lasts
     alpha: bool = False  # the pixels carry alpha (PNG/TIFF with transparency, ProRes 4444...)
     sequence_start: int = -1  # an image sequence (``path`` a pattern): its first image's number
+    # the whole colour description (see farm/look/chain.py for how it is used); "" = not tagged
+    primaries: str = ""  # bt709 | bt470bg | smpte170m | bt2020 | smpte431 | smpte432 | ...
+    transfer: str = ""  # bt709 | smpte170m | iec61966-2-1 | bt2020-10 | smpte2084 | arib-std-b67 | ...
+    bit_depth: int = 8  # bits per component of the decoded pictures
+    chroma: str = "4:2:0"  # 4:2:0 | 4:2:2 | 4:4:4 | 4:1:1 | 4:4:0 | rgb | gray
+    field_order: str = "progressive"  # progressive | tff | bff (interlaced, top or bottom field first)
+    mirrored: bool = False  # the display matrix flips the picture horizontally (after ``rotation``)
+    mastering_max_nits: float | None = None  # HDR mastering display peak (SMPTE ST 2086), when carried
+    mastering_min_nits: float | None = None
+    max_cll: int | None = None  # content light level (CTA-861.3): brightest pixel, cd/m²
+    max_fall: int | None = None  # brightest frame average, cd/m²
+    dolby_vision: bool = False  # Dolby Vision RPUs or configuration present (read as its base layer)
+
+    @property
+    def interlaced(self) -> bool:
+        return self.field_order in ("tff", "bff")
 
     @property
     def frames(self) -> int:
@@ -203,6 +219,9 @@ def _probe_uncached(path: Path, identity: str, where: Where) -> SourceInfo:
         if stream.time_base is None:
             raise MediaError("video stream has no time base", where)
         tb = Fraction(stream.time_base)
+        # the container's colour tags, read before decoding (a decoder overwrites them with the frames')
+        cc0 = stream.codec_context
+        stream_tags = (int(cc0.color_primaries or 0), int(cc0.color_trc or 0), int(cc0.colorspace or 0))
 
         pts: list[int] = []
         key_pts: set[int] = set()
@@ -254,10 +273,14 @@ def _probe_uncached(path: Path, identity: str, where: Where) -> SourceInfo:
             raise MediaError("no video frame could be decoded", where)
 
         rate, vfr = _rate(pts, tb, stream)
-        rotation = int(round(first.rotation or 0)) % 360
-        if rotation not in (0, 90, 180, 270):
-            raise MediaError(f"unsupported display rotation {rotation}°", where)
+        try:
+            rotation, mirrored = display_orientation(first)
+        except ValueError as exc:
+            raise MediaError(str(exc), where) from None
         colorspace, tagged, full_range = frame_colour(first)
+        if not tagged and stream_tags[2] in _COLORSPACES:
+            colorspace, tagged = _COLORSPACES[stream_tags[2]], True
+        description = colour_description(first, stream, stream_tags)
         pix_fmt = first.format.name
         color_range = "pc" if full_range else "tv"
         sar = stream.sample_aspect_ratio
@@ -276,6 +299,7 @@ def _probe_uncached(path: Path, identity: str, where: Where) -> SourceInfo:
             pix_fmt=pix_fmt,
             sar=sar_f,
             rotation=rotation,
+            mirrored=mirrored,
             colorspace=colorspace,
             colorspace_tagged=tagged,
             color_range=color_range,
@@ -289,6 +313,7 @@ def _probe_uncached(path: Path, identity: str, where: Where) -> SourceInfo:
             audio_channels=int(audio.channels or 0) if audio is not None else 0,
             still=still,
             alpha=has_alpha(pix_fmt),
+            **description,
         )
 
 
@@ -322,3 +347,90 @@ def _rate(pts: list[int], tb: Fraction, stream: av.video.stream.VideoStream) -> 
 
 def _tidy(rate: Fraction) -> Fraction:
     return rate.limit_denominator(1001)
+
+
+# AVColorPrimaries / AVColorTransferCharacteristic values → FFmpeg's names
+_PRIMARIES = {1: "bt709", 4: "bt470m", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m", 9: "bt2020"}
+_PRIMARIES |= {10: "smpte428", 11: "smpte431", 12: "smpte432"}
+_TRANSFERS = {1: "bt709", 4: "gamma22", 5: "gamma28", 6: "smpte170m", 7: "smpte240m", 8: "linear"}
+_TRANSFERS |= {13: "iec61966-2-1", 14: "bt2020-10", 15: "bt2020-12", 16: "smpte2084", 18: "arib-std-b67"}
+#: AVFieldOrder → farm's name (TB/BT: fields coded in the other order but displayed top/bottom first)
+_FIELD_ORDERS = {1: "progressive", 2: "tff", 3: "bff", 4: "tff", 5: "bff"}
+
+
+def _tag(frame_value: object, stream_value: object, names: dict[int, str]) -> str:
+    """A frame's tag, else the stream's (ProRes in MOV tags the stream, not the frames); "" when neither."""
+    for value in (frame_value, stream_value):
+        name = names.get(int(value or 0))  # type: ignore[call-overload]
+        if name is not None:
+            return name
+    return ""
+
+
+def colour_description(
+    frame: av.VideoFrame, stream: av.video.stream.VideoStream, stream_tags: tuple[int, int, int]
+) -> dict[str, Any]:
+    """Primaries, transfer, bit depth, chroma, field order and HDR side data of a source's first frame.
+
+    ``stream_tags`` are the container's (primaries, transfer, matrix), used where the frames are untagged.
+    """
+    import struct
+
+    cc = stream.codec_context
+    fmt = frame.format
+    depth = max((c.bits for c in fmt.components), default=8)
+    name = fmt.name
+    chroma = next((f"4:{k[1]}:{k[2]}" for k in ("420", "422", "444", "411", "440") if k in name), "")
+    if not chroma:
+        chroma = "4:2:0" if name.startswith(("nv12", "nv21", "p010", "p016")) else "gray"
+        chroma = "rgb" if name.startswith(("gbr", "rgb", "bgr", "argb", "abgr")) else chroma
+    field_order = _FIELD_ORDERS.get(int(cc.field_order or 0), "")
+    if not field_order:  # unknown in the stream: the frame's own flag decides
+        field_order = "tff" if frame.interlaced_frame else "progressive"
+    out: dict[str, Any] = {
+        "primaries": _tag(frame.color_primaries, stream_tags[0], _PRIMARIES),
+        "transfer": _tag(frame.color_trc, stream_tags[1], _TRANSFERS),
+        "bit_depth": int(depth),
+        "chroma": chroma,
+        "field_order": field_order,
+    }
+    sides: Any = frame.side_data  # SideData objects (the type stubs describe a mapping)
+    for sd in sides:
+        kind = sd.type.name
+        if kind == "MASTERING_DISPLAY_METADATA":
+            v = struct.unpack("<22i", bytes(sd)[:88])
+            if v[21]:  # has_luminance
+                out["mastering_min_nits"] = v[16] / v[17] if v[17] else None
+                out["mastering_max_nits"] = v[18] / v[19] if v[19] else None
+        elif kind == "CONTENT_LIGHT_LEVEL":
+            out["max_cll"], out["max_fall"] = struct.unpack("<2I", bytes(sd)[:8])
+        elif kind.startswith("DOVI"):
+            out["dolby_vision"] = True
+    return out
+
+
+def display_orientation(frame: av.VideoFrame) -> tuple[int, bool]:
+    """``(rotation, mirrored)`` from the display matrix: counter-clockwise degrees, then a horizontal flip.
+
+    FFmpeg's rotation alone reads a mirror as a 180° turn (a front-camera clip would
+    come out upside down); a negative determinant is a mirror, and the rotation is
+    read from the matrix with the flip taken out.
+    """
+    import math
+    import struct
+
+    sides: Any = frame.side_data
+    for sd in sides:
+        if sd.type.name != "DISPLAYMATRIX":
+            continue
+        m = struct.unpack("<9i", bytes(sd)[:36])
+        mirrored = m[0] * m[4] - m[1] * m[3] < 0
+        a, b = (-m[0], m[1]) if mirrored else (m[0], m[1])
+        if a == 0 and b == 0:
+            break
+        degrees = -math.degrees(math.atan2(b, a))
+        rotation = int(round(degrees)) % 360
+        if rotation not in (0, 90, 180, 270):
+            raise ValueError(f"unsupported display rotation {degrees:.1f}°")
+        return rotation, mirrored
+    return int(round(frame.rotation or 0)) % 360, False

@@ -270,7 +270,7 @@ def _clip_context(
     memo_key = (spec.look, info.path, info.identity, cache_root)
     look = tables.looks.get(memo_key)
     if look is None:
-        look = plan_look(spec.look, spec.name, info.path, info.identity, cache_root)
+        look = plan_look(spec.look, spec.name, info.path, info.identity, cache_root, info=info)
         tables.looks[memo_key] = look
     lut_path, lut_hash, look_job = look
     keyer = FramesKey(

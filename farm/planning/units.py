@@ -291,12 +291,14 @@ class LookJob:
     strength: float  # 0 keeps the source, 1 matches fully (used only with a reference)
     creative: str | None  # creative .cube applied after the match
     cube_path: str  # where the baked LUT goes (in the cache)
+    #: the colour chain's input transforms as JSON (farm.look.chain), "" when both are the identity
+    colour: str = ""
 
     def __post_init__(self) -> None:
         if (self.source is None) != (self.reference is None):
             raise ValueError("a look matches a source to a reference: give both or neither")
-        if self.source is None and self.creative is None:
-            raise ValueError("a look needs a reference to match or a creative LUT")
+        if self.source is None and self.creative is None and not self.colour:
+            raise ValueError("a look needs a reference to match, a creative LUT or an input transform")
         if self.method not in LOOK_METHODS:
             raise ValueError(f"look method must be one of {LOOK_METHODS}, not {self.method!r}")
         if not 0.0 <= self.strength <= 1.0:
