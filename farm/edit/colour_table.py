@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from farm.errors import ProjectError, Where
+from farm.errors import MissingInputError, ProjectError, Where
 
 #: transfer names farm.toml accepts: display-referred SDR curves, the two HDR ones, camera log encodings
 SDR_TRANSFERS = ("sdr", "bt709", "bt1886", "srgb", "bt2020")
@@ -141,6 +141,12 @@ def parse_colour(raw: Mapping[str, Any], root: Path, path: Path) -> ColourSettin
         if not isinstance(v, str) or not v:
             raise _bad("colour.config", v, "an OpenColorIO config file or an ocio:// URI", path)
         settings["config"] = v if v.startswith("ocio://") else str((root / Path(v).expanduser()).resolve())
+        if not v.startswith("ocio://") and not Path(settings["config"]).is_file():
+            raise MissingInputError(
+                f"the OpenColorIO config {settings['config']} cannot be read: no such file",
+                Where(path=settings["config"]),
+                hint='check [colour] config in farm.toml, or remove it for "ocio://studio-config-latest"',
+            )
     if "tonemap" in colour:
         if colour["tonemap"] not in TONEMAPS:
             raise _bad("colour.tonemap", colour["tonemap"], " | ".join(TONEMAPS), path)

@@ -31,7 +31,7 @@ def load_config(config: str) -> PyOpenColorIO.Config:
     try:
         cfg = ocio.Config.CreateFromFile(config)
         cfg.validate()
-    except ocio.Exception as exc:
+    except (ocio.Exception, ocio.ExceptionMissingFile) as exc:
         raise MissingInputError(
             f"cannot read the OpenColorIO config {config} ({str(exc).strip()})",
             Where(path=config),

@@ -9,7 +9,8 @@ SDR sources:
    HLG is 203 cd/m²);
 2. the BT.2390 EETF rolls the highlights off, per channel in PQ space, from the
    source's peak down to the HDR reference white (203 cd/m²): below its knee
-   (about 96 cd/m² for a 1000 cd/m² source) it is the identity;
+   (88 cd/m² for a 1000 cd/m² source, SDR signal 70%) it is the identity;
+   reference white itself lands at SDR signal 90%;
 3. the result, divided by the reference white, is SDR display light (1.0 = SDR
    peak) and is encoded for a BT.1886 display (gamma 2.4).
 
