@@ -79,7 +79,6 @@ def test_the_baked_lut_follows_the_exact_chain_on_natural_colours(transform: Inp
         shaper_size=4096 if transform.kind in SHAPER_KINDS else 0,
     )
     de = delta_e_2000(srgb_to_lab(np.clip(apply_lut(x, lut), 0, 1)), srgb_to_lab(exact))
-    print(
-        f"{transform.kind}: mean CIEDE2000 LUT vs exact {float(de.mean()):.3f}, median {float(np.median(de)):.3f}"
-    )
+    mean, median = float(de.mean()), float(np.median(de))
+    print(f"{transform.kind}: mean CIEDE2000 LUT vs exact {mean:.3f}, median {median:.3f}")
     assert float(np.median(de)) < 0.5 and float(de.mean()) < 3.0
