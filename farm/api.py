@@ -115,7 +115,8 @@ def render(
             backend_name, family, reason = _join_cluster(session, backend, str(address), cache_)
         else:
             family = encode_family(backend_name)  # part of every key: "cpu" | "nvenc" | "nvdec+cpu"
-        if not on_cluster and executor is None and not all(output_path(out_dir, n).is_file() for n in names):
+        outputs = [output_path(out_dir, n, proj.variants[n].output.codec) for n in names]
+        if not on_cluster and executor is None and not all(p.is_file() for p in outputs):
             the_plan = _plan_while_starting(session, proj, variants, cache_.root, family)
         else:
             the_plan = plan_project(proj, variants, cache_.root, family=family)

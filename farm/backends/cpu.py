@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +26,18 @@ from farm.planning.units import Geometry, SegmentJob, SourceRef
 
 
 def filter_spec(
-    source: SourceRef, geometry: Geometry, lut_path: str | None, keep_alpha: bool = False
+    source: SourceRef,
+    geometry: Geometry,
+    lut_path: str | None,
+    keep_alpha: bool = False,
+    pix_fmt: str = "yuv420p",
 ) -> list[tuple[str, str]]:
     """The libavfilter chain for one clip: every colour and geometry decision, explicit.
 
     ``keep_alpha`` (a layer of a composited segment): the output is yuva420p, the
     source's alpha kept (straight, not premultiplied) and letterbox padding transparent.
+    ``pix_fmt`` is the encoder's: a 10-bit output is converted from the source (or
+    the LUT's planar float) straight to 10 bits, never through 8.
     """
     sw, sh = geometry.stored_scaled_size
     scale_in = (
@@ -48,7 +55,7 @@ def filter_spec(
             *lut_filters(lut_path),
         ]
     else:
-        out_format = "yuva420p" if keep_alpha else "yuv420p"
+        out_format = "yuva420p" if keep_alpha else pix_fmt
         chain += [("scale", scale_in + ":out_color_matrix=bt709:out_range=tv"), ("format", out_format)]
     if geometry.rotation == 90:
         chain.append(("transpose", "cclock"))
@@ -56,6 +63,8 @@ def filter_spec(
         chain.append(("transpose", "clock"))
     elif geometry.rotation == 180:
         chain += [("hflip", ""), ("vflip", "")]
+    if source.mirrored:  # a front camera's display matrix: the mirror comes after the turn
+        chain.append(("hflip", ""))
     W, H = geometry.out_width, geometry.out_height
     if geometry.x < 0 or geometry.y < 0:
         chain.append(("crop", f"{W}:{H}:{max(-geometry.x, 0)}:{max(-geometry.y, 0)}"))
@@ -63,7 +72,7 @@ def filter_spec(
         pad = "black@0" if keep_alpha else "black"
         chain.append(("pad", f"{W}:{H}:{max(geometry.x, 0)}:{max(geometry.y, 0)}:color={pad}"))
     if lut_path is not None:
-        out_format = "yuva420p" if keep_alpha else "yuv420p"
+        out_format = "yuva420p" if keep_alpha else pix_fmt
         chain += [("scale", "out_color_matrix=bt709:out_range=tv"), ("format", out_format)]
     chain.append(("setsar", "1"))
     return chain
@@ -83,6 +92,40 @@ def lut_filters(lut_path: str) -> list[tuple[str, str]]:
             ("lut3d", f"file='{_escape(str(table))}':interp=tetrahedral"),
         ]
     return [("lut3d", f"file='{_escape(lut_path)}':interp=tetrahedral")]
+
+
+def deinterlaced(frames: Iterator[av.VideoFrame], source: SourceRef) -> Iterator[av.VideoFrame]:
+    """Every decoded frame through ``bwdif`` (one frame out per frame in, each keeping its pts).
+
+    Deinterlacing comes before any scaling, on the source's own fields and at
+    its frame rate; every decoded frame goes through, so the temporal filter
+    sees true neighbours, and the selection by pts happens after it.
+    """
+    graph: Graph | None = None
+    parity = "tff" if source.field_order == "tff" else "bff"
+    for frame in frames:
+        if graph is None:
+            graph = _build_graph(
+                source, [("bwdif", f"mode=send_frame:parity={parity}:deint=all")], frame.format.name
+            )
+        graph.push(frame)
+        yield from _drain(graph, source.time_base)
+    if graph is not None:
+        graph.push(None)
+        yield from _drain(graph, source.time_base)
+
+
+def _drain(graph: Graph, time_base: Fraction) -> Iterator[av.VideoFrame]:
+    """Frames the deinterlacer has ready, their pts back in the source's time base (bwdif halves it)."""
+    while True:
+        try:
+            frame = graph.vpull()
+        except (av.error.BlockingIOError, av.error.EOFError):
+            return
+        if frame.pts is not None and frame.time_base is not None and Fraction(frame.time_base) != time_base:
+            frame.pts = round(frame.pts * Fraction(frame.time_base) / time_base)
+            frame.time_base = time_base
+        yield frame
 
 
 def _escape(path: str) -> str:
@@ -165,11 +208,13 @@ def _filtered_frames(
         if steps[0].index > 0:  # a fresh file starts at frame 0; image pipes (stills) cannot seek
             with optional_stage(clock, "decode"):
                 container.seek(steps[0].pts, stream=vs, backward=True, any_frame=False)
-        chain = filter_spec(src, job.geometry, job.lut_path, keep_alpha)
+        chain = filter_spec(src, job.geometry, job.lut_path, keep_alpha, job.encode.pix_fmt)
         graph: Graph | None = None
         i = 0
         try:
-            decoded = container.decode(vs)
+            decoded: Iterator[av.VideoFrame] = container.decode(vs)
+            if src.field_order in ("tff", "bff"):
+                decoded = deinterlaced(decoded, src)
             for frame in clock.timed("decode", decoded) if clock else decoded:
                 if frame.pts is None or frame.pts < steps[i].pts:
                     continue  # frames between the keyframe and the first one needed

@@ -26,7 +26,11 @@ from farm.output.spans import StageClock, current_clock, optional_stage
 from farm.planning.units import EncodeSpec, SegmentJob
 
 #: EncodeSpec.codec -> the libavcodec encoder
-ENCODERS: dict[str, Literal["libx264", "libx265"]] = {"h264": "libx264", "hevc": "libx265"}
+ENCODERS: dict[str, Literal["libx264", "libx265", "prores_ks"]] = {
+    "h264": "libx264",
+    "hevc": "libx265",
+    "prores": "prores_ks",
+}
 
 
 def codec_threads() -> int:
@@ -41,7 +45,7 @@ def codec_threads() -> int:
         return 0
 
 
-def encoder_name(spec: EncodeSpec) -> Literal["libx264", "libx265"]:
+def encoder_name(spec: EncodeSpec) -> Literal["libx264", "libx265", "prores_ks"]:
     """The libavcodec encoder that writes ``spec``'s codec."""
     return ENCODERS[spec.codec]
 
@@ -51,7 +55,7 @@ def open_encoder(container: OutputContainer, spec: EncodeSpec) -> VideoStream:
     stream = container.add_stream(encoder_name(spec), rate=spec.fps)
     stream.width = spec.width
     stream.height = spec.height
-    stream.pix_fmt = "yuv420p"
+    stream.pix_fmt = spec.pix_fmt
     stream.time_base = Fraction(spec.fps.denominator, spec.fps.numerator)
     cc = stream.codec_context
     cc.color_primaries = 1  # BT.709
@@ -62,6 +66,10 @@ def open_encoder(container: OutputContainer, spec: EncodeSpec) -> VideoStream:
     cc.thread_count = codec_threads()
     gop = str(spec.gop)
     options = {"crf": str(spec.quality), "preset": spec.preset, "g": gop}
+    if spec.codec == "prores":
+        # ProRes 422 HQ, every frame intra: segments concatenate as they are; "apl0" as Apple writes it
+        cc.options = {"profile": "3", "vendor": "apl0"}
+        return stream
     if spec.codec == "h264":
         # scenecut may add I-frames; open-gop stays off (x264's default) so every GOP is closed
         options["x264-params"] = f"keyint={gop}:min-keyint={min(int(gop), 25)}:open-gop=0"
@@ -73,10 +81,13 @@ def open_encoder(container: OutputContainer, spec: EncodeSpec) -> VideoStream:
 
 
 def black_picture(spec: EncodeSpec) -> av.VideoFrame:
-    """One limited-range black yuv420p frame of the output size (what a gap shows)."""
-    frame = av.VideoFrame(spec.width, spec.height, "yuv420p")
+    """One limited-range black frame of the output size and pixel format (what a gap shows)."""
+    frame = av.VideoFrame(spec.width, spec.height, spec.pix_fmt)
+    wide = spec.pix_fmt != "yuv420p"
+    dtype = np.uint16 if wide else np.uint8
     for plane, value in zip(frame.planes, (16, 128, 128), strict=True):
-        plane.update(np.full(plane.buffer_size, value, dtype=np.uint8).tobytes())
+        level = value * 4 if wide else value
+        plane.update(np.full(plane.buffer_size // dtype().itemsize, level, dtype=dtype).tobytes())
     return frame
 
 
@@ -97,7 +108,7 @@ def encode_segment(
     written = 0
     clock = clock if clock is not None else current_clock()  # the nvidia backend passes none
     fed: list[np.ndarray] | None = [] if clock is not None and clock.verify else None
-    with av.open(str(path), "w", format="mp4") as out:
+    with av.open(str(path), "w", format=spec.container) as out:
         stream = open_encoder(out, spec)
         # the muxer rewrites stream.time_base on the first write: keep the encoder's own
         frame_tb = Fraction(spec.fps.denominator, spec.fps.numerator)

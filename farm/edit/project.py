@@ -24,7 +24,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-CODECS = ("h264", "hevc")
+CODECS = ("h264", "hevc", "prores")  # prores: ProRes 422 HQ, 10-bit 4:2:2, in a .mov
 FITS = ("fit", "fill", "stretch")
 PRESETS = (
     "ultrafast",
@@ -51,7 +51,8 @@ class OutputSpec:
     width: int = 1920
     height: int = 1080
     fps: Fraction = Fraction(24)
-    codec: str = "h264"  # h264 | hevc
+    codec: str = "h264"  # h264 | hevc | prores
+    bit_depth: int = 8  # 8, or 10 (hevc: Main10; prores is always 10)
     quality: int = 20  # constant quality: crf for x264/x265
     preset: str = "veryfast"  # x264 preset name
     fit: str = "fit"  # fit (letter/pillarbox) | fill (crop) | stretch
@@ -99,7 +100,7 @@ class Project:
 
 
 _TOP_KEYS = {"output", "look", "variants", "media_roots", "media_search", "render", "media", "colour"}
-_OUTPUT_KEYS = {"width", "height", "fps", "codec", "quality", "preset", "fit"}
+_OUTPUT_KEYS = {"width", "height", "fps", "codec", "quality", "preset", "fit", "bit_depth"}
 _LOOK_KEYS = {"lut", "reference", "method", "strength"}
 _VARIANT_KEYS = {"timeline", "timeline_name", "timeline_rate", "output", "look"}
 _RENDER_KEYS = {"segment_seconds"}
@@ -155,7 +156,25 @@ def _parse_output(table: Mapping[str, Any], base: OutputSpec, prefix: str, path:
         if table["fit"] not in FITS:
             raise _bad(prefix + "fit", table["fit"], " | ".join(FITS), path)
         values["fit"] = table["fit"]
-    return replace(base, **values)
+    return _output_depth(table, replace(base, **values), prefix, path)
+
+
+def _output_depth(table: Mapping[str, Any], spec: OutputSpec, prefix: str, path: Path) -> OutputSpec:
+    """``bit_depth``: 8 or 10; h264 is 8-bit only, ProRes always 10 (the colour section of the README)."""
+    # an h264 variant under a 10-bit [output] is 8-bit unless it asks for 10
+    depth = table.get("bit_depth", 8 if spec.codec == "h264" else spec.bit_depth)
+    if isinstance(depth, bool) or depth not in (8, 10):
+        raise _bad(prefix + "bit_depth", depth, "8 | 10", path)
+    if spec.codec == "prores":
+        return replace(spec, bit_depth=10)
+    if spec.codec == "h264" and depth == 10:
+        raise _bad(
+            prefix + "bit_depth",
+            depth,
+            '8 with codec "h264"; 10 with codec "hevc" (Main10) or "prores"',
+            path,
+        )
+    return replace(spec, bit_depth=depth)
 
 
 def _resolve(root: Path, value: Any, key: str, path: Path) -> Path:

@@ -45,9 +45,9 @@ def variant_digest(vp: VariantPlan) -> str:
     return hashlib.sha256(blob).hexdigest()[:32]
 
 
-def output_path(out_dir: Path, variant: str) -> Path:
-    """Where a variant's finished file goes."""
-    return out_dir / f"{variant}.mp4"
+def output_path(out_dir: Path, variant: str, codec: str = "h264") -> Path:
+    """Where a variant's finished file goes: an .mp4, or a .mov for ProRes (which MP4 cannot hold)."""
+    return out_dir / f"{variant}{'.mov' if codec == 'prores' else '.mp4'}"
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,7 @@ def find_work(plan: RenderPlan, out_dir: Path, cache: Cache, backend: str) -> Wo
 
 
 def _up_to_date(vp: VariantPlan, out_dir: Path) -> bool:
-    return stitched_plan_digest(output_path(out_dir, vp.name)) == variant_digest(vp)
+    return stitched_plan_digest(output_path(out_dir, vp.name, vp.spec.output.codec)) == variant_digest(vp)
 
 
 class RenderLoop:
@@ -270,7 +270,7 @@ class RenderLoop:
             return
         r.segments_rendered = self._rendered_for(vp)
         r.segments_reused = len(vp.placements) - r.segments_rendered
-        final = output_path(self.out_dir, name)
+        final = output_path(self.out_dir, name, vp.spec.output.codec)
         try:
             if name in self.work.active:
                 self._stitch(vp, final)

@@ -141,6 +141,7 @@ def plan_variant(
         fps=rate,
         gop=gop_frames(rate),
         family=family,
+        bit_depth=out.bit_depth,
     )
     placements: list[Placement] = []
     jobs: list[SegmentJob] = []
@@ -266,6 +267,11 @@ def _clip_context(
         sar=info.sar,
         alpha=info.alpha,
         sequence_start=info.sequence_start,
+        codec=info.codec,
+        bit_depth=info.bit_depth,
+        chroma=info.chroma,
+        field_order=info.field_order,
+        mirrored=info.mirrored,
     )
     memo_key = (spec.look, info.path, info.identity, cache_root)
     look = tables.looks.get(memo_key)
@@ -278,6 +284,8 @@ def _clip_context(
         source=info.identity,
         geometry=geometry,
         colour=[info.colorspace, info.color_range] + (["alpha over black"] if info.alpha else []),
+        # how the picture is read, when it is not the plain progressive, unmirrored case
+        **_reading(info),
         lut=lut_hash,
         encode=encode,
     )
@@ -386,3 +394,13 @@ def plan_project(
             plan.looks.setdefault(look.key, look)
             plan.look_users.setdefault(look.key, set()).add(name)
     return plan
+
+
+def _reading(info: SourceInfo) -> dict[str, object]:
+    """Key parts for deinterlacing and mirroring; empty for most sources, so their keys are unchanged."""
+    parts: dict[str, object] = {}
+    if info.interlaced:
+        parts["deinterlace"] = ["bwdif", info.field_order]
+    if info.mirrored:
+        parts["mirror"] = True
+    return parts

@@ -100,16 +100,31 @@ class EncodeSpec:
     fps: Fraction  # output frame rate, exact
     gop: int  # keyframe interval in frames; every segment also starts with an IDR
     family: str = "cpu"  # encoder family; segments of one output never mix families
+    bit_depth: int = 8  # 8 | 10 (hevc Main10; prores is always 10)
 
     def __post_init__(self) -> None:
         if self.codec not in CODECS:
             raise ValueError(f"codec must be one of {CODECS}, not {self.codec!r}")
+        if (self.codec, self.bit_depth) not in (("h264", 8), ("hevc", 8), ("hevc", 10), ("prores", 10)):
+            raise ValueError(f"{self.codec} cannot be written at {self.bit_depth} bits")
         if not 0 <= self.quality <= 51:
             raise ValueError(f"quality (crf) must be in 0..51, not {self.quality}")
         if self.width <= 0 or self.height <= 0 or self.width % 2 or self.height % 2:
             raise ValueError(f"4:2:0 output needs a positive even size, not {self.width}x{self.height}")
         if self.fps <= 0 or self.gop < 1:
             raise ValueError(f"fps must be positive and gop at least 1, not {self.fps} and {self.gop}")
+
+    @property
+    def pix_fmt(self) -> str:
+        """The pictures the encoder takes: 4:2:0 8 or 10 bits; ProRes 422 HQ is 4:2:2 10-bit."""
+        if self.codec == "prores":
+            return "yuv422p10le"
+        return "yuv420p10le" if self.bit_depth == 10 else "yuv420p"
+
+    @property
+    def container(self) -> str:
+        """The container segments and outputs are written in (MP4 cannot hold ProRes)."""
+        return "mov" if self.codec == "prores" else "mp4"
 
 
 _MATRICES = ("bt709", "bt601", "bt2020")
@@ -130,6 +145,12 @@ class SourceRef:
     sar: Fraction  # sample aspect ratio (1 when square or unknown)
     alpha: bool = False  # pixels carry alpha: on the only layer, composited over black
     sequence_start: int = -1  # >= 0: ``path`` is an image sequence's pattern starting at this number
+    # what a backend must handle or refuse (the probe's description)
+    codec: str = ""  # the decoder's name (h264, hevc, prores, ...)
+    bit_depth: int = 8  # bits per component as decoded
+    chroma: str = "4:2:0"  # 4:2:0 | 4:2:2 | 4:4:4 | ...
+    field_order: str = "progressive"  # progressive | tff | bff: interlaced sources are deinterlaced first
+    mirrored: bool = False  # flipped horizontally for display, after the rotation
 
     def __post_init__(self) -> None:
         if self.colorspace not in _MATRICES or self.color_range not in _RANGES:
