@@ -152,6 +152,36 @@ def gpu_state() -> GpuState:
 # ------------------------------------------------------------------ rendering
 
 
+def refuse_unsupported(job: SegmentJob) -> None:
+    """Exit 69 for what this backend would render wrong: the GPU path is NV12 (8-bit 4:2:0) in and out.
+
+    10-bit and ProRes outputs, sources NVDEC cannot decode (ProRes, 4:2:2/4:4:4),
+    10-bit sources (the kernels here are 8-bit NV12), interlaced sources (no
+    deinterlacer on the GPU) and mirrored display matrices render on the CPU backend.
+    """
+    reasons = []
+    if job.encode.bit_depth != 8 or job.encode.codec == "prores":
+        reasons.append(f"a {job.encode.bit_depth}-bit {job.encode.codec} output")
+    src = job.source
+    if src is not None:
+        if src.codec not in ("", "h264", "hevc", "vp9", "av1"):
+            reasons.append(f"a {src.codec} source")
+        if src.chroma not in ("4:2:0", "gray"):
+            reasons.append(f"a {src.chroma} source")
+        if src.bit_depth > 8:  # the decode and kernels here are NV12: 10 bits would be cut to 8
+            reasons.append(f"a {src.bit_depth}-bit source")
+        if src.field_order != "progressive":
+            reasons.append("an interlaced source")
+        if src.mirrored:
+            reasons.append("a mirrored source")
+    if reasons:
+        raise BackendUnavailableError(
+            f"the nvidia backend cannot render {' and '.join(reasons)} correctly",
+            job_where(job),
+            hint="render this project with --backend cpu",
+        )
+
+
 def render_segment_nvidia(job: SegmentJob, tmp_path: Path) -> dict[str, Any]:
     """Decode, transform and encode ``job`` into ``tmp_path`` (an .mp4) on the GPU. Returns timings."""
     t0 = time.perf_counter()
@@ -173,6 +203,7 @@ def render_segment_nvidia(job: SegmentJob, tmp_path: Path) -> dict[str, Any]:
             hint="plan with farm.backends.nvidia.pipeline.encode_family('nvidia'): "
             "keys must name the bytes written",
         )
+    refuse_unsupported(job)
     if family == FAMILY_NVDEC_HOST and job.source is None:
         # a gap is black: nothing to decode, and the host encoder writes it
         from farm.backends.host_encode import black_picture, encode_segment
