@@ -94,7 +94,8 @@ def test_a_mirrored_front_camera_clip_renders_mirrored(tmp_path: Path) -> None:
     _asymmetric(tmp_path / "media" / "front.mp4", [-one, 0, 0, 0, one, 0, 0, 0, 1 << 30])
     write_cut(tmp_path / "cuts" / "v.otio", [Shot("media/front.mp4", 0, 3, rate=Fraction(24))])
     (tmp_path / "farm.toml").write_text(
-        '[output]\nwidth = 96\nheight = 48\nfps = "24"\npreset = "ultrafast"\n[variants.v]\ntimeline = "cuts/v.otio"\n'
+        '[output]\nwidth = 96\nheight = 48\nfps = "24"\npreset = "ultrafast"\n'
+        '[variants.v]\ntimeline = "cuts/v.otio"\n'
     )
     report = farm.render(tmp_path / "farm.toml", workers=1)
     assert report.variants["v"].error is None, report.variants["v"].error
