@@ -55,12 +55,26 @@ def scene_linear() -> np.ndarray:
 
 
 def encode(kind: str) -> np.ndarray:
-    """The scene's non-linear R'G'B' for ``kind``: sdr (BT.709/BT.1886), pq or hlg (BT.2020)."""
+    """The scene's non-linear R'G'B' for ``kind``: sdr (BT.709/BT.1886), pq or hlg (BT.2020), slog3.
+
+    slog3: scene light whose rendering with a system gamma of 1.2 (scene 1.0 at reference
+    white, as HLG) is the scene's display light, encoded by OpenColorIO's S-Log3 S-Gamut3.Cine.
+    """
     import colour
 
     rel = scene_linear()
     if kind == "sdr":
         return np.clip(rel, 0, 1) ** (1 / 2.4)
+    if kind == "slog3":
+        import PyOpenColorIO as ocio
+
+        y = np.maximum(rel @ np.array([0.2126, 0.7152, 0.0722]), 1e-9)[..., None]
+        scene = np.ascontiguousarray((rel * y ** (-1 / 6)).astype(np.float32))
+        cfg = ocio.Config.CreateFromFile("ocio://studio-config-latest")
+        cfg.getProcessor("Linear Rec.709 (sRGB)", "S-Log3 S-Gamut3.Cine").getDefaultCPUProcessor().applyRGB(
+            scene
+        )
+        return scene.astype(np.float64)
     nits = WHITE_NITS * rel @ _BT709_TO_BT2020.T
     if kind == "pq":
         return np.asarray(colour.models.eotf_inverse_ST2084(nits))
@@ -85,14 +99,14 @@ def write_scene(path: Path, kind: str, frames: int = 6) -> Path:
     import av
 
     hdr = kind != "sdr"
-    planes = _ycbcr_planes(encode(kind), 10 if hdr else 8, "bt2020" if hdr else "bt709")
+    planes = _ycbcr_planes(encode(kind), 10 if hdr else 8, "bt2020" if kind in ("pq", "hlg") else "bt709")
     fmt = "yuv420p10le" if hdr else "yuv420p"
     with av.open(str(path), "w") as out:
         stream = out.add_stream("libx265" if hdr else "libx264", rate=24)
         stream.width, stream.height, stream.pix_fmt = W, H, fmt
         cc = stream.codec_context
-        cc.color_primaries, cc.colorspace, cc.color_range = (9, 9, 1) if hdr else (1, 1, 1)
-        cc.color_trc = {"sdr": 1, "pq": 16, "hlg": 18}[kind]
+        cc.color_primaries, cc.colorspace, cc.color_range = (9, 9, 1) if kind in ("pq", "hlg") else (1, 1, 1)
+        cc.color_trc = {"sdr": 1, "pq": 16, "hlg": 18, "slog3": 1}[kind]  # log as cameras tag it: BT.709
         if hdr:
             extra = ""
             if kind == "pq":  # HDR10 metadata: a 1000 cd/m² mastering display, MaxCLL 1000

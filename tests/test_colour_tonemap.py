@@ -62,9 +62,7 @@ def test_the_eetf_keeps_mid_tones_and_rolls_highlights_off_to_the_target_peak() 
     [
         InputTransform("hlg", primaries="bt2020"),
         InputTransform("pq", primaries="bt2020"),
-        InputTransform(
-            "ocio", colorspace="ARRI LogC3 (EI800)", config="ocio://studio-config-latest", peak_nits=0
-        ),
+        InputTransform("ocio", colorspace="ARRI LogC3 (EI800)", config="ocio://studio-config-latest"),
     ],
     ids=["hlg", "pq", "logc3"],
 )

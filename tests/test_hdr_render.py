@@ -51,20 +51,21 @@ def renders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, np.ndarray]:
     root = tmp_path_factory.mktemp("hdr")
     (root / "media").mkdir()
     lines = ['[output]\nwidth = 320\nheight = 180\nfps = "24"\npreset = "ultrafast"\nquality = 4\n']
-    for kind in ("sdr", "hlg", "pq"):
+    for kind in ("sdr", "hlg", "pq", "slog3"):
         write_scene(root / "media" / f"{kind}.mp4", kind)
         write_cut(
             root / "cuts" / f"{kind}.otio", [Shot(f"media/{kind}.mp4", 0, 6, rate=Fraction(24), name=kind)]
         )
         lines.append(f'[variants.{kind}]\ntimeline = "cuts/{kind}.otio"\n')
+    lines.append('[media."media/slog3.*"]\ntransfer = "sony-slog3"\n')  # files rarely say they are log
     (root / "farm.toml").write_text("\n".join(lines))
     report = farm.render(root / "farm.toml", workers=1)
     for v in report.variants.values():
         assert v.error is None, v.error
-    return {kind: _patches(root / "renders" / f"{kind}.mp4") for kind in ("sdr", "hlg", "pq")}
+    return {kind: _patches(root / "renders" / f"{kind}.mp4") for kind in ("sdr", "hlg", "pq", "slog3")}
 
 
-@pytest.mark.parametrize("kind", ["hlg", "pq"])
+@pytest.mark.parametrize("kind", ["hlg", "pq", "slog3"])
 def test_hdr_mid_tones_land_where_the_sdr_version_has_them(renders: dict[str, np.ndarray], kind: str) -> None:
     mid = [i for i, (_, k) in enumerate(PATCHES) if k == "mid"]
     de = np.asarray(colour.delta_E(_lab(renders[kind][mid]), _lab(renders["sdr"][mid]), method="CIE 2000"))
@@ -74,7 +75,7 @@ def test_hdr_mid_tones_land_where_the_sdr_version_has_them(renders: dict[str, np
     assert np.abs(renders[kind][mid] - renders["sdr"][mid]).max() < 0.2
 
 
-@pytest.mark.parametrize("kind", ["hlg", "pq"])
+@pytest.mark.parametrize("kind", ["hlg", "pq", "slog3"])
 def test_hdr_highlights_roll_off_ordered_and_unclipped(renders: dict[str, np.ndarray], kind: str) -> None:
     order = [i for i, (_, k) in enumerate(PATCHES) if k in ("white", "high")]
     luma = renders[kind][order] @ np.array([0.2126, 0.7152, 0.0722])

@@ -12,7 +12,9 @@ identity.  The **input transform** takes a source's decoded R'G'B' there:
   203 cd/m² at SDR reference white);
 - camera log (or any scene-referred colour space of the OCIO config): OCIO to
   scene-linear BT.709, then the BT.2100 OOTF's gamma 1.2 with scene 1.0 at
-  203 cd/m² (as HLG's reference white), then the same roll-off.
+  203 cd/m² (as HLG's reference white), then the same roll-off from a
+  1000 cd/m² peak (``peak_nits`` keeps more highlights at the cost of
+  mid-tone contrast): log comes out as an HLG camera would have shown it.
 
 :func:`bake_chain` samples the whole chain into one 3D LUT behind a per-channel
 1D shaper (the chain's own response to greys), so HDR and log inputs, whose
@@ -104,7 +106,7 @@ def resolve_input(info: SourceInfo, colour: ColourSettings, where: Where | None 
         from farm.look.ocio import check_colorspace
 
         check_colorspace(colour.config, over["ocio_colorspace"], where)
-        peak = float(over.get("peak_nits", 0.0))
+        peak = float(over.get("peak_nits", DEFAULT_HDR_PEAK))
         return InputTransform(
             "ocio", colorspace=over["ocio_colorspace"], config=colour.config, peak_nits=peak, **common
         )
@@ -127,7 +129,7 @@ def resolve_input(info: SourceInfo, colour: ColourSettings, where: Where | None 
 
         name = LOG_ENCODINGS[transfer]
         check_colorspace(colour.config, name, where)
-        peak = float(over.get("peak_nits", 0.0))
+        peak = float(over.get("peak_nits", DEFAULT_HDR_PEAK))
         return InputTransform("ocio", colorspace=name, config=colour.config, peak_nits=peak, **common)
     if transfer in HDR_TRANSFERS:
         # PQ: the brightest the metadata promises (MaxCLL, else the mastering display); HLG is
@@ -163,8 +165,7 @@ def to_working(t: InputTransform, rgb: FloatArray) -> FloatArray:
         nits = _log_display_nits(t, x)
     else:
         raise ValueError(f"unknown input transform kind {t.kind!r}")
-    peak = log_peak(t) if t.kind == "ocio" else t.peak_nits
-    return np.asarray(tm.display_to_sdr(nits, peak, t.white_nits), dtype=np.float64)
+    return np.asarray(tm.display_to_sdr(nits, t.peak_nits, t.white_nits), dtype=np.float64)
 
 
 def _log_display_nits(t: InputTransform, x: FloatArray) -> FloatArray:
@@ -174,14 +175,6 @@ def _log_display_nits(t: InputTransform, x: FloatArray) -> FloatArray:
     lin = np.maximum(to_linear_709(t.config, t.colorspace, x), 0.0)
     y = np.maximum(lin @ tm.BT709_Y, 1e-12)[..., None]
     return np.asarray(t.white_nits * np.power(y, 0.2) * lin, dtype=np.float64)
-
-
-def log_peak(t: InputTransform) -> float:
-    """A log source's peak in display light: its encoding's top code (or the override), at most 10000."""
-    if t.peak_nits > 0:
-        return t.peak_nits
-    top = _log_display_nits(t, np.ones((1, 3)))
-    return float(min(max(float(top.max()), t.white_nits), 10000.0))
 
 
 def bake_chain(
