@@ -1,10 +1,12 @@
 """``farm demo``: the "In a City" project — mixed crowd-sourced footage, three cuts.
 
-Writes synthetic city footage from five very different sources (a 4K hero
+Writes synthetic city footage from eight very different sources (a 4K hero
 camera, 1080p and 720p cameras, a portrait phone clip with rotation metadata, a
-lo-fi 4:3 clip without audio; 24, 25, 29.97 and 30 fps; different colour
-casts), a creative look, three cuts that share shots, and a ``farm.toml`` —
-then renders every variant and prints what it did.
+lo-fi 4:3 clip without audio, a 10-bit HLG phone clip, an interlaced 4:3
+archive clip and an S-Log3 hero clip; 24, 25, 29.97 and 30 fps; different
+colour casts), a creative look, three cuts that share shots, and a
+``farm.toml`` that matches every source to the hero camera — then renders
+every variant, writes a before/after strip per source and prints what it did.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ class DemoSource:
     rotation: int = 0  # clockwise degrees a player turns the stored picture
     noise: float = 0.0  # film grain, 0..1
     colorspace: str | None = "bt709"  # tagged matrix; None: untagged
+    encoding: str = "sdr"  # sdr | hlg | slog3 | interlaced (farm.media.synth.colour, video only)
 
 
 SOURCES = (
@@ -62,6 +65,10 @@ SOURCES = (
     DemoSource(
         "lofi_480p", 640, 480, Fraction(30), 3, (0.9, 1.12, 0.85), None, noise=0.12, colorspace="bt601"
     ),
+    DemoSource("phone_hlg", 720, 1280, Fraction(30), 3, (1.0, 1.02, 0.96), None, encoding="hlg"),
+    # written at 50 fps, woven into 25 fps interlaced frames
+    DemoSource("archive_50i", 720, 576, Fraction(50), 3, (1.1, 1.0, 0.8), None, encoding="interlaced"),
+    DemoSource("hero_slog3", 1280, 720, Fraction(24), 3, (0.95, 1.0, 1.05), None, encoding="slog3"),
 )
 
 # (source, in seconds, duration seconds) per cut, in order; shared shots use the same trims
@@ -78,6 +85,9 @@ CUTS: dict[str, list[tuple[str, float, float]]] = {
         ("phone_portrait", 0.0, 2.5),
         ("market_720p", 0.5, 2.0),
         ("lofi_480p", 0.0, 2.0),
+        ("phone_hlg", 0.0, 2.0),
+        ("archive_50i", 0.0, 2.0),
+        ("hero_slog3", 0.0, 2.0),
         ("hero_4k", 2.0, 2.0),
     ],
     "community": [
@@ -101,6 +111,10 @@ fit = "fit"
 
 [look]
 lut = "looks/show.cube"
+reference = "media/hero_4k.mp4"   # every source is matched to the hero camera, then the show look
+
+[media."media/hero_slog3.mp4"]
+transfer = "sony-slog3"           # cameras rarely tag log: say it here
 
 [variants.official]
 timeline = "cuts/official.otio"
@@ -162,14 +176,16 @@ def write_demo_project(folder: Path, log: TextIO | None = None) -> Path:
     folder = folder.resolve()
     for sub in ("media", "cuts", "looks"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
+    rates = {s.name: s.rate / 2 if s.encoding == "interlaced" else s.rate for s in SOURCES}
     for i, src in enumerate(SOURCES):
         path = folder / "media" / f"{src.name}.mp4"
         if path.is_file():
             continue
         t0 = time.perf_counter()
         with atomic_write(path, keep_suffix=True) as tmp:  # write_clip picks the container by the suffix
+            sdr = tmp if src.encoding == "sdr" else tmp.with_name(tmp.stem + ".sdr.mp4")
             write_clip(
-                tmp,
+                sdr,
                 width=src.width,
                 height=src.height,
                 rate=src.rate,
@@ -184,13 +200,18 @@ def write_demo_project(folder: Path, log: TextIO | None = None) -> Path:
                 noise=src.noise,
                 audio_tone_hz=src.tone,
             )
+            if src.encoding != "sdr":
+                from farm.media.synth.colour import reencode
+
+                reencode(sdr, tmp, src.encoding)
+                sdr.unlink()
         print(
-            f"demo: wrote media/{path.name} ({src.width}x{src.height} @ {float(src.rate):.3f} fps"
-            f"{', rotated' if src.rotation else ''}{', no audio' if src.tone is None else ''}) "
+            f"demo: wrote media/{path.name} ({src.width}x{src.height} @ {float(rates[src.name]):.3f} fps"
+            f"{', rotated' if src.rotation else ''}{', no audio' if src.tone is None else ''}"
+            f"{'' if src.encoding == 'sdr' else ', ' + src.encoding}) "
             f"in {time.perf_counter() - t0:.1f}s",
             file=log,
         )
-    rates = {s.name: s.rate for s in SOURCES}
     for name, shots in CUTS.items():
         _write_cut(folder / "cuts" / f"{name}.otio", name, shots, rates)
     write_show_look(folder / "looks" / "show.cube")
@@ -225,8 +246,30 @@ def run_demo(folder: Path, workers: int | None = None, render_it: bool = True) -
         return 0
     report = render(project, workers=workers)
     print_table(report)
+    write_strips(project, folder / "renders" / "strips")
     for v in report.variants.values():
         if v.error is not None:
             print(f"farm: error: {v.error}", file=sys.stderr)
     print(f"demo: done in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
     return report.exit_code
+
+
+def write_strips(project: Path, out: Path) -> None:
+    """One PNG per source beside the renders: its frame as decoded | through its baked LUT | the reference."""
+    from farm.api import plan
+    from farm.kernels import apply_lut, read_cube
+    from farm.look.preview import write_preview
+    from farm.media.frames import sample_frames
+
+    the_plan = plan(project)
+    luts = {job.source.path: job.lut_path for job in the_plan.jobs.values() if job.source is not None}
+    reference = sample_frames(project.parent / "media" / "hero_4k.mp4", 1)
+    out.mkdir(parents=True, exist_ok=True)
+    for source, lut_path in sorted(luts.items()):
+        if lut_path is None or not Path(lut_path).is_file():
+            continue
+        before = sample_frames(source, 1)
+        lut = read_cube(lut_path)
+        after = [np.clip(apply_lut(f, lut), 0.0, 1.0) for f in before]
+        write_preview(out / f"{Path(source).stem}.png", before, after, reference)
+    print(f"demo: before/after strips in {out}", file=sys.stderr)
