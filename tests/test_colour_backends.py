@@ -48,7 +48,7 @@ _SPEC = {"quality": 20, "preset": "veryfast", "width": 64, "height": 48, "fps": 
         (dict(codec="hevc", bit_depth=10), {}, "10-bit hevc output"),
         (dict(codec="prores", bit_depth=10), {}, "prores output"),
         (dict(codec="h264"), dict(codec="prores", chroma="4:2:2", bit_depth=10), "a prores source"),
-        (dict(codec="h264"), dict(codec="hevc", bit_depth=10), "a 10-bit source"),
+        (dict(codec="h264"), dict(codec="h264", bit_depth=10), "a 10-bit h264 source"),
         (dict(codec="h264"), dict(codec="h264", field_order="tff"), "an interlaced source"),
         (dict(codec="h264"), dict(codec="h264", mirrored=True), "a mirrored source"),
     ],

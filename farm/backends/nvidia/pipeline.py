@@ -155,9 +155,10 @@ def gpu_state() -> GpuState:
 def refuse_unsupported(job: SegmentJob) -> None:
     """Exit 69 for what this backend would render wrong: the GPU path is NV12 (8-bit 4:2:0) in and out.
 
-    10-bit and ProRes outputs, sources NVDEC cannot decode (ProRes, 4:2:2/4:4:4),
-    10-bit sources (the kernels here are 8-bit NV12), interlaced sources (no
-    deinterlacer on the GPU) and mirrored display matrices render on the CPU backend.
+    10-bit and ProRes outputs, sources NVDEC cannot decode (ProRes, 4:2:2/4:4:4,
+    10-bit H.264), interlaced sources (no deinterlacer on the GPU) and mirrored
+    display matrices render on the CPU backend. (10-bit HEVC decodes here, and is
+    rounded to 8 bits before the LUT: the colour is right, the precision is 8-bit.)
     """
     reasons = []
     if job.encode.bit_depth != 8 or job.encode.codec == "prores":
@@ -168,8 +169,8 @@ def refuse_unsupported(job: SegmentJob) -> None:
             reasons.append(f"a {src.codec} source")
         if src.chroma not in ("4:2:0", "gray"):
             reasons.append(f"a {src.chroma} source")
-        if src.bit_depth > 8:  # the decode and kernels here are NV12: 10 bits would be cut to 8
-            reasons.append(f"a {src.bit_depth}-bit source")
+        if src.bit_depth > 8 and src.codec not in ("hevc", "vp9", "av1"):  # NVDEC: no 10-bit H.264
+            reasons.append(f"a {src.bit_depth}-bit {src.codec} source")
         if src.field_order != "progressive":
             reasons.append("an interlaced source")
         if src.mirrored:
