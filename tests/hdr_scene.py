@@ -112,7 +112,7 @@ def write_scene(path: Path, kind: str, frames: int = 6) -> Path:
             if kind == "pq":  # HDR10 metadata: a 1000 cd/m² mastering display, MaxCLL 1000
                 extra = ":hdr10=1:master-display=G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)"
                 extra += "L(10000000,1):max-cll=1000,400"
-            cc.options = {"crf": "4", "x265-params": "log-level=error" + extra}
+            cc.options = {"crf": "4", "x265-params": "log-level=error:bframes=0" + extra}
         else:
             cc.options = {"crf": "4"}
         for i in range(frames):
