@@ -394,9 +394,8 @@ def colour_description(
         "chroma": chroma,
         "field_order": field_order,
     }
-    sides: Any = frame.side_data  # SideData objects (the type stubs describe a mapping)
-    for sd in sides:
-        kind = sd.type.name
+    for sd in _side_data(frame):
+        kind = _side_data_kind(sd)
         if kind == "MASTERING_DISPLAY_METADATA":
             v = struct.unpack("<22i", bytes(sd)[:88])
             if v[21]:  # has_luminance
@@ -409,6 +408,29 @@ def colour_description(
     return out
 
 
+def _side_data(frame: av.VideoFrame) -> list[Any]:
+    """A frame's side data, skipping entries of a type this PyAV cannot name (TIFF metadata is 31)."""
+    try:
+        sides: Any = frame.side_data  # SideData objects (the type stubs describe a mapping)
+    except ValueError:  # PyAV names every entry when it builds the container, and fails on one it cannot
+        return []
+    out = []
+    for i in range(len(sides)):
+        try:
+            out.append(sides[i])
+        except ValueError:
+            continue
+    return out
+
+
+def _side_data_kind(sd: Any) -> str:
+    """The side data's type name; "" for a type this PyAV does not name (TIFF metadata reads as 31)."""
+    try:
+        return str(sd.type.name)
+    except ValueError:
+        return ""
+
+
 def display_orientation(frame: av.VideoFrame) -> tuple[int, bool]:
     """``(rotation, mirrored)`` from the display matrix: counter-clockwise degrees, then a horizontal flip.
 
@@ -419,9 +441,8 @@ def display_orientation(frame: av.VideoFrame) -> tuple[int, bool]:
     import math
     import struct
 
-    sides: Any = frame.side_data
-    for sd in sides:
-        if sd.type.name != "DISPLAYMATRIX":
+    for sd in _side_data(frame):
+        if _side_data_kind(sd) != "DISPLAYMATRIX":
             continue
         m = struct.unpack("<9i", bytes(sd)[:36])
         mirrored = m[0] * m[4] - m[1] * m[3] < 0
