@@ -21,6 +21,7 @@ from farm.backends.fills import fill_picture
 from farm.backends.host_encode import codec_threads, encode_segment
 from farm.backends.schedule import decode_steps, job_where
 from farm.errors import MediaError
+from farm.look.lutfiles import split_lut_paths
 from farm.output.spans import StageClock, optional_stage
 from farm.planning.units import Geometry, SegmentJob, SourceRef
 
@@ -83,8 +84,6 @@ def lut_filters(lut_path: str) -> list[tuple[str, str]]:
 
     Both run on planar float, so a 10-bit source keeps its precision through the LUT.
     """
-    from farm.look.bake import split_lut_paths
-
     shaper, table = split_lut_paths(lut_path)
     if shaper.is_file() and table.is_file():
         return [

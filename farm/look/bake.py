@@ -22,6 +22,7 @@ import numpy as np
 from farm.edit.project import LookSpec
 from farm.errors import FarmError, MediaError, MissingInputError, ProjectError, Where
 from farm.look.chain import SHAPER_KINDS, SHAPER_SIZE, InputTransform, bake_chain, resolve_input, to_working
+from farm.look.lutfiles import split_lut_paths
 from farm.planning.keys import content_key, file_digest
 from farm.planning.units import LookJob
 
@@ -190,12 +191,6 @@ def bake_look(job: LookJob) -> dict[str, Any]:
     write_cube(lut, out)  # atomic, and last: a reader never sees half a look
     result["seconds"] = time.perf_counter() - t0
     return result
-
-
-def split_lut_paths(cube: str | Path) -> tuple[Path, Path]:
-    """Where a shaper LUT's two halves live for FFmpeg (``lut1d`` then ``lut3d``): beside the .cube."""
-    p = Path(cube)
-    return p.with_suffix(".shaper.cube"), p.with_suffix(".table.cube")
 
 
 def write_split_luts(lut: Any, cube: Path) -> None:
