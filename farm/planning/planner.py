@@ -31,7 +31,7 @@ from farm.planning.composite import layer_runs
 from farm.planning.keys import FramesKey
 from farm.planning.layered import composite_segments, fill_segments
 from farm.planning.sampling import SourceTables, chunk_grid, split_by_chunk
-from farm.planning.sources import ClipSource, clip_source, source_frames
+from farm.planning.sources import ClipSource, clip_source, source_frames, source_ref
 from farm.planning.units import (
     AudioClip,
     AudioJob,
@@ -256,23 +256,7 @@ def _clip_context(
     out = spec.output
     dw, dh = info.display_size
     geometry = fit_geometry(dw, dh, info.rotation, out.width, out.height, out.fit)
-    source = SourceRef(
-        path=info.path,
-        identity=info.identity,
-        time_base=info.time_base,
-        colorspace=info.colorspace,
-        color_range=info.color_range,
-        width=info.width,
-        height=info.height,
-        sar=info.sar,
-        alpha=info.alpha,
-        sequence_start=info.sequence_start,
-        codec=info.codec,
-        bit_depth=info.bit_depth,
-        chroma=info.chroma,
-        field_order=info.field_order,
-        mirrored=info.mirrored,
-    )
+    source = source_ref(info)
     memo_key = (spec.look, info.path, info.identity, cache_root)
     look = tables.looks.get(memo_key)
     if look is None:

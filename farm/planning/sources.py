@@ -42,6 +42,27 @@ class ClipSource:
         return not self.info.alpha and fills and g.y + g.scaled_height >= g.out_height
 
 
+def source_ref(info: SourceInfo) -> SourceRef:
+    """What a segment needs to know of its source: identity, time base and colour description."""
+    return SourceRef(
+        path=info.path,
+        identity=info.identity,
+        time_base=info.time_base,
+        colorspace=info.colorspace,
+        color_range=info.color_range,
+        width=info.width,
+        height=info.height,
+        sar=info.sar,
+        alpha=info.alpha,
+        sequence_start=info.sequence_start,
+        codec=info.codec,
+        bit_depth=info.bit_depth,
+        chroma=info.chroma,
+        field_order=info.field_order,
+        mirrored=info.mirrored,
+    )
+
+
 def clip_source(
     item: ClipItem, spec: VariantSpec, probe_source: ProbeSource, cache_root: Path | None
 ) -> ClipSource:
@@ -55,19 +76,10 @@ def clip_source(
         info = probe_source(item.path, Where(variant=spec.name, clip=item.name, path=str(item.path)))
     dw, dh = info.display_size
     geometry = fit_geometry(dw, dh, info.rotation, out.width, out.height, out.fit)
-    source = SourceRef(
-        path=info.path,
-        identity=info.identity,
-        time_base=info.time_base,
-        colorspace=info.colorspace,
-        color_range=info.color_range,
-        width=info.width,
-        height=info.height,
-        sar=info.sar,
-        alpha=info.alpha,
-        sequence_start=info.sequence_start,
+    source = source_ref(info)
+    lut_path, lut_hash, look_job = plan_look(
+        spec.look, spec.name, info.path, info.identity, cache_root, info=info
     )
-    lut_path, lut_hash, look_job = plan_look(spec.look, spec.name, info.path, info.identity, cache_root)
     return ClipSource(info, source, geometry, lut_path, lut_hash, look_job)
 
 
