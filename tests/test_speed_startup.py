@@ -14,6 +14,7 @@ from coded import Shot, expected_frames, write_project
 from media_check import frame_codes
 
 from farm.execute import local_ray
+from farm.output.lifeline import pid_alive
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -50,11 +51,11 @@ def test_renders_join_the_ray_that_farm_up_started(project_dir: Path, tmp_path: 
         assert frame_codes(project_dir / "renders" / "cut.mp4") == expected_frames(items, Fraction(24))
         # the render ran as a driver of the head (and one more asked), and the head is still up
         assert jobs_seen_by(record["address"], env) == before + 2
-        assert local_ray._alive(record["pid"])
+        assert pid_alive(record["pid"])
     finally:
         stopped = farm_cli("down", env=env)
     assert stopped.returncode == 0 and "stopped" in stopped.stdout
-    assert not local_ray._alive(record["pid"])
+    assert not pid_alive(record["pid"])
     assert not (tmp_path / "ray.json").exists()
     assert "no local Ray" in farm_cli("down", env=env).stdout
 

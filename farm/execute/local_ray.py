@@ -26,6 +26,7 @@ from typing import Any
 
 from farm.errors import BackendUnavailableError
 from farm.output.atomic import write_text_atomic
+from farm.output.lifeline import pid_alive
 
 #: how long ``farm up`` waits for the Ray head to answer
 START_TIMEOUT = 120.0
@@ -48,16 +49,6 @@ def _farm_dir() -> str:
     return os.path.dirname(os.path.abspath(farm.__file__))
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _answers(address: str, timeout: float = 1.0) -> bool:
     host, _, port = address.rpartition(":")
     try:
@@ -77,7 +68,7 @@ def running(path: Path | None = None) -> dict[str, Any] | None:
         return None
     if record.get("farm") != _farm_dir() or record.get("python") != sys.executable:
         return None  # another checkout's or interpreter's Ray: its workers would run other code
-    if not _alive(pid) or not _answers(address):
+    if not pid_alive(pid) or not _answers(address):
         return None
     return dict(record)
 
@@ -166,11 +157,11 @@ def _stop_group(pid: int, timeout: float) -> bool:
         except ProcessLookupError:
             return True
         deadline = time.monotonic() + timeout
-        while _alive(pid) and time.monotonic() < deadline:
+        while pid_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.05)
-        if not _alive(pid):
+        if not pid_alive(pid):
             return True
-    return not _alive(pid)
+    return not pid_alive(pid)
 
 
 def down(path: Path | None = None, timeout: float = 30.0) -> dict[str, Any] | None:

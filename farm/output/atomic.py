@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from farm.output.lifeline import check_driver
+from farm.output.lifeline import check_driver, pid_alive
 
 #: every temporary name ends with this marker (before an optional kept extension)
 TEMP_MARKER = ".farm-tmp"
@@ -49,16 +49,6 @@ def is_temp_name(name: str) -> bool:
     return bool(_TEMP_RE.match(name))
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, someone else's
-        return True
-    return True
-
-
 def is_stale(path: Path, now: float | None = None, max_age: float = STALE_AFTER_SECONDS) -> bool:
     """Whether ``path`` is a temporary file of farm's that nobody will finish.
 
@@ -78,7 +68,7 @@ def is_stale(path: Path, now: float | None = None, max_age: float = STALE_AFTER_
         return True
     if match is not None and match["host"] == _host():
         pid = int(match["pid"])
-        return pid != os.getpid() and not _pid_alive(pid)
+        return pid != os.getpid() and not pid_alive(pid)
     return False
 
 

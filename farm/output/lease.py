@@ -25,6 +25,7 @@ import time
 from collections.abc import Iterable
 from typing import Any, Protocol
 
+from farm.output.lifeline import pid_alive
 from farm.output.store import StoredObject
 
 KEYS = "leases/keys/"
@@ -90,23 +91,13 @@ def _holder(**extra: Any) -> bytes:
     return json.dumps(info).encode()
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def stale(info: dict[str, Any] | None) -> bool:
     """Whether a lease no longer holds anything (its process gone, or too old)."""
     if not isinstance(info, dict):
         return True
     if time.time() - float(info.get("since", 0)) > lease_seconds():
         return True
-    return info.get("host") == os.uname().nodename and not _alive(int(info.get("pid", 0)))
+    return info.get("host") == os.uname().nodename and not pid_alive(int(info.get("pid", 0)))
 
 
 def _read(objects: LeaseObjects, name: str) -> dict[str, Any] | None:

@@ -34,7 +34,8 @@ def this_process() -> tuple[str, int]:
     return (_host(), os.getpid())
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host runs (a zombie counts as dead)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -52,7 +53,7 @@ def _alive(pid: int) -> bool:
 def driver_gone() -> bool:
     """Whether the followed driver (if any, on this host) has died."""
     driver = _driver
-    return driver is not None and driver[0] == _host() and not _alive(driver[1])
+    return driver is not None and driver[0] == _host() and not pid_alive(driver[1])
 
 
 def follow_driver(driver: tuple[str, int] | None) -> None:
