@@ -842,7 +842,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--work",
         type=Path,
-        default=Path(tempfile.gettempdir()) / "farm-bench-cpu",
+        default=Path(tempfile.gettempdir()) / "farm-cpu-timing",
         help="folder for media, projects and renders (media is reused across runs)",
     )
     parser.add_argument(

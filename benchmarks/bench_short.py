@@ -132,7 +132,7 @@ def timed(cmds: list[list[str]], env: dict[str, str], parallel: bool = False) ->
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shots", type=int, default=200)
-    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "farm-bench-short")
+    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "farm-short-timing")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     if shutil.which("ffmpeg") is None:

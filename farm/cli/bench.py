@@ -45,7 +45,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
         "--repeat", type=positive_int, default=1, help="cold renders to time (median reported)"
     )
     parser.add_argument(
-        "--out", type=Path, default=Path("farm-bench"), help="where results go (default: farm-bench/)"
+        "--out", type=Path, default=Path("bench-results"), help="where results go (default: bench-results/)"
     )
     return parser
 
