@@ -119,6 +119,7 @@ def fake_cupy(devices: int = 1) -> types.ModuleType:
         "zeros",
         "minimum",
         "rot90",
+        "float32",
         "uint8",
         "uint16",
         "uint32",

@@ -101,6 +101,12 @@ void farm_emu_set(unsigned int block, unsigned int thread, unsigned int block_di
     blockDim = {block_dim, 1, 1}; gridDim = {grid_dim, 1, 1};
 }
 }
+// single float operations rounded to nearest: what CUDA's __f*_rn intrinsics are (x86-64 g++ does
+// not fuse a multiply and an add without -mfma)
+inline float __fadd_rn(float a, float b) { return a + b; }
+inline float __fsub_rn(float a, float b) { return a - b; }
+inline float __fmul_rn(float a, float b) { return a * b; }
+inline float __fdiv_rn(float a, float b) { return a / b; }
 #define __global__
 #define __device__
 #define __forceinline__ inline
@@ -240,6 +246,7 @@ def _make_emulated_cupy(build_dir: Path) -> types.ModuleType:
     cp.asnumpy = lambda a: np.array(a).view(np.ndarray)
     cp.empty = lambda shape, dtype=np.float32: np.empty(shape, dtype).view(ndarray)
     cp.empty_like = lambda a: np.empty_like(np.asarray(a)).view(ndarray)
+    cp.full = lambda shape, value, dtype=np.float32: np.full(shape, value, dtype).view(ndarray)
     cp.float32, cp.uint8, cp.uint16 = np.float32, np.uint8, np.uint16
     cp.RawModule = RawModule
     cp.cuda = types.SimpleNamespace(Device=_Device)

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.skipif(NVCC is None, reason="nvcc is not on PATH")
 
 
 def test_there_are_sources_for_every_kernel_family():
-    assert SOURCES == ["fused.cu", "lut.cu", "resize.cu", "yuv.cu"]
+    assert SOURCES == ["composite.cu", "fused.cu", "lut.cu", "resize.cu", "yuv.cu"]
 
 
 def _nvcc(source: Path, output: Path, arch: str, *extra: str) -> None:

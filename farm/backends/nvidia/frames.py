@@ -22,11 +22,24 @@ OUT_MATRIX, OUT_RANGE = "bt709", "limited"
 BLACK_Y, BLACK_C = 16, 128  # 8-bit limited-range black
 
 
-def black_frame(xp: Any, width: int, height: int) -> tuple[Any, Any]:
+def black_frame(xp: Any, width: int, height: int, bits: int = 8) -> tuple[Any, Any]:
+    """Limited-range black as NV12 (8 bits) or P010 (10 bits, the code in the high bits)."""
+    if bits == 8:
+        return (
+            xp.full((height, width), BLACK_Y, dtype=xp.uint8),
+            xp.full((height // 2, width // 2, 2), BLACK_C, dtype=xp.uint8),
+        )
     return (
-        xp.full((height, width), BLACK_Y, dtype=xp.uint8),
-        xp.full((height // 2, width // 2, 2), BLACK_C, dtype=xp.uint8),
+        xp.full((height, width), BLACK_Y << 8, dtype=xp.uint16),
+        xp.full((height // 2, width // 2, 2), BLACK_C << 8, dtype=xp.uint16),
     )
+
+
+def to_p010(xp: Any, plane: Any) -> Any:
+    """8-bit codes → P010 (10-bit code ``4·v`` in the high bits); P010/P016 planes pass unchanged."""
+    if plane.dtype == xp.uint16:
+        return plane
+    return plane.astype(xp.uint16) << 8
 
 
 def to_8bit(xp: Any, plane: Any) -> Any:
@@ -130,13 +143,18 @@ def convert_picture(
     matrix: str,
     range: str,
     filter: str = "bicubic",
+    out_bits: int = 8,
 ) -> tuple[Array, Array]:
-    """Scale, grade and convert a picture into an 8-bit BT.709 limited-range NV12 frame.
+    """Scale, grade and convert a picture into a BT.709 limited-range NV12 (or P010) frame.
 
     One pass of the fused kernel (its NumPy reference for NumPy planes): the
     source's matrix and range in, BT.709 limited range out. The picture lands
-    at ``fit_rect`` (default: the whole frame), black around it.
+    at ``fit_rect`` (default: the whole frame), black around it. A 10-bit
+    (P016) source goes through the LUT in float from its 10-bit codes; the
+    result is rounded once, to ``out_bits`` (8: NV12, 10: P010).
     """
+    if out_bits == 10:  # the kernel writes at its input's depth: an 8-bit source is widened exactly
+        y, uv = to_p010(xp, y), to_p010(xp, uv)
     y_o, uv_o = fused_nv12_resize(
         y,
         uv,
@@ -150,6 +168,8 @@ def convert_picture(
         out_matrix=OUT_MATRIX,
         out_range=OUT_RANGE,
     )
+    if out_bits == 10:
+        return y_o, uv_o
     return to_8bit(xp, y_o), to_8bit(xp, uv_o)
 
 
@@ -162,19 +182,27 @@ def compose_frame(
     matrix: str,
     range: str,
     filter: str = "bicubic",
+    mirrored: bool = False,
+    out_bits: int = 8,
 ) -> tuple[Any, Any]:
-    """The output frame for one decoded picture: the GPU twin of the CPU backend's filter chain."""
+    """The output frame for one decoded picture: the GPU twin of the CPU backend's filter chain.
+
+    ``mirrored`` (a front camera's display matrix): flipped left to right after
+    the turn and before the crop, where the CPU chain's ``hflip`` sits.
+    """
     out_w, out_h = plan.out_size
-    if plan.direct:
-        return convert_picture(xp, y, uv, lut, out_w, out_h, plan.fit_rect, matrix, range, filter)
+    if plan.direct and not mirrored:
+        return convert_picture(xp, y, uv, lut, out_w, out_h, plan.fit_rect, matrix, range, filter, out_bits)
     sw, sh = plan.scale_size
-    ys, uvs = convert_picture(xp, y, uv, lut, sw, sh, None, matrix, range, filter)
+    ys, uvs = convert_picture(xp, y, uv, lut, sw, sh, None, matrix, range, filter, out_bits)
     if plan.quarter_turns:
         ys = xp.rot90(ys, plan.quarter_turns)
         uvs = xp.rot90(uvs, plan.quarter_turns, axes=(0, 1))
+    if mirrored:
+        ys, uvs = ys[:, ::-1], uvs[:, ::-1]
     cx, cy, cw, ch = plan.crop
     px, py = plan.paste
-    y_o, uv_o = black_frame(xp, out_w, out_h)
+    y_o, uv_o = black_frame(xp, out_w, out_h, out_bits)
     y_o[py : py + ch, px : px + cw] = ys[cy : cy + ch, cx : cx + cw]
     uv_o[py // 2 : (py + ch) // 2, px // 2 : (px + cw) // 2] = uvs[
         cy // 2 : (cy + ch) // 2, cx // 2 : (cx + cw) // 2

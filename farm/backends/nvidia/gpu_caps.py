@@ -24,6 +24,43 @@ from typing import Any
 #: starts the line that holds the answer
 MARKER = "farm-gpu-caps: "
 
+#: What NVDEC can decode at all: (codec, bits) of 4:2:0 progressive streams without alpha, the
+#: formats :data:`farm.backends.nvidia.codec.DECODE_PROBES` asks each GPU about. A GPU's own answer
+#: narrows it (Hopper's NVDEC has no AV1); anything else decodes on the CPU for that segment.
+NVDEC_FORMATS = frozenset({("h264", 8), ("hevc", 8), ("hevc", 10), ("av1", 8), ("av1", 10), ("vp9", 8)})
+
+
+def cpu_decode_reason(
+    codec: str,
+    bits: int,
+    chroma: str,
+    field_order: str,
+    alpha: bool,
+    gpu_answer: dict[str, bool] | None = None,
+) -> str | None:
+    """Why a source must be decoded on the CPU rather than by NVDEC, or None when NVDEC decodes it.
+
+    ``gpu_answer`` maps NVDEC's labels (``"hevc 10-bit 4:2:0"``) to what the
+    GPU at hand said; a format it was not asked about, or without an answer,
+    follows :data:`NVDEC_FORMATS`. An unknown codec name (``""``) is tried on
+    NVDEC, as before: the decoder then reports what it cannot read.
+    """
+    if alpha:
+        return "the source has an alpha channel (NVDEC drops it)"
+    if field_order not in ("progressive", ""):
+        return f"the source is interlaced ({field_order}): bwdif runs on the CPU"
+    if not codec:
+        return None
+    if chroma not in ("4:2:0", "gray"):
+        return f"NVDEC decodes 4:2:0 only, the source is {chroma}"
+    depth = 8 if bits <= 8 else bits
+    label = f"{codec} {depth}-bit 4:2:0"
+    if gpu_answer is not None and label in gpu_answer:
+        return None if gpu_answer[label] else f"this GPU's NVDEC does not decode {label}"
+    if (codec, depth) not in NVDEC_FORMATS:
+        return f"NVDEC does not decode {label}"
+    return None
+
 
 def _error(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()

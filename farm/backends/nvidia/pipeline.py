@@ -41,14 +41,11 @@ from farm.backends.nvidia.params import (
     FAMILY_NVDEC_HOST,
     FAMILY_NVENC,
     family_for,
-    frame_plan,
-    kernel_colour,
     keyframes_expected,
     nvenc_options,
-    pts_matches,
 )
-from farm.backends.schedule import batches, check_frame_count, decode_steps, job_where
-from farm.errors import BackendUnavailableError, InternalError, MediaError, Where
+from farm.backends.schedule import check_frame_count, job_where
+from farm.errors import BackendUnavailableError, InternalError, Where
 from farm.kernels import Array, Lut
 from farm.planning.units import SegmentJob
 
@@ -153,49 +150,36 @@ def gpu_state() -> GpuState:
 
 
 def refuse_unsupported(job: SegmentJob) -> None:
-    """Exit 69 for what this backend would render wrong: the GPU path is NV12 (8-bit 4:2:0) in and out.
+    """Exit 69 for what this backend would render wrong: 10-bit and ProRes outputs through NVENC.
 
-    10-bit and ProRes outputs, sources NVDEC cannot decode (ProRes, 4:2:2/4:4:4,
-    10-bit H.264), interlaced sources (no deinterlacer on the GPU) and mirrored
-    display matrices render on the CPU backend. (10-bit HEVC decodes here, and is
-    rounded to 8 bits before the LUT: the colour is right, the precision is 8-bit.)
+    Sources NVDEC cannot decode are decoded on the CPU (:mod:`farm.backends.nvidia.layers`);
+    10-bit and ProRes outputs are written by the host encoder (the ``nvdec+cpu`` family,
+    H100/H200/A100); farm does not drive NVENC's 10-bit HEVC yet.
     """
-    reasons = []
-    if job.encode.bit_depth != 8 or job.encode.codec == "prores":
-        reasons.append(f"a {job.encode.bit_depth}-bit {job.encode.codec} output")
-    src = job.source
-    if src is not None:
-        if src.codec not in ("", "h264", "hevc", "vp9", "av1"):
-            reasons.append(f"a {src.codec} source")
-        if src.chroma not in ("4:2:0", "gray"):
-            reasons.append(f"a {src.chroma} source")
-        if src.bit_depth > 8 and src.codec not in ("hevc", "vp9", "av1"):  # NVDEC: no 10-bit H.264
-            reasons.append(f"a {src.bit_depth}-bit {src.codec} source")
-        if src.field_order != "progressive":
-            reasons.append("an interlaced source")
-        if src.mirrored:
-            reasons.append("a mirrored source")
-    if reasons:
+    spec = job.encode
+    if spec.family == FAMILY_NVENC and (spec.bit_depth != 8 or spec.codec == "prores"):
         raise BackendUnavailableError(
-            f"the nvidia backend cannot render {' and '.join(reasons)} correctly",
+            f"the nvidia backend cannot encode a {spec.bit_depth}-bit {spec.codec} output with NVENC yet",
             job_where(job),
-            hint="render this project with --backend cpu",
+            hint="render this project with --backend cpu, or on a GPU without NVENC (host encoder)",
         )
+
+
+def out_bits(job: SegmentJob) -> int:
+    """Depth of the device pictures: 10 (P010) for a 10-bit output of a single source, else 8 (NV12).
+
+    Composited segments are mixed at 8 bits, as the CPU backend mixes them.
+    """
+    return 10 if job.encode.bit_depth == 10 and not job.layers else 8
 
 
 def render_segment_nvidia(job: SegmentJob, tmp_path: Path) -> dict[str, Any]:
     """Decode, transform and encode ``job`` into ``tmp_path`` (an .mp4) on the GPU. Returns timings."""
+    from farm.output.spans import current_clock
+
     t0 = time.perf_counter()
     family = job.encode.family
     where = job_where(job)
-    if job.reversed or job.fill != "black" or job.layers:
-        # never a wrong picture: these are drawn by the CPU backend only, for now
-        what = "a clip played backwards" if job.reversed else f"a generated {job.fill.split(':')[0]}"
-        if job.layers:
-            what = f"a composited segment ({len(job.layers)} layers, transitions or alpha)"
-        raise BackendUnavailableError(
-            f"the nvidia backend cannot render {what} yet ({job.label})", where, hint="use --backend cpu"
-        )
     if family not in (FAMILY_NVENC, FAMILY_NVDEC_HOST):
         raise BackendUnavailableError(
             f"the nvidia backend renders the {FAMILY_NVENC!r} and {FAMILY_NVDEC_HOST!r} encoder families, "
@@ -205,21 +189,29 @@ def render_segment_nvidia(job: SegmentJob, tmp_path: Path) -> dict[str, Any]:
             "keys must name the bytes written",
         )
     refuse_unsupported(job)
-    if family == FAMILY_NVDEC_HOST and job.source is None:
-        # a gap is black: nothing to decode, and the host encoder writes it
+    decodes: dict[str, str] = {}  # source path -> nvdec | cpu-fallback: why | cpu-chain: why
+    if family == FAMILY_NVDEC_HOST and job.source is None and not job.layers:
+        # a gap or a generator: nothing to decode, and the host encoder writes it
+        from farm.backends.fills import fill_picture
         from farm.backends.host_encode import black_picture, encode_segment
 
-        written = encode_segment(job, tmp_path, [(black_picture(job.encode), job.count)])
+        picture = black_picture(job.encode) if job.fill == "black" else fill_picture(job.encode, job.fill)
+        written = encode_segment(job, tmp_path, [(picture, job.count)])
         info: dict[str, Any] = {"frames": written, "encoder": _host_encoder(job), "gpu": False}
     else:
         state = gpu_state()
         with state.stream:
             if family == FAMILY_NVENC:
-                info = _render_nvenc(state, job, tmp_path, where)
+                info = _render_nvenc(state, job, tmp_path, where, decodes)
             else:
-                info = _render_host_encode(state, job, tmp_path, where)
+                info = _render_host_encode(state, job, tmp_path, where, decodes)
         state.segments += 1
     check_frame_count(info["frames"], job)
+    if decodes:
+        info["decode"] = decodes
+        clock = current_clock()
+        if clock is not None:  # the segment's record in the cache, and so the report, says so
+            clock.notes["decode"] = decodes
     return {**info, "backend": "nvidia", "seconds": time.perf_counter() - t0}
 
 
@@ -229,45 +221,35 @@ def _host_encoder(job: SegmentJob) -> str:
     return encoder_name(job.encode) + " on the host (no NVENC)"
 
 
-def _frames(state: GpuState, job: SegmentJob, where: Where) -> Iterator[tuple[Array, Array, int]]:
+def _frames(
+    state: GpuState, job: SegmentJob, where: Where, decodes: dict[str, str]
+) -> Iterator[tuple[Array, Array, int]]:
     """Yield ``(y, uv, repeat)``: every distinct output picture of ``job`` on the device, in order.
 
-    The planes are valid until the next item is requested.
+    NV12, or P010 where :func:`out_bits` says 10. A fill is drawn once; a
+    composited segment mixes its layers; a clip played backwards is decoded
+    forwards, held, and shown backwards (a segment's worth of pictures).
     """
-    from farm.backends.nvidia.codec import frame_timestamp, frame_views
-    from farm.backends.nvidia.frames import black_frame, compose_frame, planes_from_views
+    from farm.backends.nvidia.layers import composite_pictures, fill_planes, source_pictures
 
-    cp = state.cp
-    spec = job.encode
-    if job.source is None:
-        y, uv = black_frame(cp, spec.width, spec.height)
+    bits = out_bits(job)
+    if job.layers:
+        pictures = composite_pictures(state, job, where, decodes)
+    elif job.source is None:
+        y, uv = fill_planes(state.cp, job, job.fill, bits)
         yield y, uv, job.count
         return
-    assert job.geometry is not None
-    src = job.source
-    plan = frame_plan(job.geometry)
-    matrix, range_ = kernel_colour(src.colorspace, src.color_range)
-    lut = state.lut(job.lut_path, job.lut_hash)
-    for batch in batches(decode_steps(job), DECODE_BATCH):
-        frames = state.reader.fetch(src.path, [s.index for s in batch], where, src.identity)
-        for step, frame in zip(batch, frames, strict=True):
-            stamp = frame_timestamp(frame)
-            if not pts_matches(stamp, step.pts, src.time_base):
-                raise MediaError(
-                    f"NVDEC returned the frame at timestamp {stamp} for source frame {step.index}, whose "
-                    f"timestamp is {step.pts}: the decoder's frame numbering disagrees with the probe "
-                    "(open GOP or edit list?)",
-                    where,
-                    hint="render this source with --backend cpu",
-                )
-            y_in, uv_in = planes_from_views(cp, frame_views(frame), src.width, src.height)
-            y, uv = compose_frame(cp, y_in, uv_in, plan, lut, matrix, range_, SCALE_FILTER)
-            yield y, uv, step.repeat
-        # the next fetch unlocks these surfaces: the kernels reading them must be done
-        state.stream.synchronize()
+    else:
+        pictures = source_pictures(state, job, where, decodes, keep_alpha=False, out_bits=bits)
+        if job.reversed:
+            pictures = iter(list(pictures)[::-1])
+    for y, uv, _, repeat in pictures:
+        yield y, uv, repeat
 
 
-def _render_nvenc(state: GpuState, job: SegmentJob, tmp_path: Path, where: Where) -> dict[str, Any]:
+def _render_nvenc(
+    state: GpuState, job: SegmentJob, tmp_path: Path, where: Where, decodes: dict[str, str]
+) -> dict[str, Any]:
     from farm.backends.nvidia.codec import NvencSession, encode_frames
     from farm.backends.nvidia.frames import EncoderInput, nv12_surface
     from farm.backends.nvidia.mux import encoder_output_pictures, mux_annexb
@@ -280,7 +262,7 @@ def _render_nvenc(state: GpuState, job: SegmentJob, tmp_path: Path, where: Where
     t_decode = time.perf_counter()
     surfaces = (
         (EncoderInput(nv12_surface(cp, y, uv, surface)), repeat)
-        for y, uv, repeat in _frames(state, job, where)
+        for y, uv, repeat in _frames(state, job, where, decodes)
     )
     outputs = encode_frames(session, surfaces)
     t_encode = time.perf_counter()
@@ -305,7 +287,9 @@ def _render_nvenc(state: GpuState, job: SegmentJob, tmp_path: Path, where: Where
     }
 
 
-def _render_host_encode(state: GpuState, job: SegmentJob, tmp_path: Path, where: Where) -> dict[str, Any]:
+def _render_host_encode(
+    state: GpuState, job: SegmentJob, tmp_path: Path, where: Where, decodes: dict[str, str]
+) -> dict[str, Any]:
     """NVDEC + CuPy, then one asynchronous copy to pinned host memory per distinct frame, then the
     shared host encoder (:mod:`farm.backends.nvidia.transfer`)."""
     import av
@@ -314,12 +298,18 @@ def _render_host_encode(state: GpuState, job: SegmentJob, tmp_path: Path, where:
     from farm.backends.nvidia.transfer import HostCopies
 
     spec = job.encode
+    frames = _frames(state, job, where, decodes)
+    if out_bits(job) == 10:  # P010 pictures: one synchronous copy each (the pinned ring is 8-bit)
+        from farm.backends.nvidia.transfer import host_yuv420p10
+
+        written = encode_segment(job, tmp_path, ((host_yuv420p10(y, uv), r) for y, uv, r in frames))
+        return {"frames": written, "encoder": _host_encoder(job), "gpu": True}
     size = (spec.width, spec.height)
     if size not in state.copies:
         state.copies[size] = HostCopies(state.cp, *size)
     pictures = (
         (av.VideoFrame.from_ndarray(host, format="yuv420p"), repeat)
-        for host, repeat in state.copies[size].pictures(_frames(state, job, where))
+        for host, repeat in state.copies[size].pictures(frames)
     )
     written = encode_segment(job, tmp_path, pictures)
     return {"frames": written, "encoder": _host_encoder(job), "gpu": True}

@@ -96,3 +96,24 @@ class HostCopies:
             ready, event, times = pending.popleft()
             event.synchronize()
             yield self.host[ready], times
+
+
+def host_yuv420p10(y: Any, uv: Any) -> Any:
+    """A P010 device picture as a host ``yuv420p10le`` PyAV frame (one synchronous copy per plane).
+
+    The 10-bit output path of GPUs without NVENC: the codes leave the device
+    unrounded, and the host encoder writes them (HEVC Main10, or ProRes after
+    its 4:2:2 conversion).
+    """
+    import av
+
+    h, w = (int(n) for n in y.shape)
+    planes = [y, uv[:, :, 0], uv[:, :, 1]]
+    hosts = [np.asarray(p.get() if hasattr(p, "get") else p) >> 6 for p in planes]
+    frame = av.VideoFrame(w, h, "yuv420p10le")
+    for plane, data in zip(frame.planes, hosts, strict=True):
+        rows, cols = data.shape
+        padded = np.zeros((rows, plane.line_size // 2), np.uint16)
+        padded[:, :cols] = data
+        plane.update(padded.tobytes())
+    return frame
