@@ -60,16 +60,12 @@ def _cache_notes(work: Path, tag: str) -> list[dict]:
     return [json.loads(p.read_text()) for p in (work / f"cache-{tag}").rglob("*.json")]
 
 
-def test_sources_nvdec_cannot_decode_fall_back_to_the_cpu_and_the_record_says_why(
-    fake_gpu,  # noqa: F811
-    tmp_path,
-):
-    """A ProRes 4:2:2 10-bit source: decoded by PyAV, uploaded, through the same kernels; frame-exact."""
+def _prores_render(tmp_path: Path, family: str) -> tuple[Path, list[dict]]:
+    """A ProRes 4:2:2 10-bit coded clip (source 12) cut at frames 2..9 and rendered by the nvidia backend."""
     import av
 
     from farm.media.synth import write_clip
 
-    fake_gpu(nvenc_engines=0)
     root = tmp_path / "project"
     (root / "media").mkdir(parents=True)
     eight = tmp_path / "eight.mp4"
@@ -83,10 +79,48 @@ def test_sources_nvdec_cannot_decode_fall_back_to_the_cpu_and_the_record_says_wh
             dst.mux(stream.encode(ten))
         dst.mux(stream.encode(None))
     project = coded.write_project(root, {"cut": [Shot("media/pro.mov", 2, 8)]})
-    out = render_variants(project, "nvidia", "nvdec+cpu", tmp_path)["cut"]
+    out = render_variants(project, "nvidia", family, tmp_path)["cut"]
+    notes = [n["decode"] for n in _cache_notes(tmp_path, f"nvidia-{family}") if "decode" in n]
+    return out, notes
+
+
+def _check_prores_render(out: Path, notes: list[dict]) -> None:
     assert media_check.frame_codes(out) == [(12, 2 + i) for i in range(8)]
-    notes = [n.get("decode") for n in _cache_notes(tmp_path, "nvidia-nvdec+cpu") if "decode" in n]
     assert notes, "no segment records how its source was decoded"
     for decode in notes:
         (route,) = decode.values()
         assert route.startswith("cpu-fallback: NVDEC decodes 4:2:0 only, the source is 4:2:2"), route
+
+
+def test_sources_nvdec_cannot_decode_fall_back_to_the_cpu_and_the_record_says_why(
+    fake_gpu,  # noqa: F811
+    tmp_path,
+):
+    """A ProRes 4:2:2 10-bit source: decoded by PyAV, uploaded, through the same kernels; frame-exact."""
+    fake_gpu(nvenc_engines=0)
+    _check_prores_render(*_prores_render(tmp_path, "nvdec+cpu"))
+
+
+# ------------------------------------------------------------------ on a GPU (marked gpu: skipped here)
+
+
+@pytest.mark.gpu
+def test_on_the_gpu_the_composited_cut_renders_as_the_cpu_backend_does(project_dir, tmp_path):
+    """Real NVDEC, the CUDA compositing kernel and the GPU's encoder family, against the CPU render."""
+    from farm.backends.nvidia.pipeline import encode_family
+
+    toml = composite_cut.write(project_dir)
+    gpu = frames_of(render_variants(toml, "nvidia", encode_family("nvidia"), tmp_path)["c"])
+    cpu = frames_of(render_variants(toml, "cpu", "cpu", tmp_path)["c"])
+    assert len(gpu) == len(cpu) == 41
+    diff = [float(np.abs(g - c).mean()) for g, c in zip(gpu, cpu, strict=True)]
+    print("gpu vs cpu, mean abs difference per frame: max", max(diff), "median", np.median(diff))
+    assert max(diff) < 6, diff
+
+
+@pytest.mark.gpu
+def test_on_the_gpu_a_prores_source_falls_back_to_the_cpu_decoder(tmp_path):
+    """On a real GPU the fallback route is the same: PyAV decodes, the CUDA kernels convert."""
+    from farm.backends.nvidia.pipeline import encode_family
+
+    _check_prores_render(*_prores_render(tmp_path, encode_family("nvidia")))
