@@ -14,7 +14,9 @@ On a machine with an NVIDIA GPU, CuPy and PyNvVideoCodec (no Ray needed):
    warmed before the clock starts.
 3. **kernels** — the fused NV12 4K → LUT → 1080p kernel's GB/s against a
    measured device copy and the card's theoretical bandwidth
-   (``benchmarks/bench_kernels.py``'s ``bench_gpu``).
+   (``benchmarks/bench_kernels.py``'s ``bench_gpu``); the compositing kernel
+   (three 1080p layers) checked byte for byte against its NumPy twin and timed
+   (``benchmarks/bench_composite.py``, ``composite`` in the record).
 4. **host copies** — 1080p pictures through the ``nvdec+cpu`` family's pinned,
    asynchronous device → host copies alone: the rate the copy allows.
 5. **end to end** — 4K → 1080p frames per second through
@@ -227,12 +229,16 @@ def bench_host_copies(frames: int = 240, size: tuple[int, int] = (1920, 1080)) -
 # ------------------------------------------------------------------ kernels
 
 
-def bench_kernels(iterations: int) -> dict:
-    spec = importlib.util.spec_from_file_location("bench_kernels", REPO / "benchmarks" / "bench_kernels.py")
+def _bench_module(name: str):  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.bench_gpu(iterations)
+    return module
+
+
+def bench_kernels(iterations: int) -> dict:
+    return _bench_module("bench_kernels").bench_gpu(iterations)
 
 
 # ------------------------------------------------------------------ end to end
@@ -393,6 +399,12 @@ def main(argv: list[str] | None = None) -> int:
             record["kernels"] = bench_kernels(args.iterations)
         except Exception as exc:  # noqa: BLE001
             record["errors"]["kernels"] = _error(exc)
+        try:
+            record["composite"] = _bench_module("bench_composite").bench_gpu(args.iterations)
+            if "skipped" not in record["composite"] and not record["composite"]["equal_to_numpy_twin"]:
+                record["errors"]["composite"] = "the compositing kernel differs from its NumPy twin"
+        except Exception as exc:  # noqa: BLE001
+            record["errors"]["composite"] = _error(exc)
         try:
             record["host_copies"] = bench_host_copies()
         except Exception as exc:  # noqa: BLE001
