@@ -139,3 +139,22 @@ def test_a_422_ten_bit_frame_is_uploaded_as_p010() -> None:
     assert y.dtype == np.uint16 and y.shape == (16, 32) and uv.shape == (8, 16, 2)
     np.testing.assert_array_equal(y >> 6, values)
     assert set(np.unique(uv[..., 0] >> 6)) == {400} and set(np.unique(uv[..., 1] >> 6)) == {600}
+
+
+def test_full_range_pictures_keep_their_range_and_their_codes() -> None:
+    """A JPEG-range 4:2:0 picture is packed as it is; a 4:2:2 one turns limited in swscale, and says so."""
+    import av
+
+    from farm.backends.nvidia.layers import host_range
+
+    packed = av.VideoFrame(16, 8, "yuvj420p")
+    for plane, value in zip(packed.planes, (0, 128, 255), strict=True):
+        plane.update(np.full(plane.buffer_size, value, np.uint8).tobytes())
+    y, uv = host_nv12(packed, 8)
+    assert set(np.unique(y)) == {0} and set(np.unique(uv[..., 1])) == {255}
+    assert host_range(packed, "pc") == "pc"
+    scaled = av.VideoFrame(16, 8, "yuvj422p")
+    for plane, value in zip(scaled.planes, (0, 128, 128), strict=True):
+        plane.update(np.full(plane.buffer_size, value, np.uint8).tobytes())
+    y, _ = host_nv12(scaled, 8)
+    assert set(np.unique(y)) == {16} and host_range(scaled, "pc") == "tv"

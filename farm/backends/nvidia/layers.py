@@ -56,20 +56,56 @@ def decode_route(src: SourceRef, gpu_id: int) -> tuple[str, str]:
     return (CPU_CHAIN if src.alpha else CPU_FALLBACK), reason
 
 
+#: planar 4:2:0 formats packed as they are (no scaler: exact, and a full-range picture stays full range)
+_PLANAR_420 = {"yuv420p": 8, "yuvj420p": 8, "yuva420p": 8, "yuv420p10le": 10}
+
+
 def host_nv12(frame: Any, bits: int) -> tuple[np.ndarray, np.ndarray]:
-    """A decoded PyAV frame as host NV12 (8 bits) or P010 (more) planes: 4:2:0, at the source's depth."""
+    """A decoded PyAV frame as host NV12 (``bits`` 8) or P010 (more) planes: 4:2:0, the source's range.
+
+    8- and 10-bit planar 4:2:0 frames are packed directly; others (4:2:2,
+    4:4:4, 12-bit) go through swscale, which keeps limited range but would
+    move a ``yuvj`` (full-range) picture to limited range: see :func:`host_range`.
+    """
     if frame.width % 2 or frame.height % 2:
         raise ValueError(f"a {frame.width}x{frame.height} picture has no 4:2:0 chroma (odd size)")
     wide = bits > 8
+    w, h = frame.width, frame.height
+    depth = _PLANAR_420.get(frame.format.name)
+    if depth is not None:
+        y, u, v = (
+            _plane(frame, i, depth, rows, cols)
+            for i, rows, cols in ((0, h, w), (1, h // 2, w // 2), (2, h // 2, w // 2))
+        )
+        uv = np.stack([u, v], axis=-1)
+        if wide:  # P010: the 10-bit code in the high bits (8-bit codes widened exactly)
+            shift = 6 if depth == 10 else 8
+            return y.astype(np.uint16) << shift, uv.astype(np.uint16) << shift
+        if depth == 10:
+            raise ValueError("a 10-bit picture is uploaded as P010, not NV12")
+        return y, uv
     converted = frame.reformat(format="p010le" if wide else "nv12")
     dtype = np.uint16 if wide else np.uint8
-    w, h = converted.width, converted.height
     planes = []
     for index, rows in ((0, h), (1, h // 2)):
         plane = converted.planes[index]
         data = np.frombuffer(memoryview(plane), dtype).reshape(-1, plane.line_size // dtype().itemsize)
         planes.append(np.ascontiguousarray(data[:rows, :w]))
     return planes[0], planes[1].reshape(h // 2, w // 2, 2)
+
+
+def host_range(frame: Any, color_range: str) -> str:
+    """The range of :func:`host_nv12`'s planes: swscale moves a full-range ``yuvj`` picture it converts
+    to limited range (``tv``); packed pictures keep the source's."""
+    name = frame.format.name
+    return "tv" if name.startswith("yuvj") and name not in _PLANAR_420 else color_range
+
+
+def _plane(frame: Any, index: int, depth: int, rows: int, cols: int) -> np.ndarray:
+    plane = frame.planes[index]
+    dtype = np.uint16 if depth > 8 else np.uint8
+    data = np.frombuffer(memoryview(plane), dtype).reshape(-1, plane.line_size // dtype().itemsize)
+    return np.ascontiguousarray(data[:rows, :cols])
 
 
 def host_alpha(frame: Any) -> np.ndarray | None:
@@ -149,16 +185,17 @@ def source_pictures(
     matrix, range_ = kernel_colour(src.colorspace, src.color_range)
     lut = state.lut(job.lut_path, job.lut_hash)
 
-    def composed(y_in: Any, uv_in: Any, repeat: int) -> Picture:
+    def composed(y_in: Any, uv_in: Any, repeat: int, in_range: str = range_) -> Picture:
         y, uv = compose_frame(
-            xp, y_in, uv_in, plan, lut, matrix, range_, SCALE_FILTER, src.mirrored, out_bits
+            xp, y_in, uv_in, plan, lut, matrix, in_range, SCALE_FILTER, src.mirrored, out_bits
         )
         return y, uv, None, repeat
 
     if route == CPU_FALLBACK:
         for frame, repeat in host_decoded(job, where):
             y_host, uv_host = host_nv12(frame, src.bit_depth)
-            yield composed(xp.asarray(y_host), xp.asarray(uv_host), repeat)
+            in_range = kernel_colour(src.colorspace, host_range(frame, src.color_range))[1]
+            yield composed(xp.asarray(y_host), xp.asarray(uv_host), repeat, in_range)
         return
     yield from _nvdec_pictures(state, job, where, composed)
 
