@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from gpu_helpers import render_variants, root_helpers
+from gpu_helpers import load_test_module, render_variants, root_helpers
 from test_nvidia_pipeline import fake_gpu  # noqa: F401 - the fixture
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "kernels"))
@@ -124,3 +124,65 @@ def test_on_the_gpu_a_prores_source_falls_back_to_the_cpu_decoder(tmp_path):
     from farm.backends.nvidia.pipeline import encode_family
 
     _check_prores_render(*_prores_render(tmp_path, encode_family("nvidia")))
+
+
+def test_an_interlaced_source_is_deinterlaced_on_the_cpu_then_scaled_on_the_gpu(
+    fake_gpu,  # noqa: F811
+    tmp_path,
+):
+    """50i through bwdif (CPU) and the GPU chain combs no more than the CPU backend's render of it."""
+    interlaced_media = load_test_module(
+        "interlaced_media", Path(__file__).resolve().parents[1] / "interlaced_media.py"
+    )
+    fake_gpu(nvenc_engines=2)
+    root = tmp_path / "project"
+    (root / "media").mkdir(parents=True)
+    woven, _ = interlaced_media.write_pair(root / "media", frames=8)
+    project = coded.write_project(
+        root, {"cut": [Shot(f"media/{woven.name}", 0, 6)]}, output={"width": 160, "height": 120}
+    )
+    gpu = render_variants(project, "nvidia", "nvenc", tmp_path)["cut"]
+    cpu = render_variants(project, "cpu", "cpu", tmp_path)["cut"]
+    combs = [[interlaced_media.combing(f[..., 0]) for f in frames_of(path)] for path in (gpu, cpu)]
+    assert len(combs[0]) == len(combs[1]) == 6
+    print("combing: nvidia", np.mean(combs[0]), "cpu", np.mean(combs[1]))
+    assert np.mean(combs[0]) <= np.mean(combs[1]) * 1.25 + 0.2, combs
+    notes = [n["decode"] for n in _cache_notes(tmp_path, "nvidia-nvenc") if "decode" in n]
+    assert notes and all("interlaced (tff)" in route for n in notes for route in n.values()), notes
+
+
+def test_a_ten_bit_output_keeps_ten_bits_on_a_gpu_without_nvenc(
+    fake_gpu,  # noqa: F811
+    tmp_path,
+):
+    """A 10-bit ramp (HEVC Main10, decoded as P016) to a Main10 output through the host encoder."""
+    import av
+
+    fake_gpu(nvenc_engines=0)
+    root = tmp_path / "project"
+    (root / "media").mkdir(parents=True)
+    w, h = 320, 64
+    ramp = (64 + np.arange(w) * (940 - 64) // (w - 1)).astype(np.uint16)
+    with av.open(str(root / "media" / "ramp.mp4"), "w") as dst:
+        stream = dst.add_stream("libx265", rate=24)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p10le"
+        stream.codec_context.options = {"x265-params": "log-level=error:lossless=1"}
+        for i in range(4):
+            frame = av.VideoFrame(w, h, "yuv420p10le")
+            for plane, data in zip(frame.planes, (np.tile(ramp, (h, 1)), None, None), strict=True):
+                values = data if data is not None else np.full((h // 2, w // 2), 512, np.uint16)
+                padded = np.zeros((values.shape[0], plane.line_size // 2), np.uint16)
+                padded[:, : values.shape[1]] = values
+                plane.update(padded.tobytes())
+            frame.pts = i
+            dst.mux(stream.encode(frame))
+        dst.mux(stream.encode(None))
+    output = {"width": w, "height": h, "codec": "hevc", "bit_depth": 10, "quality": 4}
+    project = coded.write_project(root, {"cut": [Shot("media/ramp.mp4", 0, 4)]}, output=output)
+    out = render_variants(project, "nvidia", "nvdec+cpu", tmp_path)["cut"]
+    with av.open(str(out)) as container:
+        frames = [f for f in container.decode(video=0)]
+    assert [f.format.name for f in frames] == ["yuv420p10le"] * 4
+    levels = np.unique(frames[0].to_ndarray()[: h // 2])
+    print("levels kept of the 10-bit ramp:", len(levels))
+    assert len(levels) > 256, len(levels)  # an 8-bit step anywhere on the way would leave at most 220
