@@ -31,17 +31,14 @@ HOPPER = {
     [
         (("h264", 8, "4:2:0", "progressive", False), HOPPER, None),
         (("hevc", 10, "4:2:0", "progressive", False), HOPPER, None),
-        (
-            ("prores", 10, "4:2:2", "progressive", False),
-            HOPPER,
-            "NVDEC decodes 4:2:0 only, the source is 4:2:2",
-        ),
+        (("prores", 10, "4:2:2", "progressive", False), HOPPER, "NVDEC does not decode prores"),
+        (("hevc", 10, "4:2:2", "progressive", False), HOPPER, "NVDEC decodes 4:2:0 only, the source is hevc"),
         (("h264", 10, "4:2:0", "progressive", False), HOPPER, "NVDEC does not decode h264 10-bit 4:2:0"),
         (("av1", 10, "4:2:0", "progressive", False), HOPPER, "this GPU's NVDEC does not decode av1 10-bit"),
         (("av1", 10, "4:2:0", "progressive", False), None, None),  # no answer: the table (Ada decodes AV1)
         (("h264", 8, "4:2:0", "tff", False), HOPPER, "the source is interlaced (tff): bwdif runs on the CPU"),
         (("png", 8, "4:4:4", "progressive", True), HOPPER, "the source has an alpha channel"),
-        (("mjpeg", 8, "4:2:0", "progressive", False), HOPPER, "NVDEC does not decode mjpeg 8-bit 4:2:0"),
+        (("mjpeg", 8, "4:2:0", "progressive", False), HOPPER, "NVDEC does not decode mjpeg"),
     ],
 )
 def test_the_capability_table_decides_where_a_source_decodes(source, answer, reason) -> None:  # type: ignore[no-untyped-def]

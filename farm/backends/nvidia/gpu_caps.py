@@ -51,8 +51,10 @@ def cpu_decode_reason(
         return f"the source is interlaced ({field_order}): bwdif runs on the CPU"
     if not codec:
         return None
+    if codec not in {name for name, _ in NVDEC_FORMATS}:
+        return f"NVDEC does not decode {codec}"
     if chroma not in ("4:2:0", "gray"):
-        return f"NVDEC decodes 4:2:0 only, the source is {chroma}"
+        return f"NVDEC decodes 4:2:0 only, the source is {codec} {chroma}"
     depth = 8 if bits <= 8 else bits
     label = f"{codec} {depth}-bit 4:2:0"
     if gpu_answer is not None and label in gpu_answer:

@@ -12,9 +12,10 @@ source and the GPU at hand (:func:`decode_route`, from the capability table in
   sources through the CPU backend's ``bwdif`` first —, converts it to 4:2:0
   at its own depth (NV12, or P010 above 8 bits, so a 10-bit source reaches the
   LUT with its 10 bits) and uploads it, once per distinct frame;
-* ``cpu-chain``: a source with an alpha channel goes through the CPU
-  backend's whole filter chain (alpha kept, straight), and the result is
-  uploaded: no GPU kernel scales alpha yet.
+* ``cpu-chain``: a source with an alpha channel, or whose pictures are RGB
+  or grey (stills), goes through the CPU backend's whole filter chain (alpha
+  kept, straight) and the result is uploaded: no GPU kernel scales alpha or
+  converts RGB yet.
 
 Composited segments mix their layers with :mod:`farm.kernels._composite`
 (the CUDA kernel on the device; the CPU backend's rule, bit for bit).
@@ -53,7 +54,9 @@ def decode_route(src: SourceRef, gpu_id: int) -> tuple[str, str]:
         reason = "an image sequence (NVDEC reads streams)"
     if reason is None:
         return NVDEC, ""
-    return (CPU_CHAIN if src.alpha else CPU_FALLBACK), reason
+    # pictures that are not Y'CbCr (RGB, grey stills) or carry alpha: the CPU backend's exact chain
+    chain = src.alpha or src.chroma in ("rgb", "gray")
+    return (CPU_CHAIN if chain else CPU_FALLBACK), reason
 
 
 #: planar 4:2:0 formats packed as they are (no scaler: exact, and a full-range picture stays full range)
