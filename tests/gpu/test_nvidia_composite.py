@@ -186,3 +186,26 @@ def test_a_ten_bit_output_keeps_ten_bits_on_a_gpu_without_nvenc(
     levels = np.unique(frames[0].to_ndarray()[: h // 2])
     print("levels kept of the 10-bit ramp:", len(levels))
     assert len(levels) > 256, len(levels)  # an 8-bit step anywhere on the way would leave at most 220
+
+
+@pytest.mark.parametrize(
+    "name", ["otio/transition.otio", "otio/multiple_track.otio", "edl/dissolve_test_4.edl"]
+)
+def test_real_cuts_with_tracks_and_transitions_render_as_on_the_cpu(
+    fake_gpu,  # noqa: F811
+    tmp_path,
+    name,
+):
+    """Real edit files (with the harness's generated media) through the nvidia backend and the CPU one."""
+    harness = load_test_module(
+        "realcuts_harness", Path(__file__).resolve().parents[1] / "realcuts_harness.py"
+    )
+    if not harness.REALCUTS.is_dir():
+        pytest.skip("../shared/realcuts is not there")
+    fake_gpu(nvenc_engines=0)
+    project, _ = harness.build_project(harness.REALCUTS / name, tmp_path / "p")
+    gpu = frames_of(render_variants(project, "nvidia", "nvdec+cpu", tmp_path)["cut"])
+    cpu = frames_of(render_variants(project, "cpu", "cpu", tmp_path)["cut"])
+    assert len(gpu) == len(cpu) > 0
+    diff = [float(np.abs(g - c).mean()) for g, c in zip(gpu, cpu, strict=True)]
+    assert max(diff) < 2, diff
