@@ -155,3 +155,21 @@ def test_full_range_pictures_keep_their_range_and_their_codes() -> None:
         plane.update(np.full(plane.buffer_size, value, np.uint8).tobytes())
     y, _ = host_nv12(scaled, 8)
     assert set(np.unique(y)) == {16} and host_range(scaled, "pc") == "tv"
+
+
+def test_a_transition_the_kernel_does_not_know_is_refused_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A mask the planner may learn later (an iris wipe) is exit 69 naming it, never a wrong picture."""
+    import types
+
+    from farm.backends.nvidia import layers
+    from farm.errors import BackendUnavailableError, Where
+    from farm.planning import units
+
+    monkeypatch.setattr(units, "MASKS", (*units.MASKS, "iris"))
+    spec = units.EncodeSpec(codec="h264", quality=20, preset="veryfast", width=64, height=36, fps=24, gop=24)
+    fill = units.Layer(None, "bars", None, None, None, (), (), (1, 1), "iris")
+    job = units.SegmentJob("k" * 40, (), (), 2, None, None, None, None, spec, "c/bars", layers=(fill,))
+    state = types.SimpleNamespace(cp=np)
+    with pytest.raises(BackendUnavailableError, match="iris transition") as info:
+        list(layers.composite_pictures(state, job, Where(), {}))
+    assert info.value.exit_code == 69

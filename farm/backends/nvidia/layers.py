@@ -32,8 +32,8 @@ import numpy as np
 from farm.backends.nvidia.gpu_caps import cpu_decode_reason
 from farm.backends.nvidia.params import FramePlan, frame_plan, kernel_colour, pts_matches
 from farm.backends.schedule import batches, decode_steps
-from farm.errors import MediaError, Where
-from farm.kernels._composite import finish, mix_layer, new_accumulator
+from farm.errors import BackendUnavailableError, MediaError, Where
+from farm.kernels._composite import WIPES, finish, mix_layer, new_accumulator
 from farm.planning.units import SegmentJob, SourceRef
 
 #: a picture on the device: Y, interleaved UV, straight alpha (None: opaque), repeat count
@@ -253,6 +253,13 @@ def composite_pictures(
 ) -> Iterator[Picture]:
     """The composited segment's frames on the device: its layers mixed bottom to top over black."""
     xp, spec = state.cp, job.encode
+    unknown = sorted({layer.mask for layer in job.layers if layer.mask and layer.mask not in WIPES})
+    if unknown:  # a transition the CPU backend learnt and the compositing kernel has not
+        raise BackendUnavailableError(
+            f"the nvidia backend cannot draw the {', '.join(unknown)} transition yet ({job.label})",
+            where,
+            hint="use --backend cpu",
+        )
     layers: list[dict[int, tuple[Any, Any, Any | None]]] = []
     for layer in job.layers:
         if layer.source is None or layer.geometry is None:

@@ -15,7 +15,10 @@ worker's one CUDA stream, then
   NVENC.
 
 Which source frames to decode and how often each is shown is the schedule
-both backends share (:mod:`farm.backends.schedule`).
+both backends share (:mod:`farm.backends.schedule`). Where each source is
+decoded (NVDEC, or PyAV on the host for what NVDEC cannot), fills and
+composited segments are :mod:`farm.backends.nvidia.layers`; the route of every
+source is in the segment's record (``decode``).
 
 The family is part of the segment key and is decided when planning
 (:func:`encode_family`); a worker asked for a family it cannot produce fails
