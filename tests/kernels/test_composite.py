@@ -137,3 +137,13 @@ def test_the_cuda_accumulator_matches_before_rounding(device_xp, rng) -> None:  
     np.testing.assert_array_equal(device_xp.asnumpy(dev[0]), ref[0])
     np.testing.assert_array_equal(device_xp.asnumpy(dev[1]), ref[1])
     assert np.array_equal(device_xp.asnumpy(finish(*dev)[0]), finish(*ref)[0])
+
+
+def test_rounding_is_once_ties_to_even_and_clamped(device_xp) -> None:  # type: ignore[no-untyped-def]
+    acc = np.array([[-3.0, 0.5, 1.5, 2.5], [16.49999, 254.5, 255.4, 300.0]], np.float32)
+    uv = np.full((1, 2, 2), 127.5, np.float32)
+    expected = ([[0, 0, 2, 2], [16, 254, 255, 255]], [[[128, 128], [128, 128]]])
+    for xp in (np, device_xp):
+        y_out, uv_out = finish(xp.asarray(acc), xp.asarray(uv))
+        np.testing.assert_array_equal(device_xp.asnumpy(y_out) if xp is device_xp else y_out, expected[0])
+        np.testing.assert_array_equal(device_xp.asnumpy(uv_out) if xp is device_xp else uv_out, expected[1])
