@@ -213,7 +213,7 @@ def render_segment_nvidia(job: SegmentJob, tmp_path: Path) -> dict[str, Any]:
     if decodes:
         info["decode"] = decodes
         clock = current_clock()
-        if clock is not None:  # the segment's record in the cache, and so the report, says so
+        if clock is not None:  # lands in the segment's record in the cache (its .json)
             clock.notes["decode"] = decodes
     return {**info, "backend": "nvidia", "seconds": time.perf_counter() - t0}
 
