@@ -35,7 +35,12 @@ HOPPER = {
         (("hevc", 10, "4:2:2", "progressive", False), HOPPER, "NVDEC decodes 4:2:0 only, the source is hevc"),
         (("h264", 10, "4:2:0", "progressive", False), HOPPER, "NVDEC does not decode h264 10-bit 4:2:0"),
         (("av1", 10, "4:2:0", "progressive", False), HOPPER, "this GPU's NVDEC does not decode av1 10-bit"),
-        (("av1", 10, "4:2:0", "progressive", False), None, None),  # no answer: the table (Ada decodes AV1)
+        (("av1", 10, "4:2:0", "progressive", False), None, None),
+        (
+            ("libdav1d", 8, "4:2:0", "progressive", False),
+            HOPPER,
+            "this GPU's NVDEC does not decode av1 8-bit",
+        ),  # no answer: the table (Ada decodes AV1)
         (("h264", 8, "4:2:0", "tff", False), HOPPER, "the source is interlaced (tff): bwdif runs on the CPU"),
         (("png", 8, "4:4:4", "progressive", True), HOPPER, "the source has an alpha channel"),
         (("mjpeg", 8, "4:2:0", "progressive", False), HOPPER, "NVDEC does not decode mjpeg"),

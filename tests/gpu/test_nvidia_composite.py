@@ -209,3 +209,36 @@ def test_real_cuts_with_tracks_and_transitions_render_as_on_the_cpu(
     assert len(gpu) == len(cpu) > 0
     diff = [float(np.abs(g - c).mean()) for g, c in zip(gpu, cpu, strict=True)]
     assert max(diff) < 2, diff
+
+
+def test_av1_on_a_gpu_whose_nvdec_lacks_it_decodes_on_the_cpu(
+    fake_gpu,  # noqa: F811
+    tmp_path,
+):
+    """The GPU's own answer decides: the stand-in is a Hopper, whose NVDEC has no AV1."""
+    import av
+
+    from farm.media.synth import write_clip
+
+    fake_gpu(nvenc_engines=0)
+    root = tmp_path / "project"
+    (root / "media").mkdir(parents=True)
+    eight = tmp_path / "eight.mp4"
+    write_clip(eight, width=320, height=180, rate=24, frames=6, source_id=13)
+    with av.open(str(eight)) as src, av.open(str(root / "media" / "av1.mp4"), "w") as dst:
+        stream = dst.add_stream("libsvtav1", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 320, 180, "yuv420p"
+        stream.codec_context.options = {"preset": "12", "crf": "20"}
+        for frame in src.decode(video=0):
+            frame.pict_type = av.video.frame.PictureType.NONE
+            dst.mux(stream.encode(frame))
+        dst.mux(stream.encode(None))
+    project = coded.write_project(root, {"cut": [Shot("media/av1.mp4", 0, 6)]})
+    out = render_variants(project, "nvidia", "nvdec+cpu", tmp_path)["cut"]
+    assert media_check.frame_codes(out) == [(13, i) for i in range(6)]
+    notes = [n["decode"] for n in _cache_notes(tmp_path, "nvidia-nvdec+cpu") if "decode" in n]
+    assert notes and all(
+        route == "cpu-fallback: this GPU's NVDEC does not decode av1 8-bit 4:2:0"
+        for n in notes
+        for route in n.values()
+    ), notes

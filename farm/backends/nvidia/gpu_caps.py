@@ -29,6 +29,9 @@ MARKER = "farm-gpu-caps: "
 #: narrows it (Hopper's NVDEC has no AV1); anything else decodes on the CPU for that segment.
 NVDEC_FORMATS = frozenset({("h264", 8), ("hevc", 8), ("hevc", 10), ("av1", 8), ("av1", 10), ("vp9", 8)})
 
+#: FFmpeg decoder names (what the probe records) of the codecs NVDEC knows by another name
+DECODER_CODECS = {"libdav1d": "av1", "libaom-av1": "av1", "av1_cuvid": "av1", "libvpx-vp9": "vp9"}
+
 
 def cpu_decode_reason(
     codec: str,
@@ -42,7 +45,8 @@ def cpu_decode_reason(
 
     ``gpu_answer`` maps NVDEC's labels (``"hevc 10-bit 4:2:0"``) to what the
     GPU at hand said; a format it was not asked about, or without an answer,
-    follows :data:`NVDEC_FORMATS`. An unknown codec name (``""``) is tried on
+    follows :data:`NVDEC_FORMATS`. ``codec`` is the probe's decoder name
+    (``libdav1d`` reads as ``av1``). An unknown codec name (``""``) is tried on
     NVDEC, as before: the decoder then reports what it cannot read.
     """
     if alpha:
@@ -51,6 +55,7 @@ def cpu_decode_reason(
         return f"the source is interlaced ({field_order}): bwdif runs on the CPU"
     if not codec:
         return None
+    codec = DECODER_CODECS.get(codec, codec)
     if codec not in {name for name, _ in NVDEC_FORMATS}:
         return f"NVDEC does not decode {codec}"
     if chroma not in ("4:2:0", "gray"):
