@@ -32,13 +32,15 @@ def filter_spec(
     lut_path: str | None,
     keep_alpha: bool = False,
     pix_fmt: str = "yuv420p",
+    out_matrix: str = "bt709",
 ) -> list[tuple[str, str]]:
     """The libavfilter chain for one clip: every colour and geometry decision, explicit.
 
     ``keep_alpha`` (a layer of a composited segment): the output is yuva420p, the
     source's alpha kept (straight, not premultiplied) and letterbox padding transparent.
     ``pix_fmt`` is the encoder's: a 10-bit output is converted from the source (or
-    the LUT's planar float) straight to 10 bits, never through 8.
+    the LUT's planar float) straight to 10 bits, never through 8.  ``out_matrix`` is the
+    output's Y'CbCr matrix (``bt2020`` for an HDR output, whose LUT ends in BT.2020 R'G'B').
     """
     sw, sh = geometry.stored_scaled_size
     scale_in = (
@@ -74,7 +76,7 @@ def filter_spec(
         chain.append(("pad", f"{W}:{H}:{max(geometry.x, 0)}:{max(geometry.y, 0)}:color={pad}"))
     if lut_path is not None:
         out_format = "yuva420p" if keep_alpha else pix_fmt
-        chain += [("scale", "out_color_matrix=bt709:out_range=tv"), ("format", out_format)]
+        chain += [("scale", f"out_color_matrix={out_matrix}:out_range=tv"), ("format", out_format)]
     chain.append(("setsar", "1"))
     return chain
 
@@ -207,7 +209,9 @@ def _filtered_frames(
         if steps[0].index > 0:  # a fresh file starts at frame 0; image pipes (stills) cannot seek
             with optional_stage(clock, "decode"):
                 container.seek(steps[0].pts, stream=vs, backward=True, any_frame=False)
-        chain = filter_spec(src, job.geometry, job.lut_path, keep_alpha, job.encode.pix_fmt)
+        chain = filter_spec(
+            src, job.geometry, job.lut_path, keep_alpha, job.encode.pix_fmt, job.encode.matrix
+        )
         graph: Graph | None = None
         i = 0
         try:

@@ -26,11 +26,19 @@ from farm.output.spans import StageClock, current_clock, optional_stage
 from farm.planning.units import EncodeSpec, SegmentJob
 
 #: EncodeSpec.codec -> the libavcodec encoder
-ENCODERS: dict[str, Literal["libx264", "libx265", "prores_ks"]] = {
+ENCODERS: dict[str, Literal["libx264", "libx265", "prores_ks", "dnxhd"]] = {
     "h264": "libx264",
     "hevc": "libx265",
     "prores": "prores_ks",
+    "prores4444": "prores_ks",
+    "dnxhr": "dnxhd",
 }
+#: the colour tags (H.273 code points: primaries, transfer, matrix) of each output transfer
+TAGS = {"sdr": (1, 1, 1), "pq": (9, 16, 9), "hlg": (9, 18, 9)}
+#: x265's names for them (its VUI)
+_X265_VUI = {"pq": "colorprim=bt2020:transfer=smpte2084", "hlg": "colorprim=bt2020:transfer=arib-std-b67"}
+#: the mastering display of an HDR10 output: BT.2020 primaries and D65 white in x265's units (0.00002)
+_BT2020_DISPLAY = "G(8500,39850)B(6550,2300)R(35400,14600)WP(15635,16450)"
 
 
 def codec_threads() -> int:
@@ -45,7 +53,7 @@ def codec_threads() -> int:
         return 0
 
 
-def encoder_name(spec: EncodeSpec) -> Literal["libx264", "libx265", "prores_ks"]:
+def encoder_name(spec: EncodeSpec) -> Literal["libx264", "libx265", "prores_ks", "dnxhd"]:
     """The libavcodec encoder that writes ``spec``'s codec."""
     return ENCODERS[spec.codec]
 
@@ -58,32 +66,54 @@ def open_encoder(container: OutputContainer, spec: EncodeSpec) -> VideoStream:
     stream.pix_fmt = spec.pix_fmt
     stream.time_base = Fraction(spec.fps.denominator, spec.fps.numerator)
     cc = stream.codec_context
-    cc.color_primaries = 1  # BT.709
-    cc.color_trc = 1
-    cc.colorspace = 1
+    cc.color_primaries, cc.color_trc, cc.colorspace = TAGS[spec.transfer]  # BT.709, or BT.2020 PQ/HLG
     cc.color_range = 1  # limited ("tv")
     cc.thread_type = "AUTO"
     cc.thread_count = codec_threads()
     gop = str(spec.gop)
     options = {"crf": str(spec.quality), "preset": spec.preset, "g": gop}
-    if spec.codec == "prores":
-        # ProRes 422 HQ, every frame intra: segments concatenate as they are; "apl0" as Apple writes it
-        cc.options = {"profile": "3", "vendor": "apl0"}
+    if spec.codec in ("prores", "prores4444"):
+        # ProRes 422 HQ or 4444, every frame intra: segments concatenate as they are; "apl0" as Apple
+        # writes it
+        cc.options = {"profile": "3" if spec.codec == "prores" else "4", "vendor": "apl0"}
+        return stream
+    if spec.codec == "dnxhr":
+        # DNxHR HQX (10-bit 4:2:2), every frame intra: segments concatenate as they are
+        cc.options = {"profile": "dnxhr_hqx"}
         return stream
     if spec.codec == "h264":
         # scenecut may add I-frames; open-gop stays off (x264's default) so every GOP is closed
         options["x264-params"] = f"keyint={gop}:min-keyint={min(int(gop), 25)}:open-gop=0"
     else:
-        options["x265-params"] = f"keyint={gop}:min-keyint={min(int(gop), 25)}:open-gop=0:log-level=error"
+        options["x265-params"] = (
+            f"keyint={gop}:min-keyint={min(int(gop), 25)}:open-gop=0:log-level=error{_x265_hdr(spec)}"
+        )
         cc.codec_tag = "hvc1"  # what Apple players need for HEVC in MP4
     cc.options = options
     return stream
 
 
+def _x265_hdr(spec: EncodeSpec) -> str:
+    """x265's VUI for an HDR output and, for HDR10 (PQ), its SEI: mastering display and content light.
+
+    The mastering display is BT.2020 with a D65 white, from 0.0001 cd/m² to the output's peak;
+    MaxCLL is the project's ``max_cll`` or else that peak (farm's chain never goes above it),
+    MaxFALL the project's ``max_fall`` or 0 ("unknown", as HDR10 allows).
+    """
+    if spec.transfer == "sdr":
+        return ""
+    vui = f":{_X265_VUI[spec.transfer]}:colormatrix=bt2020nc:range=limited"
+    if spec.transfer != "pq":
+        return vui
+    peak = round(spec.peak_nits)
+    cll = spec.max_cll or peak
+    return vui + f":hdr10=1:master-display={_BT2020_DISPLAY}L({peak * 10000},1):max-cll={cll},{spec.max_fall}"
+
+
 def black_picture(spec: EncodeSpec) -> av.VideoFrame:
     """One limited-range black frame of the output size and pixel format (what a gap shows)."""
     frame = av.VideoFrame(spec.width, spec.height, spec.pix_fmt)
-    wide = spec.pix_fmt != "yuv420p"
+    wide = spec.pix_fmt != "yuv420p"  # every other format of an output is 10-bit
     dtype = np.uint16 if wide else np.uint8
     for plane, value in zip(frame.planes, (16, 128, 128), strict=True):
         level = value * 4 if wide else value

@@ -24,7 +24,12 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-CODECS = ("h264", "hevc", "prores")  # prores: ProRes 422 HQ, 10-bit 4:2:2, in a .mov
+#: prores: ProRes 422 HQ (10-bit 4:2:2); prores4444: ProRes 4444 (10-bit 4:4:4); dnxhr: DNxHR HQX
+#: (10-bit 4:2:2) — the three mezzanines, written in a .mov
+CODECS = ("h264", "hevc", "prores", "prores4444", "dnxhr")
+MOV_CODECS = ("prores", "prores4444", "dnxhr")
+#: an output's transfer: BT.709 SDR, HDR10 (PQ, with its metadata) or HLG — both HDR ones BT.2020
+OUTPUT_TRANSFERS = ("sdr", "pq", "hlg")
 FITS = ("fit", "fill", "stretch")
 PRESETS = (
     "ultrafast",
@@ -51,8 +56,12 @@ class OutputSpec:
     width: int = 1920
     height: int = 1080
     fps: Fraction = Fraction(24)
-    codec: str = "h264"  # h264 | hevc | prores
-    bit_depth: int = 8  # 8, or 10 (hevc: Main10; prores is always 10)
+    codec: str = "h264"  # one of CODECS
+    bit_depth: int = 8  # 8, or 10 (hevc: Main10; the mezzanines are always 10)
+    transfer: str = "sdr"  # sdr (BT.709) | pq (HDR10, BT.2020) | hlg (BT.2020, ARIB STD-B67)
+    peak_nits: float = 1000.0  # pq: the mastering display's peak, where highlights roll off to
+    max_cll: int = 0  # pq: MaxCLL in cd/m² for the metadata; 0: the peak (see README "HDR outputs")
+    max_fall: int = 0  # pq: MaxFALL in cd/m²; 0: unknown, as HDR10 allows
     quality: int = 20  # constant quality: crf for x264/x265
     preset: str = "veryfast"  # x264 preset name
     fit: str = "fit"  # fit (letter/pillarbox) | fill (crop) | stretch
@@ -100,7 +109,20 @@ class Project:
 
 
 _TOP_KEYS = {"output", "look", "variants", "media_roots", "media_search", "render", "media", "colour"}
-_OUTPUT_KEYS = {"width", "height", "fps", "codec", "quality", "preset", "fit", "bit_depth"}
+_OUTPUT_KEYS = {
+    "width",
+    "height",
+    "fps",
+    "codec",
+    "quality",
+    "preset",
+    "fit",
+    "bit_depth",
+    "transfer",
+    "peak_nits",
+    "max_cll",
+    "max_fall",
+}
 _LOOK_KEYS = {"lut", "reference", "method", "strength"}
 _VARIANT_KEYS = {"timeline", "timeline_name", "timeline_rate", "output", "look"}
 _RENDER_KEYS = {"segment_seconds"}
@@ -156,22 +178,71 @@ def _parse_output(table: Mapping[str, Any], base: OutputSpec, prefix: str, path:
         if table["fit"] not in FITS:
             raise _bad(prefix + "fit", table["fit"], " | ".join(FITS), path)
         values["fit"] = table["fit"]
-    return _output_depth(table, replace(base, **values), prefix, path)
+    values.update(_output_hdr(table, prefix, path))
+    return _check_hdr(_output_depth(table, replace(base, **values), prefix, path), prefix, path)
+
+
+def _output_hdr(table: Mapping[str, Any], prefix: str, path: Path) -> dict[str, Any]:
+    """``transfer``, ``peak_nits``, ``max_cll`` and ``max_fall`` of an ``[output]`` table."""
+    values: dict[str, Any] = {}
+    if "transfer" in table:
+        if table["transfer"] not in OUTPUT_TRANSFERS:
+            raise _bad(prefix + "transfer", table["transfer"], " | ".join(OUTPUT_TRANSFERS), path)
+        values["transfer"] = table["transfer"]
+    if "peak_nits" in table:
+        v = table["peak_nits"]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 400 <= v <= 10000:
+            raise _bad(prefix + "peak_nits", v, "a mastering peak in cd/m² from 400 to 10000", path)
+        values["peak_nits"] = float(v)
+    for key in ("max_cll", "max_fall"):
+        if key in table:
+            v = table[key]
+            if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 10000:
+                raise _bad(prefix + key, v, "an integer in cd/m² from 0 to 10000 (0: derived)", path)
+            values[key] = v
+    return values
+
+
+def _check_hdr(spec: OutputSpec, prefix: str, path: Path) -> OutputSpec:
+    """HDR outputs are 10-bit; PQ (whose metadata only HEVC carries here) is HEVC Main10."""
+    if spec.transfer == "sdr":
+        return spec
+    if spec.bit_depth != 10:
+        raise _bad(
+            prefix + "transfer",
+            spec.transfer,
+            f'"sdr" with a {spec.bit_depth}-bit output; an HDR output needs codec = "hevc" with '
+            "bit_depth = 10, or (hlg) a mezzanine codec",
+            path,
+        )
+    if spec.transfer == "pq" and spec.codec != "hevc":
+        raise _bad(
+            prefix + "transfer",
+            spec.transfer,
+            f'"sdr" or "hlg" with codec "{spec.codec}"; "pq" (HDR10) with codec "hevc" and bit_depth = 10, '
+            "which carries the mastering display and content light level metadata",
+            path,
+        )
+    if spec.max_fall > (spec.max_cll or spec.peak_nits):
+        raise _bad(prefix + "max_fall", spec.max_fall, "at most max_cll (the brightest pixel)", path)
+    return spec
 
 
 def _output_depth(table: Mapping[str, Any], spec: OutputSpec, prefix: str, path: Path) -> OutputSpec:
-    """``bit_depth``: 8 or 10; h264 is 8-bit only, ProRes always 10 (the colour section of the README)."""
+    """``bit_depth``: 8 or 10; h264 is 8-bit only, the mezzanines always 10 (README "Colour")."""
     # an h264 variant under a 10-bit [output] is 8-bit unless it asks for 10
     depth = table.get("bit_depth", 8 if spec.codec == "h264" else spec.bit_depth)
     if isinstance(depth, bool) or depth not in (8, 10):
         raise _bad(prefix + "bit_depth", depth, "8 | 10", path)
-    if spec.codec == "prores":
+    if spec.codec in MOV_CODECS:
         return replace(spec, bit_depth=10)
     if spec.codec == "h264" and depth == 10:
         raise _bad(
             prefix + "bit_depth",
             depth,
-            '8 with codec "h264"; 10 with codec "hevc" (Main10) or "prores"',
+            '8 with codec "h264"; 10 with codec "hevc" (Main10) or a mezzanine ('
+            + ", ".join(MOV_CODECS)
+            + ")",
             path,
         )
     return replace(spec, bit_depth=depth)

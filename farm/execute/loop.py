@@ -46,8 +46,10 @@ def variant_digest(vp: VariantPlan) -> str:
 
 
 def output_path(out_dir: Path, variant: str, codec: str = "h264") -> Path:
-    """Where a variant's finished file goes: an .mp4, or a .mov for ProRes (which MP4 cannot hold)."""
-    return out_dir / f"{variant}{'.mov' if codec == 'prores' else '.mp4'}"
+    """Where a variant's finished file goes: an .mp4, or a .mov for the mezzanines (which MP4 cannot hold)."""
+    from farm.edit.project import MOV_CODECS
+
+    return out_dir / f"{variant}{'.mov' if codec in MOV_CODECS else '.mp4'}"
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,19 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from farm.edit.project import LookSpec
+from farm.edit.project import LookSpec, OutputSpec
 from farm.errors import FarmError, MediaError, MissingInputError, ProjectError, Where
-from farm.look.chain import SHAPER_KINDS, SHAPER_SIZE, InputTransform, bake_chain, resolve_input, to_working
+from farm.look.chain import (
+    SHAPER_KINDS,
+    SHAPER_SIZE,
+    InputTransform,
+    bake_chain,
+    resolve_input,
+    to_display,
+    to_working,
+)
 from farm.look.lutfiles import split_lut_paths
+from farm.look.output import OutputTransform, encode_output, look_on_hdr, output_transform
 from farm.planning.keys import content_key, file_digest
 from farm.planning.units import LookJob
 
@@ -74,21 +83,25 @@ def plan_look(
     source_identity: str,
     cache_root: Path | None,
     info: SourceInfo | None = None,
+    output: OutputSpec | None = None,
 ) -> tuple[str | None, str | None, LookJob | None]:
     """The LUT a clip of ``source_path`` gets in ``variant``: ``(path, key, job or None)``.
 
     ``info`` (the source's probe) decides its input transform (farm.look.chain);
-    without it the source is taken as BT.709 SDR. ``(None, None, None)`` when
-    the variant has no look and the source is in the working space already; a
-    plain creative .cube is used as it is; anything else is a :class:`LookJob`
-    to run before the segments.
+    without it the source is taken as BT.709 SDR.  ``output`` (the variant's)
+    decides the output transform (farm.look.output; BT.709 SDR without it).
+    ``(None, None, None)`` when the variant has no look and the source is in
+    the output's space already; a plain creative .cube is used as it is;
+    anything else is a :class:`LookJob` to run before the segments.
     """
     where_src = Where(variant=variant, path=source_path)
     try:
         source_t = resolve_input(info, look.colour, where_src) if info is not None else _SDR
     except FarmError as exc:
         raise exc.with_where(variant=variant) from None
-    if look.lut is None and look.reference is None and source_t.is_identity:
+    out_t = output_transform(output, look.colour)
+    plain = source_t.is_identity and out_t.is_identity  # the chain around the look does nothing
+    if look.lut is None and look.reference is None and plain:
         return None, None, None
     creative_hash = None
     if look.lut is not None:
@@ -96,7 +109,7 @@ def plan_look(
         if not look.lut.is_file():
             raise MissingInputError("look LUT not found", where, hint="check [look] lut in farm.toml")
         creative_hash = file_digest(str(look.lut))
-        if look.reference is None and source_t.is_identity and _plain_cube(look.lut, where):
+        if look.reference is None and plain and _plain_cube(look.lut, where):
             return str(look.lut), creative_hash, None
     reference_id = None
     if look.reference is not None:
@@ -110,14 +123,18 @@ def plan_look(
     reference_t = _reference_input(look, cache_root) if look.reference is not None else _SDR
     colour = ""
     chain_key: dict[str, Any] | None = None
-    if not (source_t.is_identity and reference_t.is_identity):
-        colour = json.dumps({"source": source_t.to_json(), "reference": reference_t.to_json()})
+    if not (source_t.is_identity and reference_t.is_identity and out_t.is_identity):
+        parts = {"source": source_t.to_json(), "reference": reference_t.to_json()}
         chain_key = {
             "v": CHAIN_VERSION,
             "source": source_t.key_parts(),
             "reference": reference_t.key_parts(),
             "shaper": SHAPER_SIZE if source_t.kind in SHAPER_KINDS else 0,
         }
+        if not out_t.is_identity:  # (an SDR output's looks keep the keys they had)
+            parts["output"] = out_t.to_json()
+            chain_key["output"] = out_t.key_parts()
+        colour = json.dumps(parts)
     key = content_key(
         "look",
         source=source_identity if look.reference is not None else None,
@@ -162,6 +179,7 @@ def bake_look(job: LookJob) -> dict[str, Any]:
     parts = json.loads(job.colour) if job.colour else {}
     source_t = InputTransform.from_json(parts["source"]) if parts else _SDR
     reference_t = InputTransform.from_json(parts["reference"]) if parts else _SDR
+    out_t = OutputTransform.from_json(parts["output"]) if "output" in parts else OutputTransform()
     stages = []
     if job.source is not None and job.reference is not None:
         try:
@@ -184,7 +202,15 @@ def bake_look(job: LookJob) -> dict[str, Any]:
         return rgb
 
     shaper = SHAPER_SIZE if source_t.kind in SHAPER_KINDS else 0
-    lut = bake_chain(lambda rgb: to_working(source_t, rgb), then, LOOK_SIZE, shaper)
+    if out_t.is_identity:
+        lut = bake_chain(lambda rgb: to_working(source_t, rgb), then, LOOK_SIZE, shaper)
+    else:  # an HDR output: the source's display light, the look on its colour, PQ or HLG
+        lut = bake_chain(
+            lambda rgb: to_display(source_t, rgb, out_t.peak_nits),
+            lambda rel: encode_output(out_t, look_on_hdr(then, rel)),
+            LOOK_SIZE,
+            shaper,
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     if lut.shaper1d is not None:
         write_split_luts(lut, out)

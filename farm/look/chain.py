@@ -154,18 +154,38 @@ def to_working(t: InputTransform, rgb: FloatArray) -> FloatArray:
         if t.primaries == "bt709":
             return x
         return np.asarray(tm.bt1886_inverse(_to_709(tm.bt1886_eotf(x), t.primaries)), dtype=np.float64)
+    return np.asarray(tm.display_to_sdr(_display_nits(t, x), t.peak_nits, t.white_nits), dtype=np.float64)
+
+
+def to_display(t: InputTransform, rgb: FloatArray, out_peak: float) -> FloatArray:
+    """Decoded R'G'B' → linear BT.709 display light for an HDR output, 1.0 at reference white.
+
+    SDR sources are placed as BT.2408 places them (display-referred): SDR peak
+    white at the reference white (203 cd/m²), so an SDR clip sits next to HDR
+    ones at the level an HDR programme expects; HDR and log sources keep their
+    display light, their highlights rolled off by the BT.2390 EETF from their
+    own peak to ``out_peak`` (the output's mastering peak), not to SDR.
+    """
+    x = np.clip(np.asarray(rgb, dtype=np.float64), 0.0, 1.0)
+    if t.kind == "sdr":
+        return np.asarray(_to_709(tm.bt1886_eotf(x), t.primaries), dtype=np.float64)
+    nits = np.maximum(_display_nits(t, x), 0.0)
+    rolled = tm.eetf_bt2390(nits, max(t.peak_nits, out_peak), out_peak)
+    return np.asarray(rolled / t.white_nits, dtype=np.float64)
+
+
+def _display_nits(t: InputTransform, x: FloatArray) -> FloatArray:
+    """An HDR or log source's linear BT.709 display light in cd/m²."""
     if t.kind == "pq":
-        nits = _to_709(tm.pq_eotf(x), t.primaries)
-    elif t.kind == "hlg":
+        return _to_709(tm.pq_eotf(x), t.primaries)
+    if t.kind == "hlg":
         scene = tm.hlg_inverse_oetf(x)
         if t.primaries != "bt2020":  # the OOTF is defined on BT.2020 luminance
             scene = _to_709(scene, t.primaries) @ tm.BT709_TO_BT2020.T
-        nits = tm.hlg_ootf(scene, DEFAULT_HDR_PEAK) @ tm.BT2020_TO_BT709.T
-    elif t.kind == "ocio":
-        nits = _log_display_nits(t, x)
-    else:
-        raise ValueError(f"unknown input transform kind {t.kind!r}")
-    return np.asarray(tm.display_to_sdr(nits, t.peak_nits, t.white_nits), dtype=np.float64)
+        return np.asarray(tm.hlg_ootf(scene, DEFAULT_HDR_PEAK) @ tm.BT2020_TO_BT709.T, dtype=np.float64)
+    if t.kind == "ocio":
+        return _log_display_nits(t, x)
+    raise ValueError(f"unknown input transform kind {t.kind!r}")
 
 
 def _log_display_nits(t: InputTransform, x: FloatArray) -> FloatArray:

@@ -130,11 +130,13 @@ def _mux(
     # in ticks of 1/numerator seconds every frame time is an integer (a frame is `denominator` ticks)
     out_tb = Fraction(1, fps.numerator)
     with av.open(str(pieces[0].path)) as first:
-        # ProRes segments are MOV and so is their output (MP4 cannot hold ProRes)
-        container = "mov" if first.streams.video[0].codec_context.name == "prores" else "mp4"
+        # ProRes and DNxHR segments are MOV and so is their output (MP4 cannot hold them)
+        container = "mov" if first.streams.video[0].codec_context.name in ("prores", "dnxhd") else "mp4"
     with av.open(str(dest), "w", format=container, options={"movflags": "+faststart"}) as out:
         with av.open(str(pieces[0].path)) as first:
             vout = out.add_stream_from_template(first.streams.video[0])
+            if container == "mov":  # the muxer would otherwise name every ProRes "apch" (422 HQ)
+                vout.codec_tag = first.streams.video[0].codec_context.codec_tag
         if vout.codec_context.codec.id == av.codec.Codec("hevc", "r").id:
             vout.codec_tag = "hvc1"  # parameter sets out of band: what Apple players require
         vout.time_base = out_tb

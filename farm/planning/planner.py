@@ -132,6 +132,7 @@ def plan_variant(
     out = spec.output
     rate = out.fps
     total = frame_count(cut.duration, rate)
+    pq = out.transfer == "pq"  # HDR10's metadata: only a PQ output has it, so it keys only those
     encode = EncodeSpec(
         codec=out.codec,
         quality=out.quality,
@@ -142,6 +143,10 @@ def plan_variant(
         gop=gop_frames(rate),
         family=family,
         bit_depth=out.bit_depth,
+        transfer=out.transfer,
+        peak_nits=out.peak_nits if pq else 1000.0,
+        max_cll=out.max_cll if pq else 0,
+        max_fall=out.max_fall if pq else 0,
     )
     placements: list[Placement] = []
     jobs: list[SegmentJob] = []
@@ -257,10 +262,11 @@ def _clip_context(
     dw, dh = info.display_size
     geometry = fit_geometry(dw, dh, info.rotation, out.width, out.height, out.fit)
     source = source_ref(info)
-    memo_key = (spec.look, info.path, info.identity, cache_root)
+    # the output's transfer decides the LUT's output transform
+    memo_key = (spec.look, out.transfer, out.peak_nits, info.path, info.identity, cache_root)
     look = tables.looks.get(memo_key)
     if look is None:
-        look = plan_look(spec.look, spec.name, info.path, info.identity, cache_root, info=info)
+        look = plan_look(spec.look, spec.name, info.path, info.identity, cache_root, info=info, output=out)
         tables.looks[memo_key] = look
     lut_path, lut_hash, look_job = look
     keyer = FramesKey(

@@ -78,7 +78,7 @@ def clip_source(
     geometry = fit_geometry(dw, dh, info.rotation, out.width, out.height, out.fit)
     source = source_ref(info)
     lut_path, lut_hash, look_job = plan_look(
-        spec.look, spec.name, info.path, info.identity, cache_root, info=info
+        spec.look, spec.name, info.path, info.identity, cache_root, info=info, output=spec.output
     )
     return ClipSource(info, source, geometry, lut_path, lut_hash, look_job)
 

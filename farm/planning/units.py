@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 
-from farm.edit.project import CODECS, FITS, LOOK_METHODS
+from farm.edit.project import CODECS, FITS, LOOK_METHODS, MOV_CODECS, OUTPUT_TRANSFERS
 
 #: the audio timeline's rate: output sample ``m`` is taken at ``m / AUDIO_SAMPLE_RATE`` seconds
 AUDIO_SAMPLE_RATE = 48000
@@ -92,7 +92,7 @@ def fit_geometry(
 class EncodeSpec:
     """How segments are encoded; equal for every segment of one output."""
 
-    codec: str  # h264 | hevc
+    codec: str  # one of farm.edit.project.CODECS
     quality: int  # crf, 0..51
     preset: str  # x264/x265 preset name
     width: int  # output width, even
@@ -100,13 +100,27 @@ class EncodeSpec:
     fps: Fraction  # output frame rate, exact
     gop: int  # keyframe interval in frames; every segment also starts with an IDR
     family: str = "cpu"  # encoder family; segments of one output never mix families
-    bit_depth: int = 8  # 8 | 10 (hevc Main10; prores is always 10)
+    bit_depth: int = 8  # 8 | 10 (hevc Main10; the mezzanines are always 10)
+    transfer: str = "sdr"  # sdr (BT.709) | pq | hlg (both BT.2020)
+    #: pq: the mastering display's peak, MaxCLL and MaxFALL in cd/m² (written as HEVC SEI)
+    peak_nits: float = 1000.0
+    max_cll: int = 0
+    max_fall: int = 0
 
     def __post_init__(self) -> None:
         if self.codec not in CODECS:
             raise ValueError(f"codec must be one of {CODECS}, not {self.codec!r}")
-        if (self.codec, self.bit_depth) not in (("h264", 8), ("hevc", 8), ("hevc", 10), ("prores", 10)):
+        if self.bit_depth != (10 if self.codec in MOV_CODECS else self.bit_depth) or self.bit_depth not in (
+            8,
+            10,
+        ):
             raise ValueError(f"{self.codec} cannot be written at {self.bit_depth} bits")
+        if self.codec == "h264" and self.bit_depth != 8:
+            raise ValueError(f"{self.codec} cannot be written at {self.bit_depth} bits")
+        if self.transfer not in OUTPUT_TRANSFERS:
+            raise ValueError(f"transfer must be one of {OUTPUT_TRANSFERS}, not {self.transfer!r}")
+        if self.transfer != "sdr" and self.bit_depth != 10:
+            raise ValueError(f"a {self.transfer} output is 10-bit, not {self.bit_depth}")
         if not 0 <= self.quality <= 51:
             raise ValueError(f"quality (crf) must be in 0..51, not {self.quality}")
         if self.width <= 0 or self.height <= 0 or self.width % 2 or self.height % 2:
@@ -116,15 +130,22 @@ class EncodeSpec:
 
     @property
     def pix_fmt(self) -> str:
-        """The pictures the encoder takes: 4:2:0 8 or 10 bits; ProRes 422 HQ is 4:2:2 10-bit."""
-        if self.codec == "prores":
+        """The encoder's pictures: 4:2:0, 8 or 10 bits; 4:2:2 (ProRes 422 HQ, DNxHR HQX); 4:4:4 (4444)."""
+        if self.codec in ("prores", "dnxhr"):
             return "yuv422p10le"
+        if self.codec == "prores4444":
+            return "yuv444p10le"
         return "yuv420p10le" if self.bit_depth == 10 else "yuv420p"
 
     @property
     def container(self) -> str:
-        """The container segments and outputs are written in (MP4 cannot hold ProRes)."""
-        return "mov" if self.codec == "prores" else "mp4"
+        """The container segments and outputs are written in (MP4 cannot hold ProRes or DNxHR)."""
+        return "mov" if self.codec in MOV_CODECS else "mp4"
+
+    @property
+    def matrix(self) -> str:
+        """The Y'CbCr matrix (libswscale's name): BT.2020 non-constant luminance for HDR, else BT.709."""
+        return "bt709" if self.transfer == "sdr" else "bt2020"
 
 
 _MATRICES = ("bt709", "bt601", "bt2020")
