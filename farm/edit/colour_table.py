@@ -38,6 +38,8 @@ TRANSFERS = SDR_TRANSFERS + HDR_TRANSFERS + tuple(LOG_ENCODINGS)
 PRIMARIES = ("bt709", "bt2020", "p3")
 TONEMAPS = ("bt2390",)
 DEFAULT_CONFIG = "ocio://studio-config-latest"
+#: an output's transfer: BT.709 SDR, HDR10 (PQ, with its metadata) or HLG — both HDR ones BT.2020
+OUTPUT_TRANSFERS = ("sdr", "pq", "hlg")
 
 _MEDIA_KEYS = {"transfer", "primaries", "peak_nits", "ocio_colorspace"}
 _COLOUR_KEYS = {"config", "tonemap", "sdr_white_nits"}
@@ -159,3 +161,50 @@ def parse_colour(raw: Mapping[str, Any], root: Path, path: Path) -> ColourSettin
             )
         settings["sdr_white_nits"] = float(v)
     return ColourSettings(overrides=tuple(overrides), root=str(root), **settings)
+
+
+def output_hdr(table: Mapping[str, Any], prefix: str, path: Path) -> dict[str, Any]:
+    """``transfer``, ``peak_nits``, ``max_cll`` and ``max_fall`` of an ``[output]`` table."""
+    values: dict[str, Any] = {}
+    if "transfer" in table:
+        if table["transfer"] not in OUTPUT_TRANSFERS:
+            raise _bad(prefix + "transfer", table["transfer"], " | ".join(OUTPUT_TRANSFERS), path)
+        values["transfer"] = table["transfer"]
+    if "peak_nits" in table:
+        v = table["peak_nits"]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 400 <= v <= 10000:
+            raise _bad(prefix + "peak_nits", v, "a mastering peak in cd/m² from 400 to 10000", path)
+        values["peak_nits"] = float(v)
+    for key in ("max_cll", "max_fall"):
+        if key in table:
+            v = table[key]
+            if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 10000:
+                raise _bad(prefix + key, v, "an integer in cd/m² from 0 to 10000 (0: derived)", path)
+            values[key] = v
+    return values
+
+
+def check_hdr(
+    transfer: str, codec: str, depth: int, max_cll: float, max_fall: int, prefix: str, path: Path
+) -> None:
+    """HDR outputs are 10-bit; PQ (whose metadata only HEVC carries here) is HEVC Main10."""
+    if transfer == "sdr":
+        return
+    if depth != 10:
+        raise _bad(
+            prefix + "transfer",
+            transfer,
+            f'"sdr" with a {depth}-bit output; an HDR output needs codec = "hevc" with '
+            "bit_depth = 10, or (hlg) a mezzanine codec",
+            path,
+        )
+    if transfer == "pq" and codec != "hevc":
+        raise _bad(
+            prefix + "transfer",
+            transfer,
+            f'"sdr" or "hlg" with codec "{codec}"; "pq" (HDR10) with codec "hevc" and bit_depth = 10, '
+            "which carries the mastering display and content light level metadata",
+            path,
+        )
+    if max_fall > max_cll:
+        raise _bad(prefix + "max_fall", max_fall, "at most max_cll (the brightest pixel)", path)

@@ -15,7 +15,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from farm.edit.colour_table import ColourSettings, parse_colour
+from farm.edit.colour_table import ColourSettings, check_hdr, output_hdr, parse_colour
 from farm.edit.timing import parse_rate
 from farm.errors import MissingInputError, ProjectError, Where
 
@@ -28,8 +28,6 @@ else:  # pragma: no cover
 #: (10-bit 4:2:2) — the three mezzanines, written in a .mov
 CODECS = ("h264", "hevc", "prores", "prores4444", "dnxhr")
 MOV_CODECS = ("prores", "prores4444", "dnxhr")
-#: an output's transfer: BT.709 SDR, HDR10 (PQ, with its metadata) or HLG — both HDR ones BT.2020
-OUTPUT_TRANSFERS = ("sdr", "pq", "hlg")
 FITS = ("fit", "fill", "stretch")
 PRESETS = (
     "ultrafast",
@@ -80,6 +78,8 @@ class LookSpec:
     reference: Path | None = None  # clip or still to match every source clip to
     method: str = "mkl"
     strength: float = 1.0
+    ocio_look: str | None = None  # an OpenColorIO look by name, applied after the creative .cube
+    ocio_config: str | None = None  # the config that holds it (a file or ocio:// URI); None: [colour] config
     # the colour pipeline ([colour] and [media] overrides): project-wide, carried with the look
     colour: ColourSettings = field(default_factory=ColourSettings)
 
@@ -123,7 +123,7 @@ _OUTPUT_KEYS = {
     "max_cll",
     "max_fall",
 }
-_LOOK_KEYS = {"lut", "reference", "method", "strength"}
+_LOOK_KEYS = {"lut", "reference", "method", "strength", "ocio_look", "ocio_config"}
 _VARIANT_KEYS = {"timeline", "timeline_name", "timeline_rate", "output", "look"}
 _RENDER_KEYS = {"segment_seconds"}
 
@@ -178,53 +178,11 @@ def _parse_output(table: Mapping[str, Any], base: OutputSpec, prefix: str, path:
         if table["fit"] not in FITS:
             raise _bad(prefix + "fit", table["fit"], " | ".join(FITS), path)
         values["fit"] = table["fit"]
-    values.update(_output_hdr(table, prefix, path))
-    return _check_hdr(_output_depth(table, replace(base, **values), prefix, path), prefix, path)
-
-
-def _output_hdr(table: Mapping[str, Any], prefix: str, path: Path) -> dict[str, Any]:
-    """``transfer``, ``peak_nits``, ``max_cll`` and ``max_fall`` of an ``[output]`` table."""
-    values: dict[str, Any] = {}
-    if "transfer" in table:
-        if table["transfer"] not in OUTPUT_TRANSFERS:
-            raise _bad(prefix + "transfer", table["transfer"], " | ".join(OUTPUT_TRANSFERS), path)
-        values["transfer"] = table["transfer"]
-    if "peak_nits" in table:
-        v = table["peak_nits"]
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 400 <= v <= 10000:
-            raise _bad(prefix + "peak_nits", v, "a mastering peak in cd/m² from 400 to 10000", path)
-        values["peak_nits"] = float(v)
-    for key in ("max_cll", "max_fall"):
-        if key in table:
-            v = table[key]
-            if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 10000:
-                raise _bad(prefix + key, v, "an integer in cd/m² from 0 to 10000 (0: derived)", path)
-            values[key] = v
-    return values
-
-
-def _check_hdr(spec: OutputSpec, prefix: str, path: Path) -> OutputSpec:
-    """HDR outputs are 10-bit; PQ (whose metadata only HEVC carries here) is HEVC Main10."""
-    if spec.transfer == "sdr":
-        return spec
-    if spec.bit_depth != 10:
-        raise _bad(
-            prefix + "transfer",
-            spec.transfer,
-            f'"sdr" with a {spec.bit_depth}-bit output; an HDR output needs codec = "hevc" with '
-            "bit_depth = 10, or (hlg) a mezzanine codec",
-            path,
-        )
-    if spec.transfer == "pq" and spec.codec != "hevc":
-        raise _bad(
-            prefix + "transfer",
-            spec.transfer,
-            f'"sdr" or "hlg" with codec "{spec.codec}"; "pq" (HDR10) with codec "hevc" and bit_depth = 10, '
-            "which carries the mastering display and content light level metadata",
-            path,
-        )
-    if spec.max_fall > (spec.max_cll or spec.peak_nits):
-        raise _bad(prefix + "max_fall", spec.max_fall, "at most max_cll (the brightest pixel)", path)
+    values.update(output_hdr(table, prefix, path))
+    spec = _output_depth(table, replace(base, **values), prefix, path)
+    check_hdr(
+        spec.transfer, spec.codec, spec.bit_depth, spec.max_cll or spec.peak_nits, spec.max_fall, prefix, path
+    )
     return spec
 
 
@@ -273,6 +231,24 @@ def _parse_look(table: Mapping[str, Any], base: LookSpec, prefix: str, root: Pat
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
             raise _bad(prefix + "strength", v, "a number from 0.0 to 1.0", path)
         values["strength"] = float(v)
+    if "ocio_look" in table:
+        v = table["ocio_look"]
+        if not isinstance(v, str):
+            raise _bad(prefix + "ocio_look", v, "the name of a look in the OpenColorIO config", path)
+        values["ocio_look"] = v or None  # an empty string switches an inherited look off
+    if "ocio_config" in table:
+        v = table["ocio_config"]
+        if not isinstance(v, str) or not v:
+            raise _bad(prefix + "ocio_config", v, "an OpenColorIO config file or an ocio:// URI", path)
+        if not v.startswith("ocio://"):
+            v = str(_resolve(root, v, prefix + "ocio_config", path))
+            if not Path(v).is_file():
+                raise MissingInputError(
+                    f"the OpenColorIO config {v} cannot be read: no such file",
+                    Where(path=v),
+                    hint=f"check {prefix}ocio_config in farm.toml",
+                )
+        values["ocio_config"] = v
     return replace(base, **values)
 
 

@@ -101,7 +101,7 @@ def plan_look(
         raise exc.with_where(variant=variant) from None
     out_t = output_transform(output, look.colour)
     plain = source_t.is_identity and out_t.is_identity  # the chain around the look does nothing
-    if look.lut is None and look.reference is None and plain:
+    if look.lut is None and look.reference is None and look.ocio_look is None and plain:
         return None, None, None
     creative_hash = None
     if look.lut is not None:
@@ -109,7 +109,7 @@ def plan_look(
         if not look.lut.is_file():
             raise MissingInputError("look LUT not found", where, hint="check [look] lut in farm.toml")
         creative_hash = file_digest(str(look.lut))
-        if look.reference is None and plain and _plain_cube(look.lut, where):
+        if look.reference is None and look.ocio_look is None and plain and _plain_cube(look.lut, where):
             return str(look.lut), creative_hash, None
     reference_id = None
     if look.reference is not None:
@@ -121,6 +121,7 @@ def plan_look(
             )
         reference_id = file_digest(str(look.reference))
     reference_t = _reference_input(look, cache_root) if look.reference is not None else _SDR
+    ocio_look, ocio_key = _ocio_look(look, variant)
     colour = ""
     chain_key: dict[str, Any] | None = None
     if not (source_t.is_identity and reference_t.is_identity and out_t.is_identity):
@@ -145,6 +146,7 @@ def plan_look(
         size=LOOK_SIZE,
         frames=LOOK_FRAMES,
         **({"chain": chain_key} if chain_key is not None else {}),
+        **({"ocio_look": ocio_key} if ocio_key is not None else {}),
     )
     cube = (cache_root or Path(".")) / "looks" / f"{key}.cube"
     job = LookJob(
@@ -156,8 +158,25 @@ def plan_look(
         creative=str(look.lut) if look.lut is not None else None,
         cube_path=str(cube),
         colour=colour,
+        ocio_look=ocio_look,
     )
     return str(cube), key, job
+
+
+def _ocio_look(look: LookSpec, variant: str) -> tuple[str, dict[str, Any] | None]:
+    """The OCIO look as the job's JSON and its key parts (config identity, look name); ("", None) without."""
+    if look.ocio_look is None:
+        return "", None
+    from farm.look.ocio import check_look, config_identity
+
+    config = look.ocio_config or look.colour.config
+    where = Where(variant=variant, path=config)
+    try:
+        check_look(config, look.ocio_look, where)
+    except FarmError as exc:
+        raise exc.with_where(variant=variant) from None
+    parts = {"config": config, "look": look.ocio_look}
+    return json.dumps(parts, sort_keys=True), {**config_identity(config), "look": look.ocio_look}
 
 
 def bake_look(job: LookJob) -> dict[str, Any]:
@@ -180,7 +199,7 @@ def bake_look(job: LookJob) -> dict[str, Any]:
     source_t = InputTransform.from_json(parts["source"]) if parts else _SDR
     reference_t = InputTransform.from_json(parts["reference"]) if parts else _SDR
     out_t = OutputTransform.from_json(parts["output"]) if "output" in parts else OutputTransform()
-    stages = []
+    stages: list[Any] = []  # Luts, or callables (an OCIO look)
     if job.source is not None and job.reference is not None:
         try:
             source = [to_working(source_t, f) for f in sample_frames(job.source, LOOK_FRAMES)]
@@ -195,10 +214,15 @@ def bake_look(job: LookJob) -> dict[str, Any]:
         result["delta_e_before"] = mean_colour_delta_e(source, reference)
     if job.creative is not None:
         stages.append(read_cube(job.creative))
+    if job.ocio_look:
+        from farm.look.ocio import apply_look
+
+        spec = json.loads(job.ocio_look)
+        stages.append(lambda rgb: apply_look(spec["config"], spec["look"], rgb))
 
     def then(rgb: np.ndarray) -> np.ndarray:
         for stage in stages:
-            rgb = apply_lut(rgb, stage).astype(np.float64)
+            rgb = (stage(rgb) if callable(stage) else apply_lut(rgb, stage)).astype(np.float64)
         return rgb
 
     shaper = SHAPER_SIZE if source_t.kind in SHAPER_KINDS else 0

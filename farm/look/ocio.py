@@ -72,3 +72,35 @@ def to_linear_709(config: str, colorspace: str, rgb: FloatArray) -> FloatArray:
     flat = np.ascontiguousarray(np.asarray(rgb, dtype=np.float32).reshape(-1, 3))
     proc.applyRGB(flat)
     return flat.reshape(np.shape(rgb)).astype(np.float64)
+
+
+def check_look(config: str, look: str, where: Where) -> None:
+    """Exit 65 when ``config`` has no look ``look`` (listing those it has) or no linear Rec.709 for it."""
+    cfg = load_config(config)
+    if cfg.getLook(look) is None:
+        names = list(cfg.getLookNames())
+        raise ProjectError(
+            f"the OpenColorIO config {config} has no look {look!r}",
+            where,
+            hint=f"allowed: {', '.join(names) if names else '(the config defines no looks)'}",
+        )
+    if cfg.getColorSpace(LINEAR_709) is None:
+        raise ProjectError(
+            f"the OpenColorIO config {config} has no colour space {LINEAR_709!r} to apply its look from",
+            where,
+        )
+
+
+def apply_look(config: str, look: str, signal: FloatArray) -> FloatArray:
+    """An OCIO look on working-space signal (..., 3): decoded (gamma 2.4) to linear light, handed to
+    the config as its linear Rec.709 (1.0 at reference white), the look, then encoded again."""
+    import PyOpenColorIO as ocio
+
+    cfg = load_config(config)
+    transform = ocio.LookTransform(src=LINEAR_709, dst=LINEAR_709, looks=look)
+    proc = cfg.getProcessor(transform).getDefaultCPUProcessor()
+    lin = np.power(np.clip(np.asarray(signal, dtype=np.float64), 0.0, 1.0), 2.4)
+    flat = np.ascontiguousarray(lin.astype(np.float32).reshape(-1, 3))
+    proc.applyRGB(flat)
+    out = np.clip(flat.reshape(np.shape(signal)).astype(np.float64), 0.0, 1.0)
+    return np.asarray(np.power(out, 1 / 2.4), dtype=np.float64)

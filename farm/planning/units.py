@@ -16,7 +16,8 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 
-from farm.edit.project import CODECS, FITS, LOOK_METHODS, MOV_CODECS, OUTPUT_TRANSFERS
+from farm.edit.colour_table import OUTPUT_TRANSFERS
+from farm.edit.project import CODECS, FITS, LOOK_METHODS, MOV_CODECS
 
 #: the audio timeline's rate: output sample ``m`` is taken at ``m / AUDIO_SAMPLE_RATE`` seconds
 AUDIO_SAMPLE_RATE = 48000
@@ -335,11 +336,13 @@ class LookJob:
     cube_path: str  # where the baked LUT goes (in the cache)
     #: the colour chain's input transforms as JSON (farm.look.chain), "" when both are the identity
     colour: str = ""
+    #: an OpenColorIO look after the creative LUT, as JSON ``{"config": ..., "look": ...}``; "" for none
+    ocio_look: str = ""
 
     def __post_init__(self) -> None:
         if (self.source is None) != (self.reference is None):
             raise ValueError("a look matches a source to a reference: give both or neither")
-        if self.source is None and self.creative is None and not self.colour:
+        if self.source is None and self.creative is None and not self.colour and not self.ocio_look:
             raise ValueError("a look needs a reference to match, a creative LUT or an input transform")
         if self.method not in LOOK_METHODS:
             raise ValueError(f"look method must be one of {LOOK_METHODS}, not {self.method!r}")
