@@ -11,6 +11,7 @@ from __future__ import annotations
 import warnings
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -28,9 +29,13 @@ def _patches(path: Path) -> np.ndarray:
     import av
 
     with av.open(str(path)) as c:
-        frame = next(c.decode(video=0))
-        rgb = frame.reformat(format="rgb48le", src_colorspace="itu709", src_color_range="MPEG")
-        img = rgb.to_ndarray().astype(np.float64) / 65535.0
+        return frame_patches(next(c.decode(video=0)))
+
+
+def frame_patches(frame: Any) -> np.ndarray:
+    """Mean R'G'B' (BT.709, full range floats) around each patch centre of a decoded BT.709 frame."""
+    rgb = frame.reformat(format="rgb48le", src_colorspace="itu709", src_color_range="MPEG")
+    img = rgb.to_ndarray().astype(np.float64) / 65535.0
     return np.array(
         [img[y - 6 : y + 6, x - 6 : x + 6].reshape(-1, 3).mean(axis=0) for y, x in patch_centres()]
     )

@@ -37,12 +37,14 @@ LOG_ENCODINGS = {
 TRANSFERS = SDR_TRANSFERS + HDR_TRANSFERS + tuple(LOG_ENCODINGS)
 PRIMARIES = ("bt709", "bt2020", "p3")
 TONEMAPS = ("bt2390",)
+#: how sources are rendered for the output: BT.2408 (SDR as it is, HDR mapped onto it) or ACES 2.0
+RENDERINGS = ("bt2408", "aces")
 DEFAULT_CONFIG = "ocio://studio-config-latest"
 #: an output's transfer: BT.709 SDR, HDR10 (PQ, with its metadata) or HLG — both HDR ones BT.2020
 OUTPUT_TRANSFERS = ("sdr", "pq", "hlg")
 
 _MEDIA_KEYS = {"transfer", "primaries", "peak_nits", "ocio_colorspace"}
-_COLOUR_KEYS = {"config", "tonemap", "sdr_white_nits"}
+_COLOUR_KEYS = {"config", "tonemap", "sdr_white_nits", "rendering"}
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ class ColourSettings:
     config: str = DEFAULT_CONFIG  # OpenColorIO config: a file or an ocio:// URI
     tonemap: str = "bt2390"  # HDR → SDR operator (see README "Colour")
     sdr_white_nits: float = 203.0  # the HDR luminance that lands at SDR reference white (BT.2408)
+    rendering: str = "bt2408"  # one of RENDERINGS (README "Colour": the ACES rendering)
     root: str = ""  # the project folder the [media] globs are relative to
 
     def for_source(self, path: str) -> dict[str, Any]:
@@ -160,6 +163,10 @@ def parse_colour(raw: Mapping[str, Any], root: Path, path: Path) -> ColourSettin
                 "colour.sdr_white_nits", v, "a luminance in cd/m² from 50 to 1000 (BT.2408: 203)", path
             )
         settings["sdr_white_nits"] = float(v)
+    if "rendering" in colour:
+        if colour["rendering"] not in RENDERINGS:
+            raise _bad("colour.rendering", colour["rendering"], " | ".join(RENDERINGS), path)
+        settings["rendering"] = colour["rendering"]
     return ColourSettings(overrides=tuple(overrides), root=str(root), **settings)
 
 

@@ -27,6 +27,7 @@ from farm.look.chain import (
     InputTransform,
     bake_chain,
     resolve_input,
+    sdr_input,
     to_display,
     to_working,
 )
@@ -70,9 +71,9 @@ def _reference_input(look: LookSpec, cache_root: Path | None) -> InputTransform:
     try:
         info = probe(look.reference, cache_root)
     except FarmError:
-        return _SDR
+        return sdr_input(look.colour)
     if info.frames <= 1 and info.transfer == "":
-        return _SDR
+        return sdr_input(look.colour)
     return resolve_input(info, look.colour, Where(path=str(look.reference)))
 
 
@@ -96,10 +97,14 @@ def plan_look(
     """
     where_src = Where(variant=variant, path=source_path)
     try:
-        source_t = resolve_input(info, look.colour, where_src) if info is not None else _SDR
+        source_t = resolve_input(info, look.colour, where_src) if info is not None else sdr_input(look.colour)
+        out_t = output_transform(output, look.colour)
+        if not out_t.is_identity and look.colour.rendering == "aces":
+            from farm.look.aces import check_rendering
+
+            check_rendering(look.colour.config, where_src, out_t.kind, out_t.peak_nits)
     except FarmError as exc:
         raise exc.with_where(variant=variant) from None
-    out_t = output_transform(output, look.colour)
     plain = source_t.is_identity and out_t.is_identity  # the chain around the look does nothing
     if look.lut is None and look.reference is None and look.ocio_look is None and plain:
         return None, None, None
@@ -120,7 +125,7 @@ def plan_look(
                 hint="check [look] reference in farm.toml",
             )
         reference_id = file_digest(str(look.reference))
-    reference_t = _reference_input(look, cache_root) if look.reference is not None else _SDR
+    reference_t = _reference_input(look, cache_root) if look.reference is not None else sdr_input(look.colour)
     ocio_look, ocio_key = _ocio_look(look, variant)
     colour = ""
     chain_key: dict[str, Any] | None = None
@@ -230,7 +235,7 @@ def bake_look(job: LookJob) -> dict[str, Any]:
         lut = bake_chain(lambda rgb: to_working(source_t, rgb), then, LOOK_SIZE, shaper)
     else:  # an HDR output: the source's display light, the look on its colour, PQ or HLG
         lut = bake_chain(
-            lambda rgb: to_display(source_t, rgb, out_t.peak_nits),
+            lambda rgb: to_display(source_t, rgb, out_t.peak_nits, out_t.kind),
             lambda rel: encode_output(out_t, look_on_hdr(then, rel)),
             LOOK_SIZE,
             shaper,

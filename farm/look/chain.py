@@ -65,10 +65,13 @@ class InputTransform:
     peak_nits: float = DEFAULT_HDR_PEAK  # the source's peak, where the roll-off ends (pq, hlg, ocio)
     white_nits: float = 203.0  # lands at SDR reference white
     tonemap: str = "bt2390"
+    #: bt2408 (the default: SDR sources untouched, HDR mapped by BT.2408) | aces (every source
+    #: re-rendered from scene light by the ACES 2.0 output transform of ``config``)
+    rendering: str = "bt2408"
 
     @property
     def is_identity(self) -> bool:
-        return self.kind == "sdr" and self.primaries == "bt709"
+        return self.kind == "sdr" and self.primaries == "bt709" and self.rendering == "bt2408"
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -82,9 +85,20 @@ class InputTransform:
         from farm.look.ocio import config_identity
 
         parts: dict[str, Any] = asdict(self)
-        if self.kind == "ocio":
+        if self.rendering == "bt2408":  # (the default keeps the keys it had before ACES was offered)
+            del parts["rendering"]
+        if self.kind == "ocio" or self.rendering != "bt2408":
             parts["ocio"] = config_identity(self.config)
         return parts
+
+
+def sdr_input(colour: ColourSettings) -> InputTransform:
+    """The input transform of a BT.709 SDR picture (a still, an unprobed source) under ``colour``."""
+    if colour.rendering == "bt2408":
+        return InputTransform("sdr")
+    return InputTransform(
+        "sdr", config=colour.config, white_nits=colour.sdr_white_nits, rendering=colour.rendering
+    )
 
 
 def _primaries(tag: str, matrix: str) -> str:
@@ -102,6 +116,12 @@ def resolve_input(info: SourceInfo, colour: ColourSettings, where: Where | None 
     where = where or Where(path=info.path)
     over = colour.for_source(info.path)
     common: dict[str, Any] = {"white_nits": colour.sdr_white_nits, "tonemap": colour.tonemap}
+    if colour.rendering != "bt2408":
+        from farm.look.aces import check_rendering
+
+        check_rendering(colour.config, where)
+        common["rendering"] = colour.rendering
+    config = colour.config if colour.rendering != "bt2408" else ""  # the ACES rendering's config
     if "ocio_colorspace" in over:
         from farm.look.ocio import check_colorspace
 
@@ -137,9 +157,9 @@ def resolve_input(info: SourceInfo, colour: ColourSettings, where: Where | None 
         metadata = (info.max_cll or info.mastering_max_nits) if transfer == "pq" else None
         hdr_peak = float(over.get("peak_nits") or metadata or DEFAULT_HDR_PEAK)
         hdr_peak = max(hdr_peak, colour.sdr_white_nits)
-        return InputTransform(transfer, primaries=primaries, peak_nits=hdr_peak, **common)
+        return InputTransform(transfer, primaries=primaries, peak_nits=hdr_peak, config=config, **common)
     assert transfer in SDR_TRANSFERS, transfer  # farm.toml's values were checked on load
-    return InputTransform("sdr", primaries=primaries, **common)
+    return InputTransform("sdr", primaries=primaries, config=config, **common)
 
 
 def _to_709(rgb: FloatArray, primaries: str) -> FloatArray:
@@ -150,6 +170,10 @@ def _to_709(rgb: FloatArray, primaries: str) -> FloatArray:
 def to_working(t: InputTransform, rgb: FloatArray) -> FloatArray:
     """Decoded R'G'B' (..., 3) in [0, 1] → the working space (BT.709, BT.1886), exactly (no LUT)."""
     x = np.clip(np.asarray(rgb, dtype=np.float64), 0.0, 1.0)
+    if t.rendering == "aces":
+        from farm.look.aces import aces_sdr
+
+        return aces_sdr(t.config, scene_linear(t, x))
     if t.kind == "sdr":
         if t.primaries == "bt709":
             return x
@@ -157,21 +181,49 @@ def to_working(t: InputTransform, rgb: FloatArray) -> FloatArray:
     return np.asarray(tm.display_to_sdr(_display_nits(t, x), t.peak_nits, t.white_nits), dtype=np.float64)
 
 
-def to_display(t: InputTransform, rgb: FloatArray, out_peak: float) -> FloatArray:
+def to_display(t: InputTransform, rgb: FloatArray, out_peak: float, out_kind: str = "pq") -> FloatArray:
     """Decoded R'G'B' → linear BT.709 display light for an HDR output, 1.0 at reference white.
 
     SDR sources are placed as BT.2408 places them (display-referred): SDR peak
     white at the reference white (203 cd/m²), so an SDR clip sits next to HDR
     ones at the level an HDR programme expects; HDR and log sources keep their
     display light, their highlights rolled off by the BT.2390 EETF from their
-    own peak to ``out_peak`` (the output's mastering peak), not to SDR.
+    own peak to ``out_peak`` (the output's mastering peak), not to SDR.  Under the ACES
+    rendering, every source is rendered from scene light by the ACES 2.0 HDR output transform
+    for ``out_kind`` (pq or hlg) and its peak.
     """
     x = np.clip(np.asarray(rgb, dtype=np.float64), 0.0, 1.0)
+    if t.rendering == "aces":
+        from farm.look.aces import aces_hdr
+
+        return aces_hdr(t.config, scene_linear(t, x), out_kind, out_peak, t.white_nits)
     if t.kind == "sdr":
         return np.asarray(_to_709(tm.bt1886_eotf(x), t.primaries), dtype=np.float64)
     nits = np.maximum(_display_nits(t, x), 0.0)
     rolled = tm.eetf_bt2390(nits, max(t.peak_nits, out_peak), out_peak)
     return np.asarray(rolled / t.white_nits, dtype=np.float64)
+
+
+def scene_linear(t: InputTransform, x: FloatArray) -> FloatArray:
+    """Scene-linear BT.709 light of a source for the ACES rendering: diffuse (reference) white at 1.0.
+
+    SDR: the inverse BT.709 camera OETF; HLG: the inverse OETF, scaled so that 75% HLG is 1.0;
+    PQ: its display light through HLG's inverse OOTF, scaled so that 203 cd/m² is 1.0; camera
+    log: through the OCIO config.
+    """
+    if t.kind == "sdr":
+        lin = np.where(x < 0.081, x / 4.5, np.power((x + 0.099) / 1.099, 1 / 0.45))
+        return np.asarray(_to_709(lin, t.primaries), dtype=np.float64)
+    if t.kind == "pq":  # display light back to scene light through HLG's 1000 cd/m² OOTF (gamma 1.2)
+        nits = np.maximum(_to_709(tm.pq_eotf(x), t.primaries), 0.0) @ tm.BT709_TO_BT2020.T
+        scene = tm.hlg_inverse_ootf(nits, 1000.0) @ tm.BT2020_TO_BT709.T
+        return np.asarray(scene / (t.white_nits / 1000.0) ** (1 / 1.2), dtype=np.float64)
+    if t.kind == "hlg":
+        white = float(tm.hlg_inverse_oetf(np.array(0.75)))
+        return np.asarray(_to_709(tm.hlg_inverse_oetf(x), t.primaries) / white, dtype=np.float64)
+    from farm.look.ocio import to_linear_709
+
+    return to_linear_709(t.config, t.colorspace, x)
 
 
 def _display_nits(t: InputTransform, x: FloatArray) -> FloatArray:
