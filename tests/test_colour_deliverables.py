@@ -204,6 +204,7 @@ def test_hdr_outputs_need_10_bits_and_pq_needs_hevc(tmp_path: Path) -> None:
         'codec = "prores"\ntransfer = "pq"': '"pq" (HDR10) with codec "hevc"',
         'codec = "hevc"\nbit_depth = 10\ntransfer = "hdr"': "sdr | pq | hlg",
         'codec = "hevc"\nbit_depth = 10\ntransfer = "pq"\npeak_nits = 50': "400 to 10000",
+        'codec = "dnxhr"\nwidth = 160\nheight = 90': "at least 256x120",
     }
     for output, message in cases.items():
         (tmp_path / "farm.toml").write_text(f'[output]\n{output}\n[variants.v]\ntimeline = "a.otio"\n')
@@ -215,3 +216,34 @@ def test_hdr_outputs_need_10_bits_and_pq_needs_hevc(tmp_path: Path) -> None:
         '[output]\ncodec = "dnxhr"\ntransfer = "hlg"\n[variants.v]\ntimeline = "a.otio"\n'
     )
     assert load_project(tmp_path / "farm.toml").variants["v"].output.transfer == "hlg"
+
+
+def _flat(spec: Any, luma: int) -> Any:
+    """A flat 10-bit picture of ``spec``'s size and format: luma ``luma``, neutral chroma."""
+    import av
+
+    frame = av.VideoFrame(spec.width, spec.height, spec.pix_fmt)
+    for plane, value in zip(frame.planes, (luma, 512, 512), strict=True):
+        plane.update(np.full(plane.buffer_size // 2, value, np.uint16).tobytes())
+    return frame
+
+
+@pytest.mark.parametrize("codec", ["dnxhr", "prores4444"])
+def test_verify_measures_10_bit_outputs_at_10_bits(tmp_path: Path, codec: str) -> None:
+    """A one-code (10-bit) difference, invisible once both sides are cut to 8 bits, is measured."""
+    from farm.backends.host_encode import encode_segment
+    from farm.media.compare import verify_encoded
+    from farm.planning.units import EncodeSpec, SegmentJob
+
+    spec = EncodeSpec(codec, 20, "ultrafast", 256, 120, Fraction(24), 24, bit_depth=10)  # DNxHR's smallest
+    job = SegmentJob(
+        key="7" * 40, frames=(), frame_pts=(), count=2, source=None, geometry=None,
+        lut_path=None, lut_hash=None, encode=spec,
+    )  # fmt: skip
+    path = tmp_path / "flat.mov"
+    assert encode_segment(job, path, [(_flat(spec, 512), 2)]) == 2
+    same = verify_encoded(str(path), [_flat(spec, 512)] * 2)
+    off = verify_encoded(str(path), [_flat(spec, 513)] * 2)
+    print(f"{codec}: PSNR of the same picture {same['psnr_min']}, one 10-bit code off {off['psnr_min']}")
+    assert same["pix_fmt"] == off["pix_fmt"] == spec.pix_fmt and same["frames"] == 2
+    assert same["psnr_min"] > 90 and 55 < off["psnr_min"] < 70, (same, off)

@@ -137,14 +137,15 @@ def encode_segment(
     spec = job.encode
     written = 0
     clock = clock if clock is not None else current_clock()  # the nvidia backend passes none
-    fed: list[np.ndarray] | None = [] if clock is not None and clock.verify else None
+    # what the encoder is given, at its own depth, to measure what it wrote against
+    fed: list[av.VideoFrame] | None = [] if clock is not None and clock.verify else None
     with av.open(str(path), "w", format=spec.container) as out:
         stream = open_encoder(out, spec)
         # the muxer rewrites stream.time_base on the first write: keep the encoder's own
         frame_tb = Fraction(spec.fps.denominator, spec.fps.numerator)
         for frame, repeat in pictures:
-            if fed is not None:  # what the encoder is given, to measure what it wrote against
-                fed.extend([frame.reformat(format="yuv420p").to_ndarray()] * repeat)
+            if fed is not None:
+                fed.extend([frame] * repeat)
             for _ in range(repeat):
                 frame.pts = written
                 frame.time_base = frame_tb

@@ -192,6 +192,13 @@ def _output_depth(table: Mapping[str, Any], spec: OutputSpec, prefix: str, path:
     depth = table.get("bit_depth", 8 if spec.codec == "h264" else spec.bit_depth)
     if isinstance(depth, bool) or depth not in (8, 10):
         raise _bad(prefix + "bit_depth", depth, "8 | 10", path)
+    if spec.codec == "dnxhr" and (spec.width < 256 or spec.height < 120):
+        raise _bad(
+            prefix + "codec",
+            spec.codec,
+            f'"dnxhr" for outputs of at least 256x120 (FFmpeg\'s DNxHR), not {spec.width}x{spec.height}',
+            path,
+        )
     if spec.codec in MOV_CODECS:
         return replace(spec, bit_depth=10)
     if spec.codec == "h264" and depth == 10:

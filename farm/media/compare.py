@@ -59,15 +59,15 @@ def _value(metadata: dict[str, str], key: str) -> float:
 class PairMeter:
     """One libavfilter graph measuring ``metrics`` of (main, reference) picture pairs of one size."""
 
-    def __init__(self, metrics: Sequence[str], width: int, height: int) -> None:
+    def __init__(self, metrics: Sequence[str], width: int, height: int, pix_fmt: str = "yuv420p") -> None:
         unknown = [m for m in metrics if m not in available_metrics()]
         if unknown:
             raise ValueError(f"this build of the FFmpeg libraries lacks {', '.join(unknown)}")
         self.metrics = list(metrics)
-        self.width, self.height = width, height
+        self.width, self.height, self.pix_fmt = width, height, pix_fmt
         self._pts = 0
         g = Graph()
-        args = f"video_size={width}x{height}:pix_fmt=yuv420p:time_base=1/25:pixel_aspect=1/1"
+        args = f"video_size={width}x{height}:pix_fmt={pix_fmt}:time_base=1/25:pixel_aspect=1/1"
         self._main, self._ref = g.add("buffer", args), g.add("buffer", args)
         n = str(len(self.metrics))
         split_main, split_ref = g.add("split", n), g.add("split", n)
@@ -85,18 +85,21 @@ class PairMeter:
         self._graph = g
 
     def _prepare(self, frame: av.VideoFrame) -> av.VideoFrame:
-        if frame.format.name != "yuv420p" or frame.width != self.width or frame.height != self.height:
-            frame = frame.reformat(width=self.width, height=self.height, format="yuv420p")
-        else:  # a copy: the graph takes the frame's timestamps, callers keep theirs
-            frame = av.VideoFrame.from_ndarray(frame.to_ndarray(), format="yuv420p")
+        if frame.format.name != self.pix_fmt or frame.width != self.width or frame.height != self.height:
+            frame = frame.reformat(width=self.width, height=self.height, format=self.pix_fmt)
         frame.pts = self._pts
         frame.time_base = Fraction(1, 25)
         return frame
 
     def measure(self, main: av.VideoFrame, ref: av.VideoFrame) -> dict[str, float]:
-        """Each metric of ``main`` against ``ref``."""
+        """Each metric of ``main`` against ``ref`` (the graph takes their timestamps: theirs are kept)."""
+        saved = [(f, f.pts, f.time_base) for f in (main, ref)]
         self._main.push(self._prepare(main))
         self._ref.push(self._prepare(ref))
+        for f, pts, tb in saved:
+            f.pts = pts
+            if tb is not None:
+                f.time_base = tb
         self._pts += 1
         out = {}
         for name, sink in zip(self.metrics, self._sinks, strict=True):
@@ -156,12 +159,13 @@ class VideoComparison:
 def compare_pictures(
     pairs: Iterable[tuple[av.VideoFrame, av.VideoFrame]], metrics: Sequence[str]
 ) -> VideoComparison:
-    """Measure (main, reference) pairs; the meter is sized by the reference's first picture."""
+    """Measure (main, reference) pairs; the meter takes the reference's first picture's size and pixel
+    format (a 10-bit reference is measured at 10 bits)."""
     result = VideoComparison({m: FrameMetrics(m) for m in metrics})
     meter: PairMeter | None = None
     for index, (main, ref) in enumerate(pairs):
         if meter is None:
-            meter = PairMeter(metrics, ref.width, ref.height)
+            meter = PairMeter(metrics, ref.width, ref.height, ref.format.name)
         for name, value in meter.measure(main, ref).items():
             result.metrics[name].add(index, value)
         result.compared += 1
@@ -182,17 +186,16 @@ def difference_strip(golden: av.VideoFrame, render: av.VideoFrame, gain: float =
     return np.concatenate([g, gap, r, gap, diff], axis=1)
 
 
-def verify_encoded(path: str, fed: Sequence[np.ndarray]) -> dict[str, float | int]:
+def verify_encoded(path: str, fed: Sequence[av.VideoFrame]) -> dict[str, float | int | str]:
     """Decode the segment just written at ``path`` and measure it against the pictures fed to its encoder.
 
-    ``fed`` holds one yuv420p array (``VideoFrame.to_ndarray()``'s layout) per
-    output frame. Returns the worst PSNR and SSIM, where they are, and the
-    frame counts (a count that differs is a verification failure in itself).
+    ``fed`` holds the picture given to the encoder for each output frame, in its
+    own format: a 10-bit output is measured at 10 bits (and 4:2:2 or 4:4:4 at its
+    own chroma), not after a cut to 8. Returns the worst PSNR and SSIM, where they
+    are, the frame counts (a count that differs is a verification failure in
+    itself) and the format measured.
     """
-    pairs = (
-        (out, av.VideoFrame.from_ndarray(arr, format="yuv420p"))
-        for out, arr in zip(decode_frames(path), fed, strict=False)
-    )
+    pairs = zip(decode_frames(path), fed, strict=False)
     cmp = compare_pictures(pairs, ["psnr", "ssim"])
     psnr, ssim = cmp.metrics["psnr"], cmp.metrics["ssim"]
     return {
@@ -202,4 +205,5 @@ def verify_encoded(path: str, fed: Sequence[np.ndarray]) -> dict[str, float | in
         "psnr_min_frame": psnr.worst_frame,
         "ssim_min": round(ssim.worst, 6),
         "ssim_min_frame": ssim.worst_frame,
+        "pix_fmt": fed[0].format.name if fed else "",
     }
