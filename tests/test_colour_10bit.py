@@ -101,3 +101,67 @@ def test_h264_cannot_be_asked_for_10_bits(tmp_path: Path) -> None:
     with pytest.raises(ProjectError) as info:
         load_project(tmp_path / "farm.toml")
     assert "bit_depth" in str(info.value) and "hevc" in str(info.value)
+
+
+def _two_tracks(path: Path, bottom: str, top: str, frames: int) -> None:
+    import opentimelineio as otio
+
+    tl = otio.schema.Timeline(name="t")
+    for name, url in (("V1", bottom), ("V2", top)):
+        track = otio.schema.Track(name=name, kind=otio.schema.TrackKind.Video)
+        track.append(
+            otio.schema.Clip(
+                name=Path(url).stem,
+                media_reference=otio.schema.ExternalReference(target_url=url),
+                source_range=otio.opentime.TimeRange(
+                    otio.opentime.RationalTime(0, 24), otio.opentime.RationalTime(frames, 24)
+                ),
+            )
+        )
+        tl.tracks.append(track)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    otio.adapters.write_to_file(tl, str(path))
+
+
+def _luma_row(path: Path) -> np.ndarray:
+    """The middle row of the first frame's luma, as 10-bit codes."""
+    import av
+
+    with av.open(str(path)) as c:
+        frame = next(c.decode(video=0))
+    assert frame.format.name.endswith(("10le", "12le")), frame.format.name
+    y = np.frombuffer(bytes(frame.planes[0]), np.uint16).reshape(H, -1)[H // 2, :W].astype(np.int64)
+    return y >> 2 if frame.format.name.endswith("12le") else y
+
+
+def test_a_png_title_over_a_10_bit_ramp_is_mixed_at_10_bits(tmp_path: Path) -> None:
+    """Composited segments of 10-bit outputs are mixed and written at 10 bits, in the output's chroma."""
+    from PIL import Image
+
+    (tmp_path / "media").mkdir()
+    _ramp(tmp_path / "media" / "ramp.mov")
+    title = np.zeros((H, W, 4), np.uint8)
+    title[:, :512] = (255, 255, 255, 128)  # half-transparent white over the left half
+    title[:, 768:832] = (255, 255, 255, 255)  # an opaque white bar
+    Image.fromarray(title).save(tmp_path / "media" / "title.png")
+    _two_tracks(tmp_path / "cuts" / "t.otio", "media/ramp.mov", "media/title.png", 3)
+    text = f'[output]\nwidth = {W}\nheight = {H}\nfps = "24"\npreset = "ultrafast"\nquality = 0\n'
+    outputs = {"main10": 'codec = "hevc"\nbit_depth = 10', "prores": 'codec = "prores"'}
+    for name, output in outputs.items():
+        text += f'[variants.{name}]\ntimeline = "cuts/t.otio"\n[variants.{name}.output]\n{output}\n'
+    (tmp_path / "farm.toml").write_text(text)
+    report = farm.render(tmp_path / "farm.toml", workers=1)
+    ramp = np.round(np.linspace(64, 940, W))
+    for name in outputs:
+        assert report.variants[name].error is None, report.variants[name].error
+        y = _luma_row(tmp_path / "renders" / f"{name}{'.mov' if name == 'prores' else '.mp4'}")
+        clear = np.r_[512:768, 832:W]
+        half = ramp[:512] + 128 / 255 * (940 - ramp[:512])
+        print(
+            f"{name}: {len(np.unique(y[clear]))} levels where the title is clear; half-transparent "
+            f"white off by {np.abs(y[8:504] - half[8:504]).max():.1f} codes at most"
+        )
+        assert len(np.unique(y[clear])) > 300  # an 8-bit mix would leave at most ~96 here
+        assert np.abs(y[clear][4:-4] - ramp[clear][4:-4]).max() <= 3
+        assert np.abs(y[8:504] - half[8:504]).max() <= 3
+        assert np.abs(y[772:828] - 940).max() <= 2

@@ -247,3 +247,19 @@ def test_verify_measures_10_bit_outputs_at_10_bits(tmp_path: Path, codec: str) -
     print(f"{codec}: PSNR of the same picture {same['psnr_min']}, one 10-bit code off {off['psnr_min']}")
     assert same["pix_fmt"] == off["pix_fmt"] == spec.pix_fmt and same["frames"] == 2
     assert same["psnr_min"] > 90 and 55 < off["psnr_min"] < 70, (same, off)
+
+
+@pytest.mark.parametrize("transfer", ["sdr", "pq", "hlg"])
+def test_fills_are_drawn_in_the_outputs_colour(transfer: str) -> None:
+    """A white generator in an HDR output sits where an SDR source's white does (BT.2408)."""
+    from farm.backends.fills import fill_picture
+    from farm.planning.units import EncodeSpec
+
+    spec = EncodeSpec("hevc", 20, "ultrafast", 64, 32, Fraction(24), 24, bit_depth=10, transfer=transfer)
+    white = fill_picture(spec, "colour:ffffff")
+    black = fill_picture(spec, "black")
+    assert white.format.name == black.format.name == "yuv420p10le"
+    planes = [np.frombuffer(bytes(p), np.uint16) for p in white.planes]
+    expected = {"sdr": 940, "pq": _expected("pq", 1.0), "hlg": _expected("hlg", 1.0)}[transfer]
+    assert abs(int(planes[0][0]) - expected) <= 1 and set(planes[1]) == set(planes[2]) == {512}
+    assert int(np.frombuffer(bytes(black.planes[0]), np.uint16)[0]) == 64

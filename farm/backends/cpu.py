@@ -36,7 +36,8 @@ def filter_spec(
 ) -> list[tuple[str, str]]:
     """The libavfilter chain for one clip: every colour and geometry decision, explicit.
 
-    ``keep_alpha`` (a layer of a composited segment): the output is yuva420p, the
+    ``keep_alpha`` (a layer of a composited segment): the output is the output's format
+    with alpha (:func:`layer_format`), the
     source's alpha kept (straight, not premultiplied) and letterbox padding transparent.
     ``pix_fmt`` is the encoder's: a 10-bit output is converted from the source (or
     the LUT's planar float) straight to 10 bits, never through 8.  ``out_matrix`` is the
@@ -47,8 +48,9 @@ def filter_spec(
         f"w={sw}:h={sh}:flags=bicubic:in_color_matrix={source.colorspace}:in_range={source.color_range}"
     )
     chain: list[tuple[str, str]] = []
+    wide = pix_fmt != "yuv420p"  # a 10-bit output: nothing goes through 8 bits
     if source.alpha and not keep_alpha:  # the only layer: over black (colour × alpha), alpha dropped
-        chain += [("format", "gbrap"), ("premultiply", "inplace=1")]
+        chain += [("format", "gbrap16le" if wide else "gbrap"), ("premultiply", "inplace=1")]
     if lut_path is not None:
         # planar float: lut3d has SIMD code for it (about 4x faster than 8-bit gbrp here),
         # and nothing is rounded to 8 bits between the scale and the LUT
@@ -58,7 +60,7 @@ def filter_spec(
             *lut_filters(lut_path),
         ]
     else:
-        out_format = "yuva420p" if keep_alpha else pix_fmt
+        out_format = layer_format(pix_fmt) if keep_alpha else pix_fmt
         chain += [("scale", scale_in + ":out_color_matrix=bt709:out_range=tv"), ("format", out_format)]
     if geometry.rotation == 90:
         chain.append(("transpose", "cclock"))
@@ -75,10 +77,15 @@ def filter_spec(
         pad = "black@0" if keep_alpha else "black"
         chain.append(("pad", f"{W}:{H}:{max(geometry.x, 0)}:{max(geometry.y, 0)}:color={pad}"))
     if lut_path is not None:
-        out_format = "yuva420p" if keep_alpha else pix_fmt
+        out_format = layer_format(pix_fmt) if keep_alpha else pix_fmt
         chain += [("scale", f"out_color_matrix={out_matrix}:out_range=tv"), ("format", out_format)]
     chain.append(("setsar", "1"))
     return chain
+
+
+def layer_format(pix_fmt: str) -> str:
+    """A composited layer's pixel format: the output's, with alpha (yuva420p, yuva422p10le, ...)."""
+    return pix_fmt.replace("yuv", "yuva", 1)
 
 
 def lut_filters(lut_path: str) -> list[tuple[str, str]]:

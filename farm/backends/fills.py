@@ -1,7 +1,7 @@
 """Pictures farm draws itself: black, a solid colour, colour bars (generator clips and gaps).
 
-Each is one yuv420p frame of the output size in BT.709 limited range, the
-output's colour, computed exactly here (no scaler in between):
+Each is one frame of the output size and pixel format in its colour, computed
+exactly here (no scaler in between); for BT.709 limited range:
 ``Y = 16 + 219·Y'``, ``Cb = 128 + 224·(B' − Y')/1.8556``,
 ``Cr = 128 + 224·(R' − Y')/1.5748`` with ``Y' = 0.2126 R' + 0.7152 G' + 0.0722 B'``
 for R'G'B' in 0..1.  Bars are the seven 75 % bars (white, yellow, cyan, green,
@@ -44,12 +44,38 @@ def bar_edges(width: int) -> list[int]:
     return [min(width, 2 * round(i * width / 14)) for i in range(7)] + [width]
 
 
+def _codes(rgb: tuple[int, int, int], spec: EncodeSpec) -> tuple[float, float, float]:
+    """Y, Cb, Cr code values of an 8-bit BT.709 R'G'B' colour in ``spec``'s output (depth and transfer).
+
+    An HDR output places the colour as it places an SDR source (BT.2408: SDR white at
+    203 cd/m²), through the same output transform as the looks (farm.look.output).
+    """
+    if spec.transfer == "sdr":
+        r, g, b = (c / 255 for c in rgb)
+        kr, kb = 0.2126, 0.0722
+    else:
+        from farm.look.output import OutputTransform, encode_output
+        from farm.look.tonemap import bt1886_eotf
+
+        signal = encode_output(
+            OutputTransform(spec.transfer, peak_nits=spec.peak_nits if spec.transfer == "pq" else 1000.0),
+            bt1886_eotf(np.array(rgb, dtype=np.float64) / 255),
+        )
+        r, g, b = (float(c) for c in signal)
+        kr, kb = 0.2627, 0.0593
+    y = kr * r + (1 - kr - kb) * g + kb * b
+    scale = 4 if spec.bit_depth == 10 else 1
+    return (
+        scale * (16 + 219 * y),
+        scale * (128 + 224 * (b - y) / (2 - 2 * kb)),
+        scale * (128 + 224 * (r - y) / (2 - 2 * kr)),
+    )
+
+
 def fill_picture(spec: EncodeSpec, fill: str) -> av.VideoFrame:
-    """The yuv420p frame a segment without a source shows: ``black``, ``bars`` or ``colour:rrggbb``."""
+    """The frame a segment without a source shows (``black``, ``bars`` or ``colour:rrggbb``), drawn
+    in the output's pixel format and colour (BT.709, or BT.2020 PQ/HLG)."""
     w, h = spec.width, spec.height
-    y = np.empty((h, w), np.uint8)
-    cb = np.empty((h // 2, w // 2), np.uint8)
-    cr = np.empty((h // 2, w // 2), np.uint8)
     if fill == "black":
         colours = [(0, 0, 0)]
         edges = [0, w]
@@ -62,16 +88,13 @@ def fill_picture(spec: EncodeSpec, fill: str) -> av.VideoFrame:
         edges = [0, w]
     else:
         raise ValueError(f"unknown fill {fill!r}")
-    for rgb, x0, x1 in zip(colours, edges, edges[1:], strict=False):
-        yy, u, v = ycbcr709(rgb)
-        y[:, x0:x1] = yy
-        cb[:, x0 // 2 : x1 // 2] = u
-        cr[:, x0 // 2 : x1 // 2] = v
-    frame = av.VideoFrame(w, h, "yuv420p")
-    for plane, data in zip(frame.planes, (y, cb, cr), strict=True):
-        stride = plane.line_size
-        rows = data.shape[0]
-        padded = np.zeros((rows, stride), np.uint8)
-        padded[:, : data.shape[1]] = data
-        plane.update(padded.tobytes())
+    frame = av.VideoFrame(w, h, spec.pix_fmt)
+    dtype = np.uint16 if spec.bit_depth == 10 else np.uint8
+    for index, plane in enumerate(frame.planes):
+        pw, ph = plane.width, plane.height
+        step = w // pw  # 1 for luma and 4:4:4 chroma, 2 for subsampled chroma
+        data = np.zeros((ph, plane.line_size // dtype().itemsize), dtype)
+        for rgb, x0, x1 in zip(colours, edges, edges[1:], strict=False):
+            data[:, x0 // step : x1 // step] = round(_codes(rgb, spec)[index])
+        plane.update(data.tobytes())
     return frame
