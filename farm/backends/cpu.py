@@ -47,6 +47,8 @@ def filter_spec(
     scale_in = (
         f"w={sw}:h={sh}:flags=bicubic:in_color_matrix={source.colorspace}:in_range={source.color_range}"
     )
+    if source.chroma_location:  # where a 4:2:0 source's chroma sits (left, topleft, ...), as tagged
+        scale_in += f":in_chroma_loc={source.chroma_location}"
     chain: list[tuple[str, str]] = []
     wide = pix_fmt != "yuv420p"  # a 10-bit output: nothing goes through 8 bits
     if source.alpha and not keep_alpha:  # the only layer: over black (colour × alpha), alpha dropped
@@ -61,7 +63,10 @@ def filter_spec(
         ]
     else:
         out_format = layer_format(pix_fmt) if keep_alpha else pix_fmt
-        chain += [("scale", scale_in + ":out_color_matrix=bt709:out_range=tv"), ("format", out_format)]
+        chain += [
+            ("scale", scale_in + f":out_color_matrix=bt709:out_range=tv{OUT_SITING}"),
+            ("format", out_format),
+        ]
     if geometry.rotation == 90:
         chain.append(("transpose", "cclock"))
     elif geometry.rotation == 270:
@@ -78,9 +83,17 @@ def filter_spec(
         chain.append(("pad", f"{W}:{H}:{max(geometry.x, 0)}:{max(geometry.y, 0)}:color={pad}"))
     if lut_path is not None:
         out_format = layer_format(pix_fmt) if keep_alpha else pix_fmt
-        chain += [("scale", f"out_color_matrix={out_matrix}:out_range=tv"), ("format", out_format)]
+        chain += [
+            ("scale", f"out_color_matrix={out_matrix}:out_range=tv{OUT_SITING}"),
+            ("format", out_format),
+        ]
     chain.append(("setsar", "1"))
     return chain
+
+
+#: outputs are written with their chroma where H.264 and HEVC decoders assume it when the stream does
+#: not say: left (co-sited horizontally with the first luma column)
+OUT_SITING = ":out_chroma_loc=left"
 
 
 def layer_format(pix_fmt: str) -> str:

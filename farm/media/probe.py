@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     import av
     import av.video.stream
 
-_PROBE_VERSION = 7
+_PROBE_VERSION = 8
 _HEAD_TAIL = 1 << 20
 
 # AVColorSpace values → names libswscale's ``in_color_matrix`` understands
@@ -105,6 +105,7 @@ class SourceInfo:
     transfer: str = ""  # bt709 | smpte170m | iec61966-2-1 | bt2020-10 | smpte2084 | arib-std-b67 | ...
     bit_depth: int = 8  # bits per component of the decoded pictures
     chroma: str = "4:2:0"  # 4:2:0 | 4:2:2 | 4:4:4 | 4:1:1 | 4:4:0 | rgb | gray
+    chroma_location: str = ""  # 4:2:0 chroma siting: left | topleft | center | ... ("" not said)
     field_order: str = "progressive"  # progressive | tff | bff (interlaced, top or bottom field first)
     mirrored: bool = False  # the display matrix flips the picture horizontally (after ``rotation``)
     mastering_max_nits: float | None = None  # HDR mastering display peak (SMPTE ST 2086), when carried
@@ -394,6 +395,10 @@ def colour_description(
         "chroma": chroma,
         "field_order": field_order,
     }
+    if chroma == "4:2:0" and not name.startswith(("nv", "p01")):  # planar 4:2:0: where chroma sits
+        from farm.media.siting import chroma_location
+
+        out["chroma_location"] = chroma_location(frame)
     for sd in _side_data(frame):
         kind = _side_data_kind(sd)
         if kind == "MASTERING_DISPLAY_METADATA":

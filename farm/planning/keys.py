@@ -15,8 +15,9 @@ import numpy as np
 from farm.media.probe import codec_library_versions
 
 #: Bump when the bytes a backend writes for the same inputs change, or when a key's form changes
-#: (3: a clip segment's frames are hashed as their exact int64 list, not as JSON runs).
-KEY_VERSION = 3
+#: (3: a clip segment's frames are hashed as their exact int64 list, not as JSON runs; 4: the CPU
+#: backend reads 4:2:0 chroma where the source says it sits and writes it left-sited).
+KEY_VERSION = 4
 
 
 def _canonical(value: Any) -> Any:

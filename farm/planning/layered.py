@@ -77,7 +77,8 @@ def composite_segments(
                     cs.info.identity,
                     runs(frames),
                     cs.geometry,
-                    [cs.info.colorspace, cs.info.color_range, cs.info.alpha],
+                    [cs.info.colorspace, cs.info.color_range, cs.info.alpha]
+                    + ([cs.info.chroma_location] if cs.info.chroma_location else []),
                     cs.lut_hash,
                     _weights_text(weights),
                     entry.mask,

@@ -387,8 +387,11 @@ def plan_project(
 
 
 def _reading(info: SourceInfo) -> dict[str, object]:
-    """Key parts for deinterlacing and mirroring; empty for most sources, so their keys are unchanged."""
+    """Key parts for deinterlacing, mirroring and chroma siting; empty for a plain progressive,
+    unmirrored source whose siting is not said."""
     parts: dict[str, object] = {}
+    if info.chroma_location:
+        parts["chroma_loc"] = info.chroma_location
     if info.interlaced:
         parts["deinterlace"] = ["bwdif", info.field_order]
     if info.mirrored:

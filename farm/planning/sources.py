@@ -58,6 +58,7 @@ def source_ref(info: SourceInfo) -> SourceRef:
         codec=info.codec,
         bit_depth=info.bit_depth,
         chroma=info.chroma,
+        chroma_location=info.chroma_location,
         field_order=info.field_order,
         mirrored=info.mirrored,
     )

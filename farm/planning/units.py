@@ -171,6 +171,7 @@ class SourceRef:
     codec: str = ""  # the decoder's name (h264, hevc, prores, ...)
     bit_depth: int = 8  # bits per component as decoded
     chroma: str = "4:2:0"  # 4:2:0 | 4:2:2 | 4:4:4 | ...
+    chroma_location: str = ""  # 4:2:0 siting the scaler is told (left, topleft, ...); "": its default
     field_order: str = "progressive"  # progressive | tff | bff: interlaced sources are deinterlaced first
     mirrored: bool = False  # flipped horizontally for display, after the rotation
 

@@ -1,0 +1,48 @@
+"""Chroma siting of a decoded 4:2:0 picture: where its chroma samples sit relative to luma.
+
+H.264 and HEVC signal it in the VUI (``chroma_sample_loc_type``): ``left`` (MPEG-2,
+most SDR video), ``topleft`` (BT.2020/HDR masters, many phones' HDR), ``center``
+(MPEG-1, JPEG) and others.  PyAV does not expose a frame's siting, so it is read
+from libavfilter's ``showinfo`` report of the decoded frame (``cl:``).  The CPU
+backend passes a tagged siting to the scaler (``in_chroma_loc``); an untagged
+source keeps libswscale's default (centre), as farm always did.
+"""
+
+from __future__ import annotations
+
+import re
+
+import av
+
+#: sitings libswscale's ``in_chroma_loc`` accepts (libavutil's names)
+SITINGS = ("left", "center", "topleft", "top", "bottomleft", "bottom")
+_CL = re.compile(r"\bcl:(\w+)")
+
+
+def chroma_location(frame: av.VideoFrame) -> str:
+    """The frame's chroma siting (one of :data:`SITINGS`), or "" when the stream does not say."""
+    from av.filter import Graph
+
+    graph = Graph()
+    buffer = graph.add(
+        "buffer", f"video_size={frame.width}x{frame.height}:pix_fmt={frame.format.name}:time_base=1/1"
+    )
+    info = graph.add("showinfo")
+    sink = graph.add("buffersink")
+    buffer.link_to(info)
+    info.link_to(sink)
+    graph.configure()
+    level = av.logging.get_level()
+    av.logging.set_level(av.logging.INFO)
+    try:
+        with av.logging.Capture() as logs:
+            graph.push(frame)
+            graph.pull()
+    finally:
+        av.logging.set_level(level)
+    for _, name, message in logs:
+        if name == "showinfo":
+            found = _CL.search(message)
+            if found:
+                return found.group(1) if found.group(1) in SITINGS else ""
+    return ""
