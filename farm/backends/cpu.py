@@ -47,8 +47,9 @@ def filter_spec(
     scale_in = (
         f"w={sw}:h={sh}:flags=bicubic:in_color_matrix={source.colorspace}:in_range={source.color_range}"
     )
-    if source.chroma_location:  # where a 4:2:0 source's chroma sits (left, topleft, ...), as tagged
-        scale_in += f":in_chroma_loc={source.chroma_location}"
+    if source.chroma_location in CHROMA_POSITIONS:  # where a 4:2:0 source's chroma sits, as tagged
+        h, v = CHROMA_POSITIONS[source.chroma_location]
+        scale_in += f":in_h_chr_pos={h}:in_v_chr_pos={v}"
     chain: list[tuple[str, str]] = []
     wide = pix_fmt != "yuv420p"  # a 10-bit output: nothing goes through 8 bits
     if source.alpha and not keep_alpha:  # the only layer: over black (colour × alpha), alpha dropped
@@ -91,9 +92,19 @@ def filter_spec(
     return chain
 
 
+#: a chroma siting's position in the luma grid, in 1/256 of a luma sample (x, y), as libswscale's
+#: ``*_chr_pos`` options take it (FFmpeg's own table; the names also work in FFmpeg's command line 5+)
+CHROMA_POSITIONS = {
+    "left": (0, 128),
+    "center": (128, 128),
+    "topleft": (0, 0),
+    "top": (128, 0),
+    "bottomleft": (0, 256),
+    "bottom": (128, 256),
+}
 #: outputs are written with their chroma where H.264 and HEVC decoders assume it when the stream does
-#: not say: left (co-sited horizontally with the first luma column)
-OUT_SITING = ":out_chroma_loc=left"
+#: not say: left (co-sited horizontally with the first luma column, between two rows)
+OUT_SITING = ":out_h_chr_pos=0:out_v_chr_pos=128"
 
 
 def layer_format(pix_fmt: str) -> str:

@@ -4,7 +4,7 @@ H.264 and HEVC signal it in the VUI (``chroma_sample_loc_type``): ``left`` (MPEG
 most SDR video), ``topleft`` (BT.2020/HDR masters, many phones' HDR), ``center``
 (MPEG-1, JPEG) and others.  PyAV does not expose a frame's siting, so it is read
 from libavfilter's ``showinfo`` report of the decoded frame (``cl:``).  The CPU
-backend passes a tagged siting to the scaler (``in_chroma_loc``); an untagged
+backend passes a tagged siting to the scaler (its chroma position); an untagged
 source keeps libswscale's default (centre), as farm always did.
 """
 
@@ -14,7 +14,7 @@ import re
 
 import av
 
-#: sitings libswscale's ``in_chroma_loc`` accepts (libavutil's names)
+#: the sitings farm reads (libavutil's names; farm.backends.cpu.CHROMA_POSITIONS places them)
 SITINGS = ("left", "center", "topleft", "top", "bottomleft", "bottom")
 _CL = re.compile(r"\bcl:(\w+)")
 
