@@ -39,6 +39,7 @@ OUTPUTS = {
     "hlg": 'codec = "hevc"\nbit_depth = 10\ntransfer = "hlg"',
     "dnxhr": 'codec = "dnxhr"',
     "prores4444": 'codec = "prores4444"',
+    "prores4444_hlg": 'codec = "prores4444"\ntransfer = "hlg"',
 }
 
 
@@ -158,23 +159,41 @@ def test_reference_white_lands_at_the_bt2408_code_value(renders: Path, name: str
     assert {clips[0][i] for i in HIGH} <= {clips[0][WHITE], clips[0][WHITE] + 1}
 
 
+def _frame_tags(path: Path) -> set[tuple[str, ...]]:
+    """Every frame's colour tags as FFmpeg's decoder reads them (ProRes keeps them per frame)."""
+    assert FFPROBE is not None
+    out = subprocess.run(
+        [FFPROBE, "-v", "error", "-select_streams", "v:0", "-show_frames", "-of", "json"]
+        + ["-show_entries", "frame=color_primaries,color_transfer,color_space,color_range", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    keys = ("color_primaries", "color_transfer", "color_space", "color_range")
+    return {tuple(f.get(k, "") for k in keys) for f in json.loads(out.stdout)["frames"]}
+
+
 @pytest.mark.skipif(FFPROBE is None, reason="ffprobe is not installed")
 @pytest.mark.parametrize(
-    ("name", "codec", "profile", "tag", "pix_fmt"),
+    ("name", "codec", "profile", "tag", "pix_fmt", "tags"),
     [
-        ("dnxhr", "dnxhd", "DNXHR HQX", "AVdh", "yuv422p10le"),
+        ("dnxhr", "dnxhd", "DNXHR HQX", "AVdh", "yuv422p10le", ("bt709", "bt709", "bt709")),
         # (FFmpeg's ProRes decoder reports 4444 as 12-bit, whatever the encoder was given)
-        ("prores4444", "prores", "4444", "ap4h", "yuv444p12le"),
+        ("prores4444", "prores", "4444", "ap4h", "yuv444p12le", ("bt709", "bt709", "bt709")),
+        ("prores4444_hlg", "prores", "4444", "ap4h", "yuv444p12le", ("bt2020", "arib-std-b67", "bt2020nc")),
     ],
 )
 def test_mezzanines_are_tagged_10_bit_movs(
-    renders: Path, name: str, codec: str, profile: str, tag: str, pix_fmt: str
+    renders: Path, name: str, codec: str, profile: str, tag: str, pix_fmt: str, tags: tuple[str, ...]
 ) -> None:
-    stream, _ = _probe(renders / "renders" / f"{name}.mov")
+    path = renders / "renders" / f"{name}.mov"
+    stream, _ = _probe(path)
     got = tuple(stream.get(k) for k in ("codec_name", "profile", "codec_tag_string", "pix_fmt"))
     assert got == (codec, profile, tag, pix_fmt), got
-    tags = (stream["color_primaries"], stream["color_transfer"], stream["color_space"], stream["color_range"])
-    assert tags == ("bt709", "bt709", "bt709", "tv"), tags
+    said = (stream["color_primaries"], stream["color_transfer"], stream["color_space"], stream["color_range"])
+    assert said == (*tags, "tv"), said
+    # every frame says it too, the HLG and PQ sources' frames included (ProRes has a header per frame)
+    assert _frame_tags(path) == {(*tags, "tv")}, _frame_tags(path)
 
 
 def _packets(path: Path) -> list[bytes]:

@@ -143,7 +143,11 @@ def encode_segment(
         stream = open_encoder(out, spec)
         # the muxer rewrites stream.time_base on the first write: keep the encoder's own
         frame_tb = Fraction(spec.fps.denominator, spec.fps.numerator)
+        tags = TAGS[spec.transfer]
         for frame, repeat in pictures:
+            # ProRes takes its header's colour from each frame, not the stream: say the output's
+            frame.color_primaries, frame.color_trc, frame.colorspace = tags
+            frame.color_range = 1
             if fed is not None:
                 fed.extend([frame] * repeat)
             for _ in range(repeat):
