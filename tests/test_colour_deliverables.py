@@ -25,7 +25,7 @@ from hdr_scene import PATCHES, patch_centres, write_scene
 
 import farm
 from farm.edit.project import load_project
-from farm.errors import ProjectError
+from farm.errors import BackendUnavailableError, ProjectError
 
 pytestmark = pytest.mark.usefixtures("ray_session")
 colour = pytest.importorskip("colour")
@@ -275,10 +275,28 @@ def test_fills_are_drawn_in_the_outputs_colour(transfer: str) -> None:
     from farm.planning.units import EncodeSpec
 
     spec = EncodeSpec("hevc", 20, "ultrafast", 64, 32, Fraction(24), 24, bit_depth=10, transfer=transfer)
-    white = fill_picture(spec, "colour:ffffff")
-    black = fill_picture(spec, "black")
+    white = fill_picture(spec, "colour:ffffff", spec.pix_fmt)
+    black = fill_picture(spec, "black", spec.pix_fmt)
     assert white.format.name == black.format.name == "yuv420p10le"
     planes = [np.frombuffer(bytes(p), np.uint16) for p in white.planes]
     expected = {"sdr": 940, "pq": _expected("pq", 1.0), "hlg": _expected("hlg", 1.0)}[transfer]
     assert abs(int(planes[0][0]) - expected) <= 1 and set(planes[1]) == set(planes[2]) == {512}
     assert int(np.frombuffer(bytes(black.planes[0]), np.uint16)[0]) == 64
+
+
+@pytest.mark.parametrize("family", ["nvenc", "nvdec+cpu"])
+def test_hdr_outputs_are_refused_on_the_nvidia_families(tmp_path: Path, family: str) -> None:
+    """The nvidia kernels write BT.709 Y'CbCr: an HDR variant there is exit 69, the others plan."""
+    (tmp_path / "media").mkdir()
+    write_scene(tmp_path / "media" / "sdr.mp4", "sdr", frames=2)
+    write_cut(tmp_path / "cuts" / "a.otio", [Shot("media/sdr.mp4", 0, 2, rate=Fraction(24))])
+    text = '[output]\nwidth = 320\nheight = 180\nfps = "24"\n[variants.sdr]\ntimeline = "cuts/a.otio"\n'
+    text += (
+        '[variants.hdr]\ntimeline = "cuts/a.otio"\n[variants.hdr.output]\ncodec = "hevc"\nbit_depth = 10\n'
+    )
+    (tmp_path / "farm.toml").write_text(text + 'transfer = "hlg"\n')
+    plan = farm.plan(tmp_path / "farm.toml", family=family)
+    error = plan.failed["hdr"]
+    assert isinstance(error, BackendUnavailableError) and error.exit_code == 69, error
+    assert "--backend cpu" in str(error) and "variant 'hdr'" in str(error), str(error)
+    assert "sdr" in plan.variants and "sdr" not in plan.failed

@@ -64,7 +64,7 @@ def wipe_mask(mask: str, weight: float, width: int, height: int) -> np.ndarray:
 def _layer_pictures(layer: Layer, job: SegmentJob, decode: FrameSource) -> dict[int, Planes]:
     """Each distinct source frame of a layer, filtered (or the fill), as planes."""
     if layer.source is None:  # drawn in the output's format (opaque)
-        return {-1: frame_planes(fill_picture(job.encode, layer.fill))}
+        return {-1: frame_planes(fill_picture(job.encode, layer.fill, job.encode.pix_fmt))}
     sub = replace(
         job,
         frames=layer.frames,

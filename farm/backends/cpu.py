@@ -206,7 +206,7 @@ def render_segment_cpu(job: SegmentJob, tmp_path: Path, clock: StageClock | None
 
         pictures = composite_pictures(job, _filtered_frames)
     elif job.source is None:
-        pictures = [(fill_picture(job.encode, job.fill), job.count)]
+        pictures = [(fill_picture(job.encode, job.fill, job.encode.pix_fmt), job.count)]
     elif job.reversed:
         # decoded forwards, shown backwards: the segment's distinct frames are held (a chunk's worth)
         pictures = list(_filtered_frames(job, clock))[::-1]

@@ -44,8 +44,8 @@ def bar_edges(width: int) -> list[int]:
     return [min(width, 2 * round(i * width / 14)) for i in range(7)] + [width]
 
 
-def _codes(rgb: tuple[int, int, int], spec: EncodeSpec) -> tuple[float, float, float]:
-    """Y, Cb, Cr code values of an 8-bit BT.709 R'G'B' colour in ``spec``'s output (depth and transfer).
+def _codes(rgb: tuple[int, int, int], spec: EncodeSpec, bits: int) -> tuple[float, float, float]:
+    """Y, Cb, Cr code values (``bits`` deep) of an 8-bit BT.709 R'G'B' colour in ``spec``'s transfer.
 
     An HDR output places the colour as it places an SDR source (BT.2408: SDR white at
     203 cd/m²), through the same output transform as the looks (farm.look.output).
@@ -64,7 +64,7 @@ def _codes(rgb: tuple[int, int, int], spec: EncodeSpec) -> tuple[float, float, f
         r, g, b = (float(c) for c in signal)
         kr, kb = 0.2627, 0.0593
     y = kr * r + (1 - kr - kb) * g + kb * b
-    scale = 4 if spec.bit_depth == 10 else 1
+    scale = 4 if bits == 10 else 1
     return (
         scale * (16 + 219 * y),
         scale * (128 + 224 * (b - y) / (2 - 2 * kb)),
@@ -72,9 +72,10 @@ def _codes(rgb: tuple[int, int, int], spec: EncodeSpec) -> tuple[float, float, f
     )
 
 
-def fill_picture(spec: EncodeSpec, fill: str) -> av.VideoFrame:
+def fill_picture(spec: EncodeSpec, fill: str, pix_fmt: str = "yuv420p") -> av.VideoFrame:
     """The frame a segment without a source shows (``black``, ``bars`` or ``colour:rrggbb``), drawn
-    in the output's pixel format and colour (BT.709, or BT.2020 PQ/HLG)."""
+    in ``pix_fmt`` (the CPU backend passes the output's; the nvidia backend uploads 8-bit 4:2:0)
+    and the output's colour (BT.709, or BT.2020 PQ/HLG)."""
     w, h = spec.width, spec.height
     if fill == "black":
         colours = [(0, 0, 0)]
@@ -88,13 +89,14 @@ def fill_picture(spec: EncodeSpec, fill: str) -> av.VideoFrame:
         edges = [0, w]
     else:
         raise ValueError(f"unknown fill {fill!r}")
-    frame = av.VideoFrame(w, h, spec.pix_fmt)
-    dtype = np.uint16 if spec.bit_depth == 10 else np.uint8
+    frame = av.VideoFrame(w, h, pix_fmt)
+    bits = 10 if pix_fmt.endswith("10le") else 8
+    dtype = np.uint16 if bits == 10 else np.uint8
     for index, plane in enumerate(frame.planes):
         pw, ph = plane.width, plane.height
         step = w // pw  # 1 for luma and 4:4:4 chroma, 2 for subsampled chroma
         data = np.zeros((ph, plane.line_size // dtype().itemsize), dtype)
         for rgb, x0, x1 in zip(colours, edges, edges[1:], strict=False):
-            data[:, x0 // step : x1 // step] = round(_codes(rgb, spec)[index])
+            data[:, x0 // step : x1 // step] = round(_codes(rgb, spec, bits)[index])
         plane.update(data.tobytes())
     return frame

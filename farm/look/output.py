@@ -70,6 +70,31 @@ def output_transform(output: OutputSpec | None, colour: ColourSettings) -> Outpu
     return OutputTransform(output.transfer, peak_nits=peak, white_nits=colour.sdr_white_nits)
 
 
+def encode_transfer(output: OutputSpec, family: str, variant: str) -> dict[str, Any]:
+    """The output's transfer and HDR10 metadata for its ``EncodeSpec`` (only a PQ output has the
+    metadata, so it keys only those); exit 69 for an HDR output on an encoder family other than
+    the CPU's: the nvidia kernels write BT.709 Y'CbCr."""
+    if output.transfer == "sdr":
+        return {}
+    if family != "cpu":
+        from farm.errors import BackendUnavailableError, Where
+
+        raise BackendUnavailableError(
+            f"the nvidia backend cannot write an HDR ({output.transfer}) output yet: its kernels convert "
+            "to BT.709 Y'CbCr",
+            Where(variant=variant),
+            hint="render this variant with --backend cpu",
+        )
+    if output.transfer == "hlg":
+        return {"transfer": "hlg"}
+    return {
+        "transfer": "pq",
+        "peak_nits": output.peak_nits,
+        "max_cll": output.max_cll,
+        "max_fall": output.max_fall,
+    }
+
+
 def look_on_hdr(look: Callable[[FloatArray], FloatArray], rel: FloatArray) -> FloatArray:
     """Apply an SDR-signal look to linear relative display light that may exceed 1.0 (step 2 above)."""
     rel = np.maximum(np.asarray(rel, dtype=np.float64), 0.0)

@@ -23,6 +23,7 @@ from farm.edit.read_cut import load_cut_isolated
 from farm.edit.timing import frame_count
 from farm.errors import FarmError, MissingInputError, Where
 from farm.look.bake import plan_look
+from farm.look.output import encode_transfer
 from farm.media.audio import audio_key
 from farm.media.probe import SourceInfo, probe
 from farm.media.sequences import probe_sequence
@@ -132,7 +133,6 @@ def plan_variant(
     out = spec.output
     rate = out.fps
     total = frame_count(cut.duration, rate)
-    pq = out.transfer == "pq"  # HDR10's metadata: only a PQ output has it, so it keys only those
     encode = EncodeSpec(
         codec=out.codec,
         quality=out.quality,
@@ -143,10 +143,7 @@ def plan_variant(
         gop=gop_frames(rate),
         family=family,
         bit_depth=out.bit_depth,
-        transfer=out.transfer,
-        peak_nits=out.peak_nits if pq else 1000.0,
-        max_cll=out.max_cll if pq else 0,
-        max_fall=out.max_fall if pq else 0,
+        **encode_transfer(out, family, spec.name),  # BT.709, or HDR10 / HLG with their metadata
     )
     placements: list[Placement] = []
     jobs: list[SegmentJob] = []
