@@ -38,16 +38,26 @@ AUDIO = (".wav", ".mp3", ".aif", ".aiff", ".m4a")
 STILLS = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 EDL_RATES = {"libedl_cmx3600.edl": "30"}
 MARGIN = 96  # frames of handle before and after every use (transitions)
+MARGINS = {"libedl_cmx3600.edl": 16}  # the TV cut's wipes are 10-12 frames: smaller files
+SIZES = {"libedl_cmx3600.edl": (64, 36)}
 
 
 @dataclass
 class Need:
-    name: str
+    name: str  # the file name farm's relinking looks for
     rate: Fraction
     first: Fraction  # media seconds (in the cut's timecode) of the earliest frame needed
     last: Fraction
     source_id: int = 0
     users: list[str] = field(default_factory=list)
+    folder: str = ""  # a sub-folder of media/ when one name needs several files (timecode apart)
+
+    @property
+    def file(self) -> str:
+        return f"{self.folder}/{self.name}" if self.folder else self.name
+
+    def covers(self, seconds: Fraction) -> bool:
+        return self.first <= seconds <= self.last
 
 
 def _secs(rt: object) -> Fraction:
@@ -69,40 +79,74 @@ def media_name(clip: object, edl: bool) -> str | None:
         if Path(name).suffix.lower() in (".mov", ".mp4", ".mxf", *AUDIO, *STILLS):
             return str(name)
         reel = clip.metadata.get("cmx_3600", {}).get("reel") if edl else None  # type: ignore[attr-defined]
-        if reel and reel != "BL":
+        if name.isdigit() and reel and reel not in ("BL", "AX"):  # no clip name: the event number
             return f"{reel}.mov"
         return f"{name}.mov" if name else None
     return None
 
 
-def needs_of(timeline: object, edl: bool) -> dict[str, Need]:
+def _speed(clip: object) -> Fraction:
     import opentimelineio as otio
 
-    needs: dict[str, Need] = {}
+    speed = Fraction(1)
+    for e in clip.effects:  # type: ignore[attr-defined]
+        if isinstance(e, otio.schema.LinearTimeWarp):
+            speed *= Fraction(e.time_scalar).limit_denominator(10000)
+        elif isinstance(e, otio.schema.FreezeFrame):
+            speed = Fraction(0)
+    return speed
+
+
+#: the most frames one coded file holds (its frame numbers are 14 bits)
+MAX_FILE_FRAMES = 16000
+
+
+def needs_of(timeline: object, edl: bool, margin: int = MARGIN) -> dict[str, Need]:
+    """The files a cut needs, by path under media/.
+
+    A name whose uses lie far apart in timecode (an EDL's clip name used at
+    00:00:12 and at 01:00:00, the second an editor's render of it) gets one file
+    per group of uses, each in its own folder with the timecode it covers: farm
+    relinks by name and picks the file whose timecode covers the clip.
+    """
+
+    uses: dict[str, list[tuple[Fraction, Fraction, Fraction, str]]] = {}
     anchors: dict[str, Fraction] = {}
     for clip in timeline.find_clips():  # type: ignore[attr-defined]
         name = media_name(clip, edl)
         sr = clip.source_range or clip.media_reference.available_range
         if name is None or sr is None:
             continue
-        speed = Fraction(1)
-        for e in clip.effects:
-            if isinstance(e, otio.schema.LinearTimeWarp):
-                speed *= Fraction(e.time_scalar).limit_denominator(10000)
+        speed = _speed(clip)
         rate = Fraction(sr.start_time.rate).limit_denominator(1001)
         start = _secs(sr.start_time)
         dur = _secs(sr.duration)
-        lo = min(start, start + speed * dur) - Fraction(MARGIN) / rate
-        hi = max(start, start + speed * dur) + Fraction(MARGIN) / rate
+        lo = min(start, start + speed * dur) - Fraction(margin) / rate
+        hi = max(start, start + speed * dur) + Fraction(margin) / rate
         ar = clip.media_reference.available_range
-        n = needs.setdefault(name, Need(name, rate, lo, hi))
-        n.first, n.last = min(n.first, lo), max(n.last, hi)
         if ar is not None:  # farm counts from the available range's start: the file starts there
             anchors.setdefault(name, _secs(ar.start_time))
-            n.last = max(n.last, _secs(ar.end_time_exclusive()))
-        n.users.append(clip.name)
-    for i, n in enumerate(sorted(needs.values(), key=lambda x: x.name)):
-        n.first = anchors.get(n.name, max(n.first, Fraction(0)))
+            hi = max(hi, _secs(ar.end_time_exclusive()))
+        uses.setdefault(name, []).append((lo, hi, rate, clip.name))
+    needs: dict[str, Need] = {}
+    for name in sorted(uses):
+        groups: list[Need] = []
+        for lo, hi, rate, user in sorted(uses[name]):
+            g = groups[-1] if groups else None
+            if g is None or (
+                name not in anchors
+                and Path(name).suffix.lower() not in (*AUDIO, *STILLS)
+                and (max(g.last, hi) - g.first) * rate > MAX_FILE_FRAMES
+            ):
+                g = Need(name, rate, lo, hi)
+                groups.append(g)
+            g.first, g.last = min(g.first, lo), max(g.last, hi)
+            g.users.append(user)
+        for i, g in enumerate(groups):
+            g.first = anchors.get(name, max(g.first, Fraction(0)))
+            g.folder = f"tc{i:02d}" if len(groups) > 1 else ""
+            needs[g.file] = g
+    for i, n in enumerate(needs.values()):
         n.source_id = i % 15 + 1
     return needs
 
@@ -114,7 +158,7 @@ def timecode(seconds: Fraction, rate: Fraction) -> str:
     return f"{hh:02d}:{mm:02d}:{ss:02d}:{f % nominal:02d}"
 
 
-def build_project(cut: Path, root: Path, size: tuple[int, int] = (160, 90)) -> tuple[Path, dict[str, Need]]:
+def build_project(cut: Path, root: Path, size: tuple[int, int] | None = None) -> tuple[Path, dict[str, Need]]:
     """A project folder for ``cut``: generated media under media/ and a farm.toml."""
     import numpy as np
     import opentimelineio as otio
@@ -125,6 +169,7 @@ def build_project(cut: Path, root: Path, size: tuple[int, int] = (160, 90)) -> t
     from farm.media.synth.codes import CodedPainter
 
     edl = cut.suffix.lower() == ".edl"
+    size = size or SIZES.get(cut.name, (160, 90))
     media = root / "media"
     media.mkdir(parents=True, exist_ok=True)
     needs: dict[str, Need] = {}
@@ -142,11 +187,12 @@ def build_project(cut: Path, root: Path, size: tuple[int, int] = (160, 90)) -> t
                 .name
             )
             result = read_timeline(cut, rate, "probe", chosen).timeline
-        needs = needs_of(result, edl)
+        needs = needs_of(result, edl, MARGINS.get(cut.name, MARGIN))
     except Exception:  # noqa: BLE001 - farm reports the reason when it renders
         result = None
     for n in needs.values():
-        path = media / n.name
+        path = media / n.file
+        path.parent.mkdir(parents=True, exist_ok=True)
         suffix = path.suffix.lower()
         if suffix in AUDIO:
             codec = {".wav": "pcm_s16le", ".mp3": "libmp3lame"}.get(suffix, "pcm_s16be")
@@ -250,24 +296,146 @@ def expected_codes(cut: Path, needs: dict[str, Need], fps: Fraction) -> list[tup
     return out
 
 
+def edl_expected(cut: Path, needs: dict[str, Need], rate: int = 30) -> list[tuple[int, int] | None]:
+    """Per output frame (source id, frame) straight from an EDL's event lines, independent of farm.
+
+    The list is an assembly list: events are recorded in list order, a later one
+    replacing what earlier ones recorded over the same record frames; an event
+    plays from its source in at its M2 speed for its record duration.  Frames of
+    black, of a transition, or of media the harness has no file for are None.
+    """
+    import re
+
+    from opentimelineio.opentime import from_timecode
+
+    def frames(tc: str) -> int:
+        return round(from_timecode(tc, rate).value)
+
+    lines = [x.strip() for x in cut.read_text(encoding="utf-8", errors="replace").splitlines() if x.strip()]
+    blocks: list[list[str]] = []
+    for line in lines:
+        m = re.match(r"^\d+", line)
+        if m is None:
+            if blocks:
+                blocks[-1].append(line)
+        elif (
+            blocks
+            and re.match(r"^\d+", blocks[-1][0]).group(0) == m.group(0)
+            and len(  # type: ignore[union-attr]
+                [x for x in blocks[-1] if re.match(r"^\d+", x)]
+            )
+            == 1
+        ):
+            blocks[-1].append(line)
+        else:
+            blocks.append([line])
+    events = []
+    for block in blocks:
+        ev = [x for x in block if re.match(r"^\d+", x)]
+        f = ev[-1].split()
+        names = {}
+        for x in block:
+            for key in ("FROM CLIP NAME", "TO CLIP NAME"):
+                if re.match(rf"\*?\s*{key}", x):
+                    names[key] = x.split(":", 1)[1].strip()
+        transition = len(ev) == 2
+        if transition:
+            name = names.get("TO CLIP NAME") or names.get("FROM CLIP NAME")
+        else:
+            name = names.get("FROM CLIP NAME") or names.get("TO CLIP NAME")
+        speed = Fraction(1)
+        for x in block:
+            if x.startswith("M2"):
+                speed = Fraction(x.split()[2]) / rate
+        src_in, rec_in, rec_out = frames(f[-4]), frames(f[-2]), frames(f[-1])
+        dur = int(f[4]) if transition and len(f) == 9 else 0
+        events.append((f[1], name or f[0], src_in, rec_in, rec_out, speed, dur))
+    origin = min(e[3] for e in events if e[4] > e[3])
+    end = max(e[4] for e in events)
+    shown: list[int | None] = [None] * (end - origin)
+    for k, e in enumerate(events):
+        for r in range(e[3], e[4]):
+            shown[r - origin] = k
+    skip = set()
+    for k, e in enumerate(events):
+        if e[6] and shown[e[3] - origin] == k:
+            skip.update(range(e[3] - origin, e[3] - origin + e[6]))
+    out: list[tuple[int, int] | None] = []
+    by_name: dict[str, list[Need]] = {}
+    for n in needs.values():
+        by_name.setdefault(n.name, []).append(n)
+    for i, k in enumerate(shown):
+        if k is None or i in skip or events[k][0] in ("BL", "BLACK"):
+            out.append(None)
+            continue
+        reel, name, src_in, rec_in, _, speed, _ = events[k]
+        file = name if Path(name).suffix.lower() in (".mov", ".mp4", *STILLS) else f"{name}.mov"
+        src = src_in + math.floor(speed * (i + origin - rec_in))
+        seconds = Fraction(src, rate)
+        found = [n for n in by_name.get(file, []) if n.covers(seconds)]
+        if len(found) != 1 or Path(file).suffix.lower() in STILLS:
+            out.append(None)
+            continue
+        out.append((found[0].source_id, src - math.floor(found[0].first * rate)))
+    return out
+
+
+def check_frames(video: Path, expected: list[tuple[int, int] | None]) -> tuple[int, int, list[object]]:
+    """(frames checked, frames decoded, the first wrong ones) of a rendered file against ``expected``."""
+    import av
+
+    from farm.media.synth import frame_rgb, read_code
+
+    checked, n, wrong = 0, 0, []
+    with av.open(str(video)) as c:
+        for n, frame in enumerate(c.decode(video=0)):
+            e = expected[n] if n < len(expected) else None
+            if e is None:
+                continue
+            checked += 1
+            got = read_code(frame_rgb(frame))
+            if got != e:
+                wrong.append((n, e, got))
+    return checked, n + 1, wrong
+
+
 def main(out: Path, only: list[str]) -> None:
     files = sorted(p for p in REALCUTS.rglob("*") if p.suffix.lower() in (".otio", ".edl", ".xml", ".fcpxml"))
     files = [p for p in files if not only or any(o in str(p) for o in only)]
-    rows = []
+    print("file | exit | seconds | media files | frames | warnings | frames checked | message", flush=True)
     for cut in files:
         root = out / cut.parent.name / cut.stem
         project, needs = build_project(cut, root)
         r = render(project)
-        rows.append(
-            (
-                f"{cut.parent.name}/{cut.name}",
-                r["exit"],
-                f"{r['seconds']:.1f}",
-                len(needs),
-                (r["stderr"] or [""])[-1][:160],
-            )
+        variant = (r["report"].get("variants") or {}).get("cut", {})  # type: ignore[union-attr]
+        checked = "-"
+        if r["exit"] == 0 and variant.get("output"):
+            fps = Fraction(EDL_RATES.get(cut.name) or "24")
+            if cut.suffix.lower() == ".edl":
+                expected = edl_expected(cut, needs, int(fps))
+            else:
+                from farm.edit.project import load_project
+
+                fps = Fraction(load_project(project).variants["cut"].output.fps)
+                expected = expected_codes(cut, needs, fps)  # type: ignore[assignment]
+            if expected is not None:
+                n, total, wrong = check_frames(Path(variant["output"]), expected)
+                checked = f"{n}/{total}" + (f" WRONG {len(wrong)}: {wrong[:3]}" if wrong else " ok")
+                if total != len(expected):
+                    checked += f" (expected {len(expected)} frames)"
+        message = (r["stderr"] or [""])[-1][:160]  # type: ignore[index]
+        print(
+            f"{cut.parent.name}/{cut.name}",
+            r["exit"],
+            f"{r['seconds']:.1f}",
+            len(needs),
+            variant.get("frames", 0),
+            len(variant.get("warnings", [])),
+            checked,
+            message,
+            sep=" | ",
+            flush=True,
         )
-        print(*rows[-1], sep=" | ", flush=True)
 
 
 if __name__ == "__main__":

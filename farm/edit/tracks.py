@@ -12,7 +12,8 @@ What is decided here, per item:
   is a cut, and any other effect is not applied: a warning names the variant,
   the clip and the output frames it covers;
 * a clip whose media is not where the cut says is found under ``media_search``
-  (``relink.py``), and its source times count from the file's start timecode
+  (``relink.py``; among files of one name, the one whose timecode covers the
+  source times the clip uses), and its source times count from the file's start timecode
   when the cut gives no available range;
 * a generator becomes a :class:`GeneratorItem` (``generators.py``); an
   unknown kind is an error (exit 65) naming it.
@@ -277,8 +278,9 @@ class TrackReader:
             return GeneratorItem(name=name, fill=fill, start=t, duration=duration)
         if isinstance(ref, otio.schema.ImageSequenceReference):
             return self._sequence_clip(child, ref, name, t, duration, speed, cwhere)
-        path = self._media(child, name, cwhere)
         source_in = checked_seconds(sr.start_time, "source_range.start_time", cwhere)
+        used = sorted((source_in, source_in + speed * duration))
+        path = self._media(child, name, cwhere, (used[0], max(used[1], used[0] + 1 / self.output_rate)))
         # source_range is in the media's own time: subtract where the media starts (its
         # available range in the cut, else the file's start timecode) for seconds from its
         # first frame; never assume a file starts at 00:00:00:00
@@ -297,7 +299,9 @@ class TrackReader:
             )
         return ClipItem(name=name, path=path, start=t, duration=duration, source_in=source_in, speed=speed)
 
-    def _media(self, child: otio.schema.Clip, name: str, cwhere: Where) -> Path:
+    def _media(
+        self, child: otio.schema.Clip, name: str, cwhere: Where, span: tuple[Fraction, Fraction]
+    ) -> Path:
         """The clip's media file: where the cut says, else found under the search folders."""
         import opentimelineio as otio
 
@@ -321,7 +325,7 @@ class TrackReader:
                 hint="relink the clip to a file in the editor, or list folders to search in "
                 "media_search in farm.toml",
             )
-        return self.search.find(rules_for(url, child.name, dict(child.metadata)), cwhere)
+        return self.search.find(rules_for(url, child.name, dict(child.metadata)), cwhere, span)
 
 
 def _shifted(item: Item, offset: Fraction, lo: Fraction, hi: Fraction) -> Item | None:
