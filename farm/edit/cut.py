@@ -136,7 +136,8 @@ class Cut:
     def audio_clips(self) -> tuple[tuple[ClipItem, ...], ...]:
         """What the audio is made of: the audio tracks, or the video clips' own audio.
 
-        Clips under a speed change are silent (``load_cut`` warns about each).
+        Clips under a freeze frame are silent, those under a speed change resampled (``load_cut``
+        warns about each).
         """
         if self.audio_tracks is not None:
             return self.audio_tracks
@@ -152,11 +153,13 @@ def _crossfaded(
     Clips that overlap then alternate between two tracks, which are summed."""
     clips: dict[int, ClipItem] = {}
     for i, item in enumerate(video):
-        if isinstance(item, ClipItem) and item.speed == 1 and item.sequence is None:
+        if isinstance(item, ClipItem) and item.speed != 0 and item.sequence is None:
             clips[i] = item
     for tr in transitions:
         span = tr.before + tr.after
         for i, item in list(clips.items()):
+            if item.speed != 1:
+                continue  # under a speed change the audio cuts
             if item.end == tr.at:  # outgoing: on until the transition ends, fading out
                 clips[i] = replace(item, duration=item.duration + tr.after, fade_out=span)
             elif item.start == tr.at:  # incoming: from the transition's start, fading in
@@ -349,11 +352,15 @@ def _filled(track: list[Item], duration: Fraction) -> list[Item]:
 
 
 def _audible(item: ClipItem, variant: str, warnings: list[str]) -> bool:
-    """Whether the clip's audio plays (normal speed); if not, a warning says it is silenced."""
+    """Whether the clip's audio plays; a warning says how it plays under a speed change (resampled,
+    the pitch moving with the speed) or that a freeze frame's is silenced."""
     if item.speed == 1:
         return True
+    if item.speed == 0:
+        warnings.append(f"variant {variant!r}, clip {item.name!r}: audio silenced under a freeze frame")
+        return False
     warnings.append(
-        f"variant {variant!r}, clip {item.name!r}: audio silenced under a speed change "
-        f"(speed {float(item.speed):g}); farm does not resample audio"
+        f"variant {variant!r}, clip {item.name!r}: audio resampled under a speed change "
+        f"(speed {float(item.speed):g}: varispeed, the pitch moves with the speed)"
     )
-    return False
+    return True

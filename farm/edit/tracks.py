@@ -181,6 +181,8 @@ class TrackReader:
         cwhere: Where,
     ) -> ClipItem:
         """A clip of an image sequence: its images' pattern, first number, count and rate."""
+        import opentimelineio as otio
+
         if ref.frame_step != 1:
             raise CutError(f"image sequence with frame step {ref.frame_step} is not supported", cwhere)
         pad = int(ref.frame_zero_padding)
@@ -202,6 +204,23 @@ class TrackReader:
         sequence = Sequence(pattern, int(ref.start_frame), int(ref.number_of_images_in_sequence()), rate)
         sr = child.source_range or ref.available_range
         source_in = checked_seconds(sr.start_time, "source_range.start_time", cwhere)
+        ar = ref.available_range
+        if ar is not None and child.source_range is not None:
+            first, end = ar.start_time, ar.end_time_exclusive()
+            lo = sr.start_time
+            hi = lo + otio.opentime.RationalTime(sr.duration.value * float(abs(speed)), sr.duration.rate)
+            if lo < first or hi > end:
+                # OTIO names an image only for a time inside the available range (frame_for_time)
+                fps = sr.start_time.rate
+                raise CutError(
+                    f"the clip's source range (frames {lo.value:g}-{hi.value - 1:g} at {fps:g} fps) lies "
+                    f"outside its image sequence's available range (frames {first.value:g}-"
+                    f"{end.value - 1:g}, images {ref.start_frame}-{ref.end_frame()}): no image is named "
+                    "for those times",
+                    cwhere,
+                    hint="set the clip's source range inside the available range in the editor, or "
+                    "export the cut again",
+                )
         if ref.available_range is not None:
             source_in -= checked_seconds(
                 ref.available_range.start_time, "media_reference.available_range.start_time", cwhere

@@ -299,6 +299,7 @@ def _plan_audio(
                             origin=audio_only.start,
                             fade_in=item.fade_in,
                             fade_out=item.fade_out,
+                            speed=item.speed,
                         )
                     )
                     continue
@@ -314,6 +315,7 @@ def _plan_audio(
                     origin=info.start_pts * info.time_base,
                     fade_in=item.fade_in,
                     fade_out=item.fade_out,
+                    speed=item.speed,
                 )
             )
         tracks.append(tuple(clips))

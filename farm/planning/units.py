@@ -264,6 +264,7 @@ class AudioClip:
     origin: Fraction  # container time of the source's first video frame (A/V sync reference)
     fade_in: Fraction = Fraction(0)  # seconds the gain rises linearly from 0 to 1 at the start
     fade_out: Fraction = Fraction(0)  # seconds the gain falls linearly from 1 to 0 at the end
+    speed: Fraction = Fraction(1)  # source seconds per timeline second (negative: backwards)
 
     def __post_init__(self) -> None:
         if self.duration <= 0:
