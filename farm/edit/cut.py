@@ -45,6 +45,7 @@ class ClipItem:
     fade_in: Fraction = Fraction(0)  # audio: seconds its gain rises from 0 to 1 (a crossfade)
     fade_out: Fraction = Fraction(0)  # audio: seconds its gain falls from 1 to 0 before its end
     sequence: Sequence | None = None  # an image sequence (``path`` is its pattern)
+    gain: float = 1.0  # audio: the clip's level, a linear gain (the cut's clip volume)
 
     def __post_init__(self) -> None:
         if self.duration <= 0:
@@ -311,15 +312,21 @@ def load_cut(
 
     audio_tracks = None
     if timeline.audio_tracks():
-        read_audio: list[list[Item]] = []
-        for t in timeline.audio_tracks():
-            if t.enabled:
-                read_audio.append(reader.read(t, "audio", 1000))
-                read_audio += reader.nested.pop(1000, [])
-        audio_tracks = tuple(
-            tuple(i for i in track if isinstance(i, ClipItem) and _audible(i, variant, reader.warnings))
-            for track in read_audio
-        )
+        read_audio: list[tuple[ClipItem, ...]] = []
+        for n, t in enumerate(timeline.audio_tracks()):
+            if not t.enabled:
+                continue
+            index = 1000 + n
+            for k, track in enumerate([reader.read(t, "audio", index), *reader.nested.pop(index, [])]):
+                heard = tuple(
+                    i for i in track if not isinstance(i, ClipItem) or _audible(i, variant, reader.warnings)
+                )
+                fades = [tr for tr in reader.audio_transitions if tr.track == index] if k == 0 else []
+                if fades:  # the track's transitions crossfade its clips
+                    read_audio += _crossfaded(heard, fades)
+                else:
+                    read_audio.append(tuple(i for i in heard if isinstance(i, ClipItem)))
+        audio_tracks = tuple(read_audio)
     else:
         for item in video:
             if isinstance(item, ClipItem):

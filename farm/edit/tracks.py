@@ -8,13 +8,16 @@ What is decided here, per item:
   ``time_scalar`` (negative plays backwards), ``FreezeFrame`` (a scalar of 0)
   holds the clip's first frame;
 * dissolves and SMPTE wipes W001/W002 on video tracks become
-  :class:`TransitionItem` s; any other transition (and any on an audio track)
-  is a cut, and any other effect is not applied: a warning names the variant,
-  the clip and the output frames it covers;
+  :class:`TransitionItem` s, any other video transition is a cut; a transition
+  on an audio track is a crossfade (``audio_transitions``); any other effect is
+  not applied: a warning names the variant, the clip and the output frames it
+  covers;
 * a clip whose media is not where the cut says is found under ``media_search``
   (``relink.py``; among files of one name, the one whose timecode covers the
   source times the clip uses), and its source times count from the file's start timecode
   when the cut gives no available range;
+* an audio clip's level (Resolve clip volume, FCP7 audio levels: ``levels.py``)
+  is its gain; a level that changes over time is not applied (a warning);
 * a generator becomes a :class:`GeneratorItem` (``generators.py``); an
   unknown kind is an error (exit 65) naming it.
 """
@@ -39,6 +42,7 @@ from farm.edit.cut import (
     seconds,
 )
 from farm.edit.generators import UnknownGenerator, classify
+from farm.edit.levels import level_of
 from farm.edit.relink import MediaIndex, rules_for
 from farm.edit.timing import exact_rate, exact_value, output_frames_of
 from farm.errors import CutError, MissingInputError, Where
@@ -62,6 +66,7 @@ class TrackReader:
     search: MediaIndex | None = None  # media_search folders: relink clips by their names
     _starts: dict[Path, Fraction] = field(default_factory=dict)  # start timecode per file
     transitions: list[TransitionItem] = field(default_factory=list)  # the video transitions drawn
+    audio_transitions: list[TransitionItem] = field(default_factory=list)  # crossfades, by track index
     #: layers of nested stacks and tracks, by the index of the track holding them (timeline times)
     nested: dict[int, list[list[Item]]] = field(default_factory=dict)
 
@@ -250,7 +255,8 @@ class TrackReader:
         elif code in WIPES:
             how = WIPES[code]
         if kind == "audio":
-            self.warn(None, t - before, before + after, f"audio transition {label!r} is a cut (not built)")
+            if before + after > 0:  # any kind: a crossfade (linear gains) between the two clips
+                self.audio_transitions.append(TransitionItem(index, t, before, after, DISSOLVE, label))
         elif how is None or before + after <= 0:
             what = f"{child.transition_type} {code}".strip()
             self.warn(None, t - before, before + after, f"transition {label!r} ({what}) renders as a cut")
@@ -275,10 +281,16 @@ class TrackReader:
             return None
         if not enabled or not child.enabled:
             return GapItem(start=t, duration=duration)  # a disabled clip shows and sounds like a gap
-        speed = Fraction(1)
+        speed, gain = Fraction(1), 1.0
         for effect in child.effects:
+            level = level_of(effect) if kind == "audio" else None
             if isinstance(effect, otio.schema.LinearTimeWarp):
                 speed *= exact_value(effect.time_scalar)
+            elif level is not None and level.why is None:
+                gain *= level.gain
+            elif level is not None:
+                label = effect.effect_name
+                self.warn(name, t, duration, f"audio level {label!r} is not applied: {level.why}")
             else:
                 label = effect.effect_name or type(effect).__name__
                 self.warn(name, t, duration, f"effect {label!r} is not applied")
@@ -316,7 +328,9 @@ class TrackReader:
                 f"clip starts {float(-source_in):.3f}s before its media's first frame",
                 Where(variant=self.variant, clip=name, path=str(path)),
             )
-        return ClipItem(name=name, path=path, start=t, duration=duration, source_in=source_in, speed=speed)
+        return ClipItem(
+            name=name, path=path, start=t, duration=duration, source_in=source_in, speed=speed, gain=gain
+        )
 
     def _media(
         self, child: otio.schema.Clip, name: str, cwhere: Where, span: tuple[Fraction, Fraction]

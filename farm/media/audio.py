@@ -37,6 +37,7 @@ def audio_key(tracks: tuple[tuple[AudioClip, ...], ...], duration: Fraction) -> 
             [c.identity, c.has_audio, c.start, c.duration, c.source_in, c.origin]
             + ([c.fade_in, c.fade_out] if c.fade_in or c.fade_out else [])
             + ([["speed", c.speed]] if c.speed != 1 else [])
+            + ([["gain", c.gain]] if c.gain != 1 else [])
             for c in track
         ]
         for track in tracks
@@ -116,6 +117,8 @@ def mix(job: AudioJob) -> np.ndarray:
                     samples = _read_source(clip, first, hi - lo)
                 if clip.fade_in or clip.fade_out:
                     samples *= _gain(clip, lo, hi)[:, None]
+                if clip.gain != 1:
+                    samples *= np.float32(clip.gain)
                 mixdown[lo:hi] += samples
             except MediaError as exc:
                 raise exc.with_where(frames=(lo, hi), unit="output audio sample") from None

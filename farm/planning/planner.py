@@ -300,6 +300,7 @@ def _plan_audio(
                             fade_in=item.fade_in,
                             fade_out=item.fade_out,
                             speed=item.speed,
+                            gain=item.gain,
                         )
                     )
                     continue
@@ -316,6 +317,7 @@ def _plan_audio(
                     fade_in=item.fade_in,
                     fade_out=item.fade_out,
                     speed=item.speed,
+                    gain=item.gain,
                 )
             )
         tracks.append(tuple(clips))

@@ -265,6 +265,7 @@ class AudioClip:
     fade_in: Fraction = Fraction(0)  # seconds the gain rises linearly from 0 to 1 at the start
     fade_out: Fraction = Fraction(0)  # seconds the gain falls linearly from 1 to 0 at the end
     speed: Fraction = Fraction(1)  # source seconds per timeline second (negative: backwards)
+    gain: float = 1.0  # the clip's level (linear)
 
     def __post_init__(self) -> None:
         if self.duration <= 0:
