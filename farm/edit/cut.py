@@ -90,7 +90,11 @@ Item = ClipItem | GapItem | GeneratorItem
 
 #: transitions farm draws: OTIO's transition_type, or an EDL wipe code, → how
 DISSOLVE = "dissolve"
-WIPES = {"W001": "wipe-left", "W002": "wipe-top"}  # SMPTE wipe codes: B enters from that edge
+#: SMPTE wipe codes farm draws (the masks: ``farm/backends/wipes.py``): W001 from the left edge,
+#: W002 from the top, W003-W008 boxes from corners, W021/W022 barn doors, W023-W026 boxes from edges
+WIPES = {"W001": "wipe-left", "W002": "wipe-top"} | {
+    f"W{c:03d}": f"wipe-{c:03d}" for c in (3, 4, 5, 6, 7, 8, 21, 22, 23, 24, 25, 26)
+}
 
 
 @dataclass(frozen=True)
@@ -101,7 +105,7 @@ class TransitionItem:
     at: Fraction  # timeline time of the cut
     before: Fraction  # seconds before the cut it starts (OTIO in_offset)
     after: Fraction  # seconds after the cut it ends (OTIO out_offset)
-    kind: str  # dissolve | wipe-left | wipe-top
+    kind: str  # dissolve, or a wipe's mask name (WIPES' values)
     name: str  # for messages
 
     @property

@@ -7,7 +7,7 @@ What is decided here, per item:
 * time effects set the clip's speed: ``LinearTimeWarp`` multiplies it by its
   ``time_scalar`` (negative plays backwards), ``FreezeFrame`` (a scalar of 0)
   holds the clip's first frame;
-* dissolves and SMPTE wipes W001/W002 on video tracks become
+* dissolves and the SMPTE wipes in ``WIPES`` on video tracks become
   :class:`TransitionItem` s, any other video transition is a cut; a transition
   on an audio track is a crossfade (``audio_transitions``); any other effect is
   not applied: a warning names the variant, the clip and the output frames it

@@ -12,7 +12,8 @@ a whole frame of only one side).  A dissolve shows the outgoing clip at 1 and th
 incoming one over it at ``w`` (into a gap: the outgoing clip at ``1 − w``; out
 of a gap: the incoming one at ``w`` — fades to and from what lies below, black
 at the bottom).  A wipe shows the incoming clip where the edge has passed
-(``wipe-left``: columns ``x < w·width``, ``wipe-top``: rows ``y < w·height``).
+(``wipe-left``: columns ``x < w·width``, ``wipe-top``: rows ``y < w·height``; the
+other SMPTE masks in ``farm/backends/wipes.py``).
 
 Layers are then looked at from the top: an opaque layer at weight 1 that covers
 the frame (no alpha, no letterbox) hides everything below it.  A frame whose

@@ -166,8 +166,12 @@ class SourceRef:
 
 
 #: how a layer's weight is applied: everywhere, or as the edge of a SMPTE wipe (the layer shows
-#: on the side the wipe has passed; ``-inv`` on the side it has not reached)
-MASKS = ("", "wipe-left", "wipe-top", "wipe-left-inv", "wipe-top-inv")
+#: on the side the wipe has passed; ``-inv`` on the side it has not reached); the wipes by SMPTE
+#: code, their exact masks in ``farm/backends/wipes.py``
+WIPE_MASKS = ("wipe-left", "wipe-top") + tuple(
+    f"wipe-{c:03d}" for c in (3, 4, 5, 6, 7, 8, 21, 22, 23, 24, 25, 26)
+)
+MASKS = ("", *WIPE_MASKS, *(m + "-inv" for m in WIPE_MASKS))
 
 
 @dataclass(frozen=True)
