@@ -9,13 +9,14 @@ from pathlib import Path
 from realcuts_harness import STILLS, Need
 
 
-def edl_expected(cut: Path, needs: dict[str, Need], rate: int = 30) -> list[tuple[int, int] | None]:
-    """Per output frame (source id, frame) straight from an EDL's event lines, independent of farm.
+def edl_frames(cut: Path, rate: int = 30) -> list[tuple[str, int] | None]:
+    """Per output frame (clip name, source frame in timecode) straight from an EDL's event lines,
+    independent of farm and of OpenTimelineIO's reader.
 
     The list is an assembly list: events are recorded in list order, a later one
     replacing what earlier ones recorded over the same record frames; an event
     plays from its source in at its M2 speed for its record duration.  Frames of
-    black, of a transition, or of media the harness has no file for are None.
+    black or of a transition are None.
     """
     import re
 
@@ -73,17 +74,28 @@ def edl_expected(cut: Path, needs: dict[str, Need], rate: int = 30) -> list[tupl
     for k, e in enumerate(events):
         if e[6] and shown[e[3] - origin] == k:
             skip.update(range(e[3] - origin, e[3] - origin + e[6]))
-    out: list[tuple[int, int] | None] = []
-    by_name: dict[str, list[Need]] = {}
-    for n in needs.values():
-        by_name.setdefault(n.name, []).append(n)
+    out: list[tuple[str, int] | None] = []
     for i, k in enumerate(shown):
         if k is None or i in skip or events[k][0] in ("BL", "BLACK"):
             out.append(None)
             continue
-        reel, name, src_in, rec_in, _, speed, _ = events[k]
+        _, name, src_in, rec_in, _, speed, _ = events[k]
+        out.append((name, src_in + math.floor(speed * (i + origin - rec_in))))
+    return out
+
+
+def edl_expected(cut: Path, needs: dict[str, Need], rate: int = 30) -> list[tuple[int, int] | None]:
+    """Per output frame (source id, frame): ``edl_frames`` through the harness's files."""
+    by_name: dict[str, list[Need]] = {}
+    for n in needs.values():
+        by_name.setdefault(n.name, []).append(n)
+    out: list[tuple[int, int] | None] = []
+    for shown in edl_frames(cut, rate):
+        if shown is None:
+            out.append(None)
+            continue
+        name, src = shown
         file = name if Path(name).suffix.lower() in (".mov", ".mp4", *STILLS) else f"{name}.mov"
-        src = src_in + math.floor(speed * (i + origin - rec_in))
         seconds = Fraction(src, rate)
         found = [n for n in by_name.get(file, []) if n.covers(seconds)]
         if len(found) != 1 or Path(file).suffix.lower() in STILLS:

@@ -72,3 +72,40 @@ def test_a_real_cut_farm_cannot_render_is_refused_cleanly(name: str, tmp_path: P
     project, _ = build_project(REALCUTS / name, tmp_path / "p")
     err = farm.plan(project).failed["cut"]
     assert err.exit_code == code and words in str(err)
+
+
+def test_the_tv_rough_cut_is_placed_by_its_record_timecodes() -> None:
+    """The 904-event EDL (overlapping records, durations that disagree, M2 speeds): every frame of the
+    timeline farm reads names the clip and source frame its event lines say (read without OTIO)."""
+    import math
+
+    import opentimelineio as otio
+    from realcuts_oracle import edl_frames
+
+    from farm.edit.interchange import read_timeline
+
+    cut = REALCUTS / "edl" / "libedl_cmx3600.edl"
+    read = read_timeline(cut, Fraction(30), "tv")
+    (track,) = read.timeline.video_tracks()
+    got: list[tuple[str, int] | None] = []
+    for item in track:
+        if isinstance(item, otio.schema.Transition):
+            continue
+        n = round(item.duration().value)
+        if not isinstance(item, otio.schema.Clip) or isinstance(
+            item.media_reference, otio.schema.GeneratorReference
+        ):
+            got += [None] * n
+            continue
+        speed = 1.0
+        for e in item.effects:
+            speed *= e.time_scalar
+        start = item.source_range.start_time.value
+        got += [(item.name, math.floor(start + speed * k + 1e-9)) for k in range(n)]
+    expected = edl_frames(cut)
+    assert len(got) == len(expected) == 39601
+    wrong = [(n, e, g) for n, (e, g) in enumerate(zip(expected, got, strict=True)) if e and e != g]
+    assert not wrong, (len(wrong), wrong[:5])
+    assert sum(1 for e in expected if e) > 38000
+    (warning,) = read.warnings
+    assert "269 events are recorded over by later ones (109 of them entirely)" in warning
