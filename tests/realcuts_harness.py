@@ -295,13 +295,15 @@ def render(project: Path) -> dict[str, object]:
     }
 
 
-def expected_codes(cut: Path, needs: dict[str, Need], fps: Fraction) -> list[tuple[int, int] | None] | None:
+def expected_codes(
+    cut: Path, needs: dict[str, Need], fps: Fraction, name: str | None = None
+) -> list[tuple[int, int] | None] | None:
     """Per output frame (source id, frame) by OTIO's placement — for cuts with one video track only."""
     import opentimelineio as otio
 
     from farm.edit.interchange import read_timeline
 
-    tl = read_timeline(cut, Fraction(EDL_RATES.get(cut.name, "24")), "oracle").timeline
+    tl = read_timeline(cut, Fraction(EDL_RATES.get(cut.name, "24")), "oracle", name).timeline
     tracks = [t for t in tl.video_tracks() if t.enabled]
     if len(tracks) != 1 or any(isinstance(c, (otio.schema.Transition, otio.schema.Stack)) for c in tracks[0]):
         return None
@@ -353,8 +355,9 @@ def main(out: Path, only: list[str]) -> None:
             else:
                 from farm.edit.project import load_project
 
-                fps = Fraction(load_project(project).variants["cut"].output.fps)
-                expected = expected_codes(cut, needs, fps)  # type: ignore[assignment]
+                spec = load_project(project).variants["cut"]
+                fps = Fraction(spec.output.fps)
+                expected = expected_codes(cut, needs, fps, spec.timeline_name)  # type: ignore[assignment]
             if expected is not None:
                 n, total, wrong = check_frames(Path(variant["output"]), expected)
                 checked = f"{n}/{total}" + (f" WRONG {len(wrong)}: {wrong[:3]}" if wrong else " ok")

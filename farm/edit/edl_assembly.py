@@ -49,6 +49,7 @@ class _Block:
     record_in: int = 0
     record_out: int = 0
     parsed: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # track name -> (clip, transition)
+    kinds: dict[str, str] = field(default_factory=dict)  # track name -> its kind (Video, Audio)
     motion_added: int = 0  # clips given the M2 line's speed the adapter left off
 
 
@@ -127,7 +128,7 @@ def _parse(block: _Block, header: list[str], rate: float) -> None:
     for track in timeline.tracks:
         items = list(track)
         clip = items[-1]
-        if not block.transition and "FROM CLIP NAME" in names:
+        if not block.transition and "FROM CLIP NAME" in names and "TO CLIP NAME" in names:
             # a cut has one source, the one FROM CLIP NAME names (the adapter prefers TO CLIP NAME,
             # which belongs to a transition's incoming side)
             clip.name = names["FROM CLIP NAME"]
@@ -141,6 +142,7 @@ def _parse(block: _Block, header: list[str], rate: float) -> None:
                 clip.effects.append(otio.schema.LinearTimeWarp(time_scalar=motion / rate))
         trans = items[-2] if len(items) > 1 and isinstance(items[-2], otio.schema.Transition) else None
         block.parsed[track.name] = (clip, trans)
+        block.kinds[track.name] = str(track.kind)
 
 
 def _speed(clip: Any) -> float:
@@ -194,8 +196,8 @@ def assemble(text: str, rate: float, title: str) -> Assembly | None:
     for k, block in enumerate(blocks):
         if block.record_out <= block.record_in:
             continue
-        for name, (clip, _) in block.parsed.items():
-            kinds.setdefault(name, str(clip.parent().kind) if clip.parent() is not None else "Video")
+        for name in block.parsed:
+            kinds.setdefault(name, block.kinds[name])
             tracks[name] = _paint(tracks.get(name, []), block.record_in, block.record_out, k)
     origin = min((segs[0][0] for segs in tracks.values() if segs), default=0)
     titles = [ln.split(":", 1)[1].strip() for ln in header if ln.startswith("TITLE:")]

@@ -8,7 +8,8 @@ decided here:
   ``timeline_rate``, else its output rate).  One the adapter refuses (record
   timecodes that overlap, or disagree with their source durations: common in
   real EDLs) is placed by its record timecodes as an assembly list
-  (``edl_assembly.py``), and a warning says what that decided;
+  (``edl_assembly.py``), and a warning says what that decided; one it reads is
+  read that way too when the two differ (``M2`` speeds the adapter drops);
 * ``.fcpxml`` (Final Cut Pro X) has no adapter on PyPI: it is refused with how
   to convert it;
 * a file holding several timelines (a library, a bin) needs one chosen by name
@@ -96,12 +97,20 @@ def read_timeline(
             warnings.append(f"variant {variant!r}: {path.name}: {note}")
         else:
             raise CutError(f"cannot read timeline: {exc}", where) from None
+    else:
+        if suffix in _RATE_SUFFIXES:  # read fine: the adapter may still have dropped M2 speeds
+            result, note = _read_assembled_edl(path, rate, where, None)
+            if note:
+                warnings.append(f"variant {variant!r}: {path.name}: {note}")
     timeline = _choose(result, name, where)
     return ReadTimeline(timeline=timeline, warnings=tuple(warnings))
 
 
-def _read_assembled_edl(path: Path, rate: Fraction, where: Where, first: Exception) -> tuple[Any, str]:
-    """An EDL the adapter refuses, placed by its record timecodes (``edl_assembly``), and what that did."""
+def _read_assembled_edl(
+    path: Path, rate: Fraction, where: Where, first: Exception | None
+) -> tuple[Any, str | None]:
+    """An EDL placed by its record timecodes (``edl_assembly``), and what that decided (None: what
+    the adapter reads, ``first`` being None when it read the file without complaint)."""
     from farm.edit.edl_assembly import assemble
 
     raw = path.read_bytes()
@@ -112,20 +121,30 @@ def _read_assembled_edl(path: Path, rate: Fraction, where: Where, first: Excepti
     try:
         placed = assemble(text, float(rate), path.stem)
     except Exception as exc:  # the adapter's parse errors, per event
-        raise CutError(f"cannot read timeline: {first} (and event by event: {exc})", where) from None
+        why = f"{first} (and event by event: {exc})" if first is not None else str(exc)
+        raise CutError(f"cannot read timeline: {why}", where) from None
     if placed is None:
+        if first is None:
+            import opentimelineio as otio
+
+            return otio.adapters.read_from_file(str(path), rate=float(rate)), None
         raise CutError(f"cannot read timeline: {first}", where)
-    note = (
-        f"the adapter refuses the list as it is ({first}); it was placed by its record timecodes "
-        f"as an assembly list: {placed.covered} events are recorded over by later ones "
-        f"({placed.hidden} of them entirely), {placed.mismatched} events play from their source in "
-        "point for their record duration, which differs from their source duration"
-    )
+    notes = []
+    if first is not None:
+        notes.append(
+            f"the adapter refuses the list as it is ({first}); it was placed by its record timecodes "
+            f"as an assembly list: {placed.covered} events are recorded over by later ones "
+            f"({placed.hidden} of them entirely), {placed.mismatched} events play from their source in "
+            "point for their record duration, which differs from their source duration"
+        )
     if placed.motion_added:
-        note += f"; {placed.motion_added} events play at their M2 speed although their durations agree"
+        notes.append(
+            f"{placed.motion_added} events play at their M2 speed although their source and record "
+            "durations agree (the adapter drops those speeds)"
+        )
     if placed.dropped_transitions:
-        note += f"; {placed.dropped_transitions} transitions whose start was recorded over are cuts"
-    return placed.timeline, note
+        notes.append(f"{placed.dropped_transitions} transitions whose start was recorded over are cuts")
+    return placed.timeline, "; ".join(notes) or None
 
 
 def timeline_names(result: Any) -> list[str]:
