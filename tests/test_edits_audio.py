@@ -154,3 +154,23 @@ def test_a_transition_on_an_audio_track_crossfades(project_dir: Path, ray_sessio
     assert a_mid == pytest.approx(full / 2, rel=0.08) and b_mid == pytest.approx(full / 2, rel=0.08)
     a_q, b_q = amplitudes(0.875)
     assert a_q == pytest.approx(0.75 * full, rel=0.08) and b_q == pytest.approx(0.25 * full, rel=0.12)
+
+
+def test_levels_as_nles_write_them() -> None:
+    from farm.edit.levels import level_of
+
+    def fcp(level: dict[str, object]) -> otio.schema.Effect:
+        meta = {"fcp_xml": {"effectid": "audiolevels", "parameter": [{"parameterid": "level", **level}]}}
+        return otio.schema.Effect(effect_name="Audio Levels", metadata=meta)
+
+    assert level_of(fcp({"value": "0.5"})).gain == 0.5  # type: ignore[union-attr]
+    assert level_of(fcp({"value": "1", "keyframe": [{"when": "0"}]})).why  # type: ignore[union-attr]
+    assert level_of(_volume(-6.0)).gain == pytest.approx(0.501, abs=1e-3)  # type: ignore[union-attr]
+    off = otio.schema.Effect(
+        metadata={"Resolve_OTIO": {"Effect Name": "Fairlight Clip Equaliser", "Enabled": False}}
+    )
+    assert level_of(off) is not None and level_of(off).gain == 1  # type: ignore[union-attr]
+    eq = otio.schema.Effect(
+        metadata={"Resolve_OTIO": {"Effect Name": "Fairlight Clip Equaliser", "Enabled": True}}
+    )
+    assert level_of(eq) is None  # not a level: the reader warns that it is not applied
