@@ -9,8 +9,8 @@ from pathlib import Path
 from realcuts_harness import STILLS, Need
 
 
-def edl_frames(cut: Path, rate: int = 30) -> list[tuple[str, int] | None]:
-    """Per output frame (clip name, source frame in timecode) straight from an EDL's event lines,
+def edl_frames(cut: Path, rate: int = 30) -> list[tuple[str, int, str] | None]:
+    """Per output frame (clip name, source frame in timecode, reel) straight from an EDL's event lines,
     independent of farm and of OpenTimelineIO's reader.
 
     The list is an assembly list: events are recorded in list order, a later one
@@ -74,13 +74,13 @@ def edl_frames(cut: Path, rate: int = 30) -> list[tuple[str, int] | None]:
     for k, e in enumerate(events):
         if e[6] and shown[e[3] - origin] == k:
             skip.update(range(e[3] - origin, e[3] - origin + e[6]))
-    out: list[tuple[str, int] | None] = []
+    out: list[tuple[str, int, str] | None] = []
     for i, k in enumerate(shown):
         if k is None or i in skip or events[k][0] in ("BL", "BLACK"):
             out.append(None)
             continue
-        _, name, src_in, rec_in, _, speed, _ = events[k]
-        out.append((name, src_in + math.floor(speed * (i + origin - rec_in))))
+        reel, name, src_in, rec_in, _, speed, _ = events[k]
+        out.append((name, src_in + math.floor(speed * (i + origin - rec_in)), reel))
     return out
 
 
@@ -94,7 +94,9 @@ def edl_expected(cut: Path, needs: dict[str, Need], rate: int = 30) -> list[tupl
         if shown is None:
             out.append(None)
             continue
-        name, src = shown
+        name, src, reel = shown
+        if name.isdigit() and reel not in ("AX", "BL"):  # no clip name: the harness names it by reel
+            name = reel
         file = name if Path(name).suffix.lower() in (".mov", ".mp4", *STILLS) else f"{name}.mov"
         seconds = Fraction(src, rate)
         found = [n for n in by_name.get(file, []) if n.covers(seconds)]

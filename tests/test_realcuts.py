@@ -102,7 +102,7 @@ def test_the_tv_rough_cut_is_placed_by_its_record_timecodes() -> None:
             speed *= e.time_scalar
         start = item.source_range.start_time.value
         got += [(item.name, math.floor(start + speed * k + 1e-9)) for k in range(n)]
-    expected = edl_frames(cut)
+    expected = [None if e is None else e[:2] for e in edl_frames(cut)]
     assert len(got) == len(expected) == 39601
     wrong = [(n, e, g) for n, (e, g) in enumerate(zip(expected, got, strict=True)) if e and e != g]
     assert not wrong, (len(wrong), wrong[:5])
