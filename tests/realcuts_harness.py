@@ -5,9 +5,15 @@ the cut references (by the file name of its path, or an EDL's clip name or
 reel) is written as a coded clip under ``media/`` long enough for every use
 (transition handles and speed changes included), starting at the timecode the
 cut expects; audio-only references become tones, image references coded
-stills.  ``farm.toml`` relinks through ``media_search``.  The oracle for a cut
-with one video track is OTIO's own placement of its clips (``range_in_parent``)
-and the sampling rule — independent of farm's planner.
+stills, image sequences coded images (EXR through FFmpeg's encoder).  A
+name used at timecodes far apart (an EDL's clip name at 00:00:12 and, as an
+editor's render of it, at 01:00:00) gets one file per group of uses, each in
+its own folder starting at the timecode it covers, as media really is: farm
+relinks by the name and takes the file whose timecode covers the clip.
+``farm.toml`` relinks through ``media_search``.  The oracle for a cut with one
+video track is OTIO's own placement of its clips (``range_in_parent``) and the
+sampling rule — independent of farm's planner; for an EDL it is the event lines
+themselves (``realcuts_oracle.edl_frames``), read without OTIO.
 
 Run as a script for the table of outcomes: ``python tests/realcuts_harness.py OUT_DIR``.
 """
