@@ -109,3 +109,12 @@ def test_the_tv_rough_cut_is_placed_by_its_record_timecodes() -> None:
     assert sum(1 for e in expected if e) > 38000
     (warning,) = read.warnings
     assert "269 events are recorded over by later ones (109 of them entirely)" in warning
+
+
+def test_an_fcp7_colour_matte_is_drawn_in_its_colour(tmp_path: Path) -> None:
+    from farm.edit.cut import GeneratorItem, load_cut
+
+    cut = load_cut("g", REALCUTS / "xml" / "premiere_generators.xml", tmp_path)
+    fills = {i.name: i.fill for i in cut.video if isinstance(i, GeneratorItem)}
+    assert fills["Blue Matte"].kind == "colour" and fills["Blue Matte"].rgb == (0, 0, 255)
+    assert not [w for w in cut.warnings if "colour matte" in w]

@@ -41,7 +41,7 @@ from farm.edit.cut import (
     resolve_media,
     seconds,
 )
-from farm.edit.generators import UnknownGenerator, classify
+from farm.edit.generators import UnknownGenerator, classify, fcp_fill_colour
 from farm.edit.levels import level_of
 from farm.edit.relink import MediaIndex, rules_for
 from farm.edit.timing import exact_rate, exact_value, output_frames_of
@@ -296,7 +296,11 @@ class TrackReader:
                 self.warn(name, t, duration, f"effect {label!r} is not applied")
         if isinstance(ref, otio.schema.GeneratorReference):
             try:
-                fill = classify(ref.generator_kind, child.name, ref.parameters)
+                params = dict(ref.parameters)
+                fill_colour = fcp_fill_colour(ref.metadata)
+                if fill_colour is not None and "color" not in params:
+                    params["color"] = fill_colour
+                fill = classify(ref.generator_kind, child.name, params)
             except UnknownGenerator:
                 raise CutError(
                     f"unknown generator kind {ref.generator_kind!r}",
