@@ -46,7 +46,12 @@ def test_a_real_cut_renders_what_it_says(name: str, tmp_path: Path, ray_session:
     v = farm.render(project, workers=2).variants["cut"]
     assert v.error is None, v.error
     fps = load_project(project).variants["cut"].output.fps
-    expected = expected_codes(cut, needs, Fraction(fps))
+    if cut.suffix == ".edl":  # the event lines themselves, read without OTIO
+        from realcuts_oracle import edl_expected
+
+        expected: list[tuple[int, int] | None] | None = edl_expected(cut, needs, round(Fraction(fps)))
+    else:
+        expected = expected_codes(cut, needs, Fraction(fps))
     if expected is None:  # several tracks or transitions: the oracle is the unit tests' business
         assert v.frames > 0
         return
