@@ -99,8 +99,12 @@ def edl_expected(cut: Path, needs: dict[str, Need], rate: int = 30) -> list[tupl
             name = reel
         file = name if Path(name).suffix.lower() in (".mov", ".mp4", *STILLS) else f"{name}.mov"
         seconds = Fraction(src, rate)
+        if Path(file).suffix.lower() in STILLS:  # a still shows its one picture, coded frame 0
+            found = by_name.get(file, [])
+            out.append((found[0].source_id, 0) if len(found) == 1 else None)
+            continue
         found = [n for n in by_name.get(file, []) if n.covers(seconds)]
-        if len(found) != 1 or Path(file).suffix.lower() in STILLS:
+        if len(found) != 1:
             out.append(None)
             continue
         out.append((found[0].source_id, src - math.floor(found[0].first * rate)))
