@@ -61,6 +61,8 @@ def edl_frames(cut: Path, rate: int = 30) -> list[tuple[str, int, str] | None]:
         for x in block:
             if x.startswith("M2"):
                 speed = Fraction(x.split()[2]) / rate
+        if speed == 0 and name and name.endswith(" FF"):  # a freeze frame's clip name, marked FF
+            name = name[:-3]
         src_in, rec_in, rec_out = frames(f[-4]), frames(f[-2]), frames(f[-1])
         dur = int(f[4]) if transition and len(f) == 9 else 0
         events.append((f[1], name or f[0], src_in, rec_in, rec_out, speed, dur))

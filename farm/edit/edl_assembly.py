@@ -138,6 +138,7 @@ def _parse(block: _Block, header: list[str], rate: float) -> None:
             block.motion_added += 1
             if motion == 0:
                 clip.effects.append(otio.schema.FreezeFrame())
+                clip.name = clip.name.removesuffix(" FF")  # as the adapter names a freeze's clip
             else:
                 clip.effects.append(otio.schema.LinearTimeWarp(time_scalar=motion / rate))
         trans = items[-2] if len(items) > 1 and isinstance(items[-2], otio.schema.Transition) else None
