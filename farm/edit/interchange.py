@@ -99,8 +99,9 @@ def read_timeline(
             raise CutError(f"cannot read timeline: {exc}", where) from None
     else:
         if suffix in _RATE_SUFFIXES:  # read fine: the adapter may still have dropped M2 speeds
-            result, note = _read_assembled_edl(path, rate, where, None)
-            if note:
+            assembled, note = _read_assembled_edl(path, rate, where, None)
+            if note:  # the readings differ: the list's own
+                result = assembled
                 warnings.append(f"variant {variant!r}: {path.name}: {note}")
     timeline = _choose(result, name, where)
     return ReadTimeline(timeline=timeline, warnings=tuple(warnings))
