@@ -33,12 +33,16 @@ def test_an_edl_is_read_at_the_rate_given(tmp_path: Path) -> None:
     assert info.value.exit_code == 65
 
 
-def test_an_edl_whose_record_times_disagree_is_repaired_with_a_warning(tmp_path: Path) -> None:
+def test_an_edl_whose_record_times_disagree_is_placed_by_them_with_a_warning(tmp_path: Path) -> None:
     (tmp_path / "c.edl").write_text(
         "TITLE: off by one\n\n001  BL       V     C        00:00:00:00 00:00:01:00 01:00:00:00 01:00:01:01\n"
     )
     read = read_timeline(tmp_path / "c.edl", Fraction(24), "v")
-    assert len(read.warnings) == 1 and "record times were recomputed" in read.warnings[0]
+    (warning,) = read.warnings
+    assert "1 events play from their source in point for their record duration" in warning
+    # the record timecodes place the cut: the event lasts its 25 record frames
+    assert read.timeline.duration() == otio.opentime.RationalTime(25, 24)
+    assert read.timeline.name == "off by one"
 
 
 def test_black_from_an_edl_renders_black(tmp_path: Path, ray_session: None) -> None:

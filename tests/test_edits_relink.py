@@ -105,3 +105,22 @@ def test_ambiguous_and_missing_media_list_what_was_found_and_tried(footage: Path
     ) as missing:
         load_cut("v", path, footage, media_search=(footage / "footage",))
     assert missing.value.exit_code == 66 and "clip 'nowhere'" in str(missing.value)
+
+
+def test_of_two_files_with_one_name_the_one_whose_timecode_covers_the_clip_is_taken(tmp_path: Path) -> None:
+    # a camera original and an editor's render of it, both X001.mov, an hour apart in timecode
+    coded_clip(tmp_path / "footage" / "cam" / "X001.mov", 3, 48, timecode="00:00:10:00")
+    coded_clip(tmp_path / "footage" / "renders" / "X001.mov", 4, 48, timecode="01:00:00:00")
+    path = _otio(
+        tmp_path / "r.otio",
+        [_clip("X001", None, start=240 + 5), _clip("X001", None, start=86400 + 2)],
+    )
+    cut = load_cut("v", path, tmp_path, media_search=(tmp_path / "footage",))
+    a, b = cut.video
+    assert isinstance(a, ClipItem) and a.path.parent.name == "cam" and a.source_in == Fraction(5, 24)
+    assert isinstance(b, ClipItem) and b.path.parent.name == "renders" and b.source_in == Fraction(2, 24)
+    # a clip both files cover (or neither) is still ambiguous, and says which source times it needs
+    coded_clip(tmp_path / "footage" / "copy" / "X001.mov", 5, 48, timecode="01:00:00:00")
+    with pytest.raises(CutError, match="ambiguous media: 3 files") as info:
+        load_cut("v", path, tmp_path, media_search=(tmp_path / "footage",))
+    assert "none alone covers source 3600.083s-3600.333s" in str(info.value)

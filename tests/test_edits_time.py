@@ -116,9 +116,17 @@ def test_speed_freeze_reverse_and_disabled_read_into_the_cut(project_dir: Path) 
     assert speeds == [2, 0, -1, None, Fraction(3, 2), 1]
     assert isinstance(cut.video[3], GapItem)
     assert not any("not rendered" in w for w in cut.warnings)  # the upper track is switched off
-    silenced = [w for w in cut.warnings if "audio silenced" in w]
-    assert len(silenced) == 4 and all("variant 'v', clip '" in w for w in silenced)
-    assert [c.name for c in cut.audio_clips()[0]] == ["s24"]
+    silenced = [w for w in cut.warnings if "audio silenced under a freeze frame" in w]
+    assert len(silenced) == 1 and "variant 'v', clip 's25'" in silenced[0]
+    resampled = [w for w in cut.warnings if "audio resampled under a speed change" in w]
+    assert len(resampled) == 3 and all("varispeed" in w for w in resampled)
+    # the freeze is silent and the disabled clip a gap; the rest sound
+    assert [(c.name, c.speed) for c in cut.audio_clips()[0]] == [
+        ("s24", 2),
+        ("s24", -1),
+        ("s2997", Fraction(3, 2)),
+        ("s24", 1),
+    ]
 
 
 def test_speed_freeze_reverse_and_disabled_render_the_rule(project_dir: Path, ray_session: None) -> None:
@@ -131,11 +139,17 @@ def test_speed_freeze_reverse_and_disabled_render_the_rule(project_dir: Path, ra
     v = report.variants["t"]
     assert v.error is None, v.error
     assert frame_codes(Path(v.output)) == expected()
-    assert any("audio silenced" in w and "'s24'" in w for w in v.warnings)
+    assert any("audio resampled" in w and "'s24'" in w for w in v.warnings)
     samples, rate = audio_samples(Path(v.output))
-    start = Fraction(sum(p[2] for p in PLAN[:-1]), 24)
-    assert tone_at(samples, rate, start + Fraction(1, 4)) == pytest.approx(SOURCES["s24"].tone, abs=4)
-    assert tone_at(samples, rate, Fraction(1, 8)) is None  # the sped-up clip is silent
+    starts = [Fraction(sum(p[2] for p in PLAN[:k]), 24) for k in range(len(PLAN))]
+    tone24, tone2997 = SOURCES["s24"].tone, SOURCES["s2997"].tone
+    assert tone24 and tone2997
+    assert tone_at(samples, rate, starts[-1] + Fraction(1, 4)) == pytest.approx(tone24, abs=4)
+    # varispeed: twice as fast sounds an octave up; backwards keeps the pitch; 1.5x a fifth up
+    assert tone_at(samples, rate, starts[0] + Fraction(1, 8)) == pytest.approx(2 * tone24, abs=8)
+    assert tone_at(samples, rate, starts[1] + Fraction(1, 8)) is None  # a freeze frame is silent
+    assert tone_at(samples, rate, starts[2] + Fraction(1, 8)) == pytest.approx(tone24, abs=4)
+    assert tone_at(samples, rate, starts[4] + Fraction(1, 8)) == pytest.approx(1.5 * tone2997, abs=6)
 
 
 def test_reverse_past_the_first_frame_is_an_error(project_dir: Path) -> None:

@@ -10,8 +10,8 @@ in float32 on the output's code values (8 or 10 bits), rounded once per frame:
 
     ``acc ← acc + a · (layer − acc)``, starting from black (Y 16, Cb Cr 128; ×4 at 10 bits),
 
-with ``a = alpha/max × weight`` per pixel (a wipe's mask instead of the weight
-for wipe layers); chroma uses the mean of ``a`` over each chroma sample's block
+with ``a = alpha/max × weight`` per pixel (a wipe's mask, ``wipes.py``, instead
+of the weight for wipe layers); chroma uses the mean of ``a`` over each chroma sample's block
 (2×2 for 4:2:0, 2×1 for 4:2:2, 1×1 for 4:4:4).  A
 cross-dissolve of two opaque clips is therefore exactly
 ``(1 − w)·A + w·B`` per plane.
@@ -26,6 +26,7 @@ import av
 import numpy as np
 
 from farm.backends.fills import fill_picture
+from farm.backends.wipes import wipe_mask
 from farm.planning.units import Layer, SegmentJob
 
 Planes = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # Y, Cb, Cr (codes), alpha (float32 0..1)
@@ -47,18 +48,6 @@ def frame_planes(frame: av.VideoFrame) -> Planes:
     else:
         a = np.ones(y.shape, np.float32)
     return y, u, v, a
-
-
-def wipe_mask(mask: str, weight: float, width: int, height: int) -> np.ndarray:
-    """Where a wipe layer shows, as 0/1 float32: the edge at ``weight`` of the way across (even pixels)."""
-    out = np.zeros((height, width), np.float32)
-    if mask.startswith("wipe-left"):
-        edge = min(width, 2 * round(weight * width / 2))
-        out[:, :edge] = 1.0
-    else:
-        edge = min(height, 2 * round(weight * height / 2))
-        out[:edge, :] = 1.0
-    return 1.0 - out if mask.endswith("-inv") else out
 
 
 def _layer_pictures(layer: Layer, job: SegmentJob, decode: FrameSource) -> dict[int, Planes]:

@@ -45,6 +45,7 @@ class ClipItem:
     fade_in: Fraction = Fraction(0)  # audio: seconds its gain rises from 0 to 1 (a crossfade)
     fade_out: Fraction = Fraction(0)  # audio: seconds its gain falls from 1 to 0 before its end
     sequence: Sequence | None = None  # an image sequence (``path`` is its pattern)
+    gain: float = 1.0  # audio: the clip's level, a linear gain (the cut's clip volume)
 
     def __post_init__(self) -> None:
         if self.duration <= 0:
@@ -89,7 +90,11 @@ Item = ClipItem | GapItem | GeneratorItem
 
 #: transitions farm draws: OTIO's transition_type, or an EDL wipe code, → how
 DISSOLVE = "dissolve"
-WIPES = {"W001": "wipe-left", "W002": "wipe-top"}  # SMPTE wipe codes: B enters from that edge
+#: SMPTE wipe codes farm draws (the masks: ``farm/backends/wipes.py``): W001 from the left edge,
+#: W002 from the top, W003-W008 boxes from corners, W021/W022 barn doors, W023-W026 boxes from edges
+WIPES = {"W001": "wipe-left", "W002": "wipe-top"} | {
+    f"W{c:03d}": f"wipe-{c:03d}" for c in (3, 4, 5, 6, 7, 8, 21, 22, 23, 24, 25, 26)
+}
 
 
 @dataclass(frozen=True)
@@ -100,7 +105,7 @@ class TransitionItem:
     at: Fraction  # timeline time of the cut
     before: Fraction  # seconds before the cut it starts (OTIO in_offset)
     after: Fraction  # seconds after the cut it ends (OTIO out_offset)
-    kind: str  # dissolve | wipe-left | wipe-top
+    kind: str  # dissolve, or a wipe's mask name (WIPES' values)
     name: str  # for messages
 
     @property
@@ -136,7 +141,8 @@ class Cut:
     def audio_clips(self) -> tuple[tuple[ClipItem, ...], ...]:
         """What the audio is made of: the audio tracks, or the video clips' own audio.
 
-        Clips under a speed change are silent (``load_cut`` warns about each).
+        Clips under a freeze frame are silent, those under a speed change resampled (``load_cut``
+        warns about each).
         """
         if self.audio_tracks is not None:
             return self.audio_tracks
@@ -152,11 +158,13 @@ def _crossfaded(
     Clips that overlap then alternate between two tracks, which are summed."""
     clips: dict[int, ClipItem] = {}
     for i, item in enumerate(video):
-        if isinstance(item, ClipItem) and item.speed == 1 and item.sequence is None:
+        if isinstance(item, ClipItem) and item.speed != 0 and item.sequence is None:
             clips[i] = item
     for tr in transitions:
         span = tr.before + tr.after
         for i, item in list(clips.items()):
+            if item.speed != 1:
+                continue  # under a speed change the audio cuts
             if item.end == tr.at:  # outgoing: on until the transition ends, fading out
                 clips[i] = replace(item, duration=item.duration + tr.after, fade_out=span)
             elif item.start == tr.at:  # incoming: from the transition's start, fading in
@@ -308,15 +316,21 @@ def load_cut(
 
     audio_tracks = None
     if timeline.audio_tracks():
-        read_audio: list[list[Item]] = []
-        for t in timeline.audio_tracks():
-            if t.enabled:
-                read_audio.append(reader.read(t, "audio", 1000))
-                read_audio += reader.nested.pop(1000, [])
-        audio_tracks = tuple(
-            tuple(i for i in track if isinstance(i, ClipItem) and _audible(i, variant, reader.warnings))
-            for track in read_audio
-        )
+        read_audio: list[tuple[ClipItem, ...]] = []
+        for n, t in enumerate(timeline.audio_tracks()):
+            if not t.enabled:
+                continue
+            index = 1000 + n
+            for k, track in enumerate([reader.read(t, "audio", index), *reader.nested.pop(index, [])]):
+                heard = tuple(
+                    i for i in track if not isinstance(i, ClipItem) or _audible(i, variant, reader.warnings)
+                )
+                fades = [tr for tr in reader.audio_transitions if tr.track == index] if k == 0 else []
+                if fades:  # the track's transitions crossfade its clips
+                    read_audio += _crossfaded(heard, fades)
+                else:
+                    read_audio.append(tuple(i for i in heard if isinstance(i, ClipItem)))
+        audio_tracks = tuple(read_audio)
     else:
         for item in video:
             if isinstance(item, ClipItem):
@@ -349,11 +363,15 @@ def _filled(track: list[Item], duration: Fraction) -> list[Item]:
 
 
 def _audible(item: ClipItem, variant: str, warnings: list[str]) -> bool:
-    """Whether the clip's audio plays (normal speed); if not, a warning says it is silenced."""
+    """Whether the clip's audio plays; a warning says how it plays under a speed change (resampled,
+    the pitch moving with the speed) or that a freeze frame's is silenced."""
     if item.speed == 1:
         return True
+    if item.speed == 0:
+        warnings.append(f"variant {variant!r}, clip {item.name!r}: audio silenced under a freeze frame")
+        return False
     warnings.append(
-        f"variant {variant!r}, clip {item.name!r}: audio silenced under a speed change "
-        f"(speed {float(item.speed):g}); farm does not resample audio"
+        f"variant {variant!r}, clip {item.name!r}: audio resampled under a speed change "
+        f"(speed {float(item.speed):g}: varispeed, the pitch moves with the speed)"
     )
-    return False
+    return True

@@ -11,7 +11,8 @@ them to what farm renders:
 * ``bars``: SMPTE bars (``SMPTEBars``, ``HD Bars and Tone``), ARIB STD-B28-like
   75 % bars drawn by farm;
 * ``colour``: a solid colour (``SolidColor``/``Color`` with a ``color``
-  parameter as ``#RRGGBB`` or ``[r, g, b]`` in 0..1).
+  parameter as ``#RRGGBB`` or ``[r, g, b]`` in 0..1, or FCP7 XML's ``fillcolor``,
+  which the adapter leaves in the reference's metadata: :func:`fcp_fill_colour`).
 
 A kind farm does not know is an error (exit 65) naming it.  A kind farm knows
 but cannot draw faithfully (a counting leader, a title, a colour matte whose
@@ -75,6 +76,25 @@ def _parse_colour(value: Any) -> tuple[int, int, int] | None:
     if len(comps) == 3:
         if all(0.0 <= c <= 1.0 for c in comps):
             return (round(comps[0] * 255), round(comps[1] * 255), round(comps[2] * 255))
+    return None
+
+
+def fcp_fill_colour(metadata: Mapping[str, Any]) -> str | None:
+    """A colour matte's colour as FCP7 XML carries it (the generator's ``fillcolor`` parameter,
+    8-bit red/green/blue in the reference's ``fcp_xml`` metadata), as ``#rrggbb``; None without one."""
+    fcp: Any = metadata.get("fcp_xml")
+    if not hasattr(fcp, "get"):
+        return None
+    params = fcp.get("parameter")
+    for p in params if isinstance(params, list) or type(params).__name__ == "AnyVector" else [params]:
+        if hasattr(p, "get") and p.get("parameterid") == "fillcolor" and hasattr(p.get("value"), "get"):
+            v = p["value"]
+            try:
+                rgb = [int(v[c]) for c in ("red", "green", "blue")]
+            except (KeyError, TypeError, ValueError):
+                return None
+            if all(0 <= c <= 255 for c in rgb):
+                return "#{:02x}{:02x}{:02x}".format(*rgb)
     return None
 
 

@@ -5,9 +5,11 @@ EDL, Final Cut Pro 7 XML, AAF, ALE and others.  What each format needs is
 decided here:
 
 * an EDL carries no frame rate, so it is read at the rate given (the variant's
-  ``timeline_rate``, else its output rate).  Record timecodes that disagree with
-  their source durations (common in real EDLs) are read again with the
-  adapter's repair, and a warning says so;
+  ``timeline_rate``, else its output rate).  One the adapter refuses (record
+  timecodes that overlap, or disagree with their source durations: common in
+  real EDLs) is placed by its record timecodes as an assembly list
+  (``edl_assembly.py``), and a warning says what that decided; one it reads is
+  read that way too when the two differ (``M2`` speeds the adapter drops);
 * ``.fcpxml`` (Final Cut Pro X) has no adapter on PyPI: it is refused with how
   to convert it;
 * a file holding several timelines (a library, a bin) needs one chosen by name
@@ -90,25 +92,60 @@ def read_timeline(
             hint="installed adapters: " + ", ".join(sorted(otio.adapters.available_adapter_names())),
         ) from None
     except Exception as exc:  # adapters raise many types (parse, schema, value errors)
-        if suffix in _RATE_SUFFIXES and "duration" in str(exc) and "match" in str(exc):
-            result = _read_repaired_edl(path, kwargs, where, exc)
-            warnings.append(
-                f"variant {variant!r}: {path.name}: record timecodes disagree with source durations "
-                f"({exc}); record times were recomputed from the source timecodes"
-            )
+        if suffix in _RATE_SUFFIXES and ("match" in str(exc) or "Overlapping" in str(exc)):
+            result, note = _read_assembled_edl(path, rate, where, exc)
+            warnings.append(f"variant {variant!r}: {path.name}: {note}")
         else:
             raise CutError(f"cannot read timeline: {exc}", where) from None
+    else:
+        if suffix in _RATE_SUFFIXES:  # read fine: the adapter may still have dropped M2 speeds
+            assembled, note = _read_assembled_edl(path, rate, where, None)
+            if note:  # the readings differ: the list's own
+                result = assembled
+                warnings.append(f"variant {variant!r}: {path.name}: {note}")
     timeline = _choose(result, name, where)
     return ReadTimeline(timeline=timeline, warnings=tuple(warnings))
 
 
-def _read_repaired_edl(path: Path, kwargs: dict[str, Any], where: Where, first: Exception) -> Any:
-    import opentimelineio as otio
+def _read_assembled_edl(
+    path: Path, rate: Fraction, where: Where, first: Exception | None
+) -> tuple[Any, str | None]:
+    """An EDL placed by its record timecodes (``edl_assembly``), and what that decided (None: what
+    the adapter reads, ``first`` being None when it read the file without complaint)."""
+    from farm.edit.edl_assembly import assemble
 
+    raw = path.read_bytes()
     try:
-        return otio.adapters.read_from_file(str(path), ignore_timecode_mismatch=True, **kwargs)
-    except Exception as exc:
-        raise CutError(f"cannot read timeline: {first} (and with repair: {exc})", where) from None
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
+    try:
+        placed = assemble(text, float(rate), path.stem)
+    except Exception as exc:  # the adapter's parse errors, per event
+        why = f"{first} (and event by event: {exc})" if first is not None else str(exc)
+        raise CutError(f"cannot read timeline: {why}", where) from None
+    if placed is None:
+        if first is None:
+            import opentimelineio as otio
+
+            return otio.adapters.read_from_file(str(path), rate=float(rate)), None
+        raise CutError(f"cannot read timeline: {first}", where)
+    notes = []
+    if first is not None:
+        notes.append(
+            f"the adapter refuses the list as it is ({first}); it was placed by its record timecodes "
+            f"as an assembly list: {placed.covered} events are recorded over by later ones "
+            f"({placed.hidden} of them entirely), {placed.mismatched} events play from their source in "
+            "point for their record duration, which differs from their source duration"
+        )
+    if placed.motion_added:
+        notes.append(
+            f"{placed.motion_added} events play at their M2 speed although their source and record "
+            "durations agree (the adapter drops those speeds)"
+        )
+    if placed.dropped_transitions:
+        notes.append(f"{placed.dropped_transitions} transitions whose start was recorded over are cuts")
+    return placed.timeline, "; ".join(notes) or None
 
 
 def timeline_names(result: Any) -> list[str]:

@@ -11,9 +11,12 @@ this order, each compared without regard to case:
 3. the clip's name, as a file name, then as a name without extension;
 4. the reel name (EDL), as a name without extension.
 
-The first rule that finds exactly one file wins.  A rule that finds several is
-an error listing them (never a guess); nothing found is an error listing what
-was tried.
+The first rule that finds exactly one file wins.  When a rule finds several
+(the same clip name in two folders: a camera original and an editor's render,
+two cards), the one whose start timecode and duration cover the source times
+the clip uses is taken, as a conform does; if not exactly one does, it is an
+error listing them (never a guess).  Nothing found is an error listing what was
+tried.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 from farm.errors import CutError, MissingInputError, Where
@@ -56,10 +60,17 @@ class MediaIndex:
                     self.by_stem.setdefault(p.stem.lower(), []).append(p)
         self.built = True
 
-    def find(self, rules: Iterable[tuple[str, str]], where: Where) -> Path:
+    def find(
+        self,
+        rules: Iterable[tuple[str, str]],
+        where: Where,
+        span: tuple[Fraction, Fraction] | None = None,
+    ) -> Path:
         """The one file the first successful rule finds; ``rules`` are (kind, name) pairs.
 
         ``kind`` is ``name`` (a file name) or ``stem`` (a name without extension).
+        ``span`` (source seconds, in the timecode the cut uses: first, end) chooses
+        among several files of one name: the one whose timecode covers it.
         """
         self.build()
         tried: list[str] = []
@@ -71,10 +82,19 @@ class MediaIndex:
             tried.append(f"{'file name' if kind == 'name' else 'name'} {wanted.strip()!r}")
             if len(found) == 1:
                 return found[0]
+            if len(found) > 1 and span is not None:
+                covering = [p for p in found if _covers(p, span, where)]
+                if len(covering) == 1:
+                    return covering[0]
             if len(found) > 1:
                 raise CutError(
                     f"ambiguous media: {len(found)} files match {tried[-1]}: "
-                    + ", ".join(str(p) for p in found),
+                    + ", ".join(str(p) for p in found)
+                    + (
+                        ""
+                        if span is None
+                        else f" (none alone covers source {float(span[0]):.3f}s-{float(span[1]):.3f}s)"
+                    ),
                     where,
                     hint="keep one of them under media_search, or give the clip a path in the cut",
                 )
@@ -84,6 +104,13 @@ class MediaIndex:
             where,
             hint=f"put the media under one of the media_search folders in farm.toml: {folders}",
         )
+
+
+def _covers(path: Path, span: tuple[Fraction, Fraction], where: Where) -> bool:
+    from farm.media.streams import media_extent
+
+    start, duration = media_extent(path, where)
+    return start <= span[0] and span[1] <= start + duration
 
 
 def rules_for(url: str | None, clip_name: str, metadata: dict[str, object]) -> list[tuple[str, str]]:

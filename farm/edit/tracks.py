@@ -7,13 +7,17 @@ What is decided here, per item:
 * time effects set the clip's speed: ``LinearTimeWarp`` multiplies it by its
   ``time_scalar`` (negative plays backwards), ``FreezeFrame`` (a scalar of 0)
   holds the clip's first frame;
-* dissolves and SMPTE wipes W001/W002 on video tracks become
-  :class:`TransitionItem` s; any other transition (and any on an audio track)
-  is a cut, and any other effect is not applied: a warning names the variant,
-  the clip and the output frames it covers;
+* dissolves and the SMPTE wipes in ``WIPES`` on video tracks become
+  :class:`TransitionItem` s, any other video transition is a cut; a transition
+  on an audio track is a crossfade (``audio_transitions``); any other effect is
+  not applied: a warning names the variant, the clip and the output frames it
+  covers;
 * a clip whose media is not where the cut says is found under ``media_search``
-  (``relink.py``), and its source times count from the file's start timecode
+  (``relink.py``; among files of one name, the one whose timecode covers the
+  source times the clip uses), and its source times count from the file's start timecode
   when the cut gives no available range;
+* an audio clip's level (Resolve clip volume, FCP7 audio levels: ``levels.py``)
+  is its gain; a level that changes over time is not applied (a warning);
 * a generator becomes a :class:`GeneratorItem` (``generators.py``); an
   unknown kind is an error (exit 65) naming it.
 """
@@ -37,7 +41,8 @@ from farm.edit.cut import (
     resolve_media,
     seconds,
 )
-from farm.edit.generators import UnknownGenerator, classify
+from farm.edit.generators import UnknownGenerator, classify, fcp_fill_colour
+from farm.edit.levels import level_of
 from farm.edit.relink import MediaIndex, rules_for
 from farm.edit.timing import exact_rate, exact_value, output_frames_of
 from farm.errors import CutError, MissingInputError, Where
@@ -61,6 +66,7 @@ class TrackReader:
     search: MediaIndex | None = None  # media_search folders: relink clips by their names
     _starts: dict[Path, Fraction] = field(default_factory=dict)  # start timecode per file
     transitions: list[TransitionItem] = field(default_factory=list)  # the video transitions drawn
+    audio_transitions: list[TransitionItem] = field(default_factory=list)  # crossfades, by track index
     #: layers of nested stacks and tracks, by the index of the track holding them (timeline times)
     nested: dict[int, list[list[Item]]] = field(default_factory=dict)
 
@@ -180,6 +186,8 @@ class TrackReader:
         cwhere: Where,
     ) -> ClipItem:
         """A clip of an image sequence: its images' pattern, first number, count and rate."""
+        import opentimelineio as otio
+
         if ref.frame_step != 1:
             raise CutError(f"image sequence with frame step {ref.frame_step} is not supported", cwhere)
         pad = int(ref.frame_zero_padding)
@@ -201,6 +209,23 @@ class TrackReader:
         sequence = Sequence(pattern, int(ref.start_frame), int(ref.number_of_images_in_sequence()), rate)
         sr = child.source_range or ref.available_range
         source_in = checked_seconds(sr.start_time, "source_range.start_time", cwhere)
+        ar = ref.available_range
+        if ar is not None and child.source_range is not None:
+            first, end = ar.start_time, ar.end_time_exclusive()
+            lo = sr.start_time
+            hi = lo + otio.opentime.RationalTime(sr.duration.value * float(abs(speed)), sr.duration.rate)
+            if lo < first or hi > end:
+                # OTIO names an image only for a time inside the available range (frame_for_time)
+                fps = sr.start_time.rate
+                raise CutError(
+                    f"the clip's source range (frames {lo.value:g}-{hi.value - 1:g} at {fps:g} fps) lies "
+                    f"outside its image sequence's available range (frames {first.value:g}-"
+                    f"{end.value - 1:g}, images {ref.start_frame}-{ref.end_frame()}): no image is named "
+                    "for those times",
+                    cwhere,
+                    hint="set the clip's source range inside the available range in the editor, or "
+                    "export the cut again",
+                )
         if ref.available_range is not None:
             source_in -= checked_seconds(
                 ref.available_range.start_time, "media_reference.available_range.start_time", cwhere
@@ -230,7 +255,8 @@ class TrackReader:
         elif code in WIPES:
             how = WIPES[code]
         if kind == "audio":
-            self.warn(None, t - before, before + after, f"audio transition {label!r} is a cut (not built)")
+            if before + after > 0:  # any kind: a crossfade (linear gains) between the two clips
+                self.audio_transitions.append(TransitionItem(index, t, before, after, DISSOLVE, label))
         elif how is None or before + after <= 0:
             what = f"{child.transition_type} {code}".strip()
             self.warn(None, t - before, before + after, f"transition {label!r} ({what}) renders as a cut")
@@ -255,16 +281,26 @@ class TrackReader:
             return None
         if not enabled or not child.enabled:
             return GapItem(start=t, duration=duration)  # a disabled clip shows and sounds like a gap
-        speed = Fraction(1)
+        speed, gain = Fraction(1), 1.0
         for effect in child.effects:
+            level = level_of(effect) if kind == "audio" else None
             if isinstance(effect, otio.schema.LinearTimeWarp):
                 speed *= exact_value(effect.time_scalar)
+            elif level is not None and level.why is None:
+                gain *= level.gain
+            elif level is not None:
+                label = effect.effect_name
+                self.warn(name, t, duration, f"audio level {label!r} is not applied: {level.why}")
             else:
                 label = effect.effect_name or type(effect).__name__
                 self.warn(name, t, duration, f"effect {label!r} is not applied")
         if isinstance(ref, otio.schema.GeneratorReference):
             try:
-                fill = classify(ref.generator_kind, child.name, ref.parameters)
+                params = dict(ref.parameters)
+                fill_colour = fcp_fill_colour(ref.metadata)
+                if fill_colour is not None and "color" not in params:
+                    params["color"] = fill_colour
+                fill = classify(ref.generator_kind, child.name, params)
             except UnknownGenerator:
                 raise CutError(
                     f"unknown generator kind {ref.generator_kind!r}",
@@ -277,8 +313,9 @@ class TrackReader:
             return GeneratorItem(name=name, fill=fill, start=t, duration=duration)
         if isinstance(ref, otio.schema.ImageSequenceReference):
             return self._sequence_clip(child, ref, name, t, duration, speed, cwhere)
-        path = self._media(child, name, cwhere)
         source_in = checked_seconds(sr.start_time, "source_range.start_time", cwhere)
+        used = sorted((source_in, source_in + speed * duration))
+        path = self._media(child, name, cwhere, (used[0], max(used[1], used[0] + 1 / self.output_rate)))
         # source_range is in the media's own time: subtract where the media starts (its
         # available range in the cut, else the file's start timecode) for seconds from its
         # first frame; never assume a file starts at 00:00:00:00
@@ -295,9 +332,13 @@ class TrackReader:
                 f"clip starts {float(-source_in):.3f}s before its media's first frame",
                 Where(variant=self.variant, clip=name, path=str(path)),
             )
-        return ClipItem(name=name, path=path, start=t, duration=duration, source_in=source_in, speed=speed)
+        return ClipItem(
+            name=name, path=path, start=t, duration=duration, source_in=source_in, speed=speed, gain=gain
+        )
 
-    def _media(self, child: otio.schema.Clip, name: str, cwhere: Where) -> Path:
+    def _media(
+        self, child: otio.schema.Clip, name: str, cwhere: Where, span: tuple[Fraction, Fraction]
+    ) -> Path:
         """The clip's media file: where the cut says, else found under the search folders."""
         import opentimelineio as otio
 
@@ -321,7 +362,7 @@ class TrackReader:
                 hint="relink the clip to a file in the editor, or list folders to search in "
                 "media_search in farm.toml",
             )
-        return self.search.find(rules_for(url, child.name, dict(child.metadata)), cwhere)
+        return self.search.find(rules_for(url, child.name, dict(child.metadata)), cwhere, span)
 
 
 def _shifted(item: Item, offset: Fraction, lo: Fraction, hi: Fraction) -> Item | None:

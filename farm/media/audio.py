@@ -3,7 +3,10 @@
 The rule is the video's: output sample ``m`` is taken at ``t = m / 48000`` from
 the clip active at ``t``, at source time ``source_in + (t - clip_start)``.
 Sources are resampled to 48 kHz first, so that rule is a plain offset copy.
-Clips without audio and gaps are silence; several audio tracks are summed.  Under a
+Clips without audio and gaps are silence; several audio tracks are summed.  A clip
+under a speed change plays as a tape would (varispeed: its source resampled from
+``48000 * |speed|`` Hz, so the pitch moves with the speed; backwards when the
+speed is negative); a freeze frame is silence.  Under a
 transition the clips crossfade: linear gains over the transition (``fade_in``/``fade_out``).
 """
 
@@ -33,6 +36,8 @@ def audio_key(tracks: tuple[tuple[AudioClip, ...], ...], duration: Fraction) -> 
         [
             [c.identity, c.has_audio, c.start, c.duration, c.source_in, c.origin]
             + ([c.fade_in, c.fade_out] if c.fade_in or c.fade_out else [])
+            + ([["speed", c.speed]] if c.speed != 1 else [])
+            + ([["gain", c.gain]] if c.gain != 1 else [])
             for c in track
         ]
         for track in tracks
@@ -106,14 +111,52 @@ def mix(job: AudioJob) -> np.ndarray:
             # source sample for output sample m: floor((source_in + m/48000 - start) * 48000)
             first = math.floor((clip.source_in - clip.start) * SAMPLE_RATE) + lo
             try:
-                samples = _read_source(clip, first, hi - lo)
+                if clip.speed != 1:
+                    samples = _read_varispeed(clip, lo, hi)
+                else:
+                    samples = _read_source(clip, first, hi - lo)
                 if clip.fade_in or clip.fade_out:
                     samples *= _gain(clip, lo, hi)[:, None]
+                if clip.gain != 1:
+                    samples *= np.float32(clip.gain)
                 mixdown[lo:hi] += samples
             except MediaError as exc:
                 raise exc.with_where(frames=(lo, hi), unit="output audio sample") from None
     np.clip(mixdown, -1.0, 1.0, out=mixdown)
     return mixdown
+
+
+def _read_varispeed(clip: AudioClip, lo: int, hi: int) -> np.ndarray:
+    """Output samples ``[lo, hi)`` of a clip under a speed change: its source played faster, slower
+    or backwards, as a tape would (varispeed: the pitch moves with the speed).
+
+    Output sample ``m`` sounds source time ``source_in + speed * (m / 48000 - start)``; the source's
+    samples there are resampled by libswresample from ``48000 * |speed|`` Hz (rounded to a whole
+    rate) to 48000 Hz.
+    """
+    import av
+
+    count = hi - lo
+    t0, t1 = Fraction(lo, SAMPLE_RATE) - clip.start, Fraction(hi, SAMPLE_RATE) - clip.start
+    a, b = sorted((clip.source_in + clip.speed * t0, clip.source_in + clip.speed * t1))
+    first = max(math.floor(a * SAMPLE_RATE), 0)
+    raw = _read_source(clip, first, math.ceil(b * SAMPLE_RATE) - first + 1)
+    if clip.speed < 0:
+        raw = raw[::-1]
+    rate = max(round(SAMPLE_RATE * abs(clip.speed)), 1)
+    resampler = av.AudioResampler(format="flt", layout="stereo", rate=SAMPLE_RATE)
+    frame = av.AudioFrame.from_ndarray(
+        np.ascontiguousarray(raw.reshape(1, -1)), format="flt", layout="stereo"
+    )
+    frame.sample_rate = rate
+    frame.pts = 0
+    frame.time_base = Fraction(1, rate)
+    parts = [f.to_ndarray().reshape(-1, CHANNELS) for f in resampler.resample(frame)]
+    parts += [f.to_ndarray().reshape(-1, CHANNELS) for f in resampler.resample(None)]
+    out = np.zeros((count, CHANNELS), dtype=np.float32)
+    got = np.concatenate(parts) if parts else out[:0]
+    out[: min(count, len(got))] = got[:count]
+    return out
 
 
 def _gain(clip: AudioClip, lo: int, hi: int) -> np.ndarray:

@@ -66,6 +66,14 @@ def media_start(path: Path, where: Where | None = None) -> Fraction:
     The timecode is the container's or a stream's ``timecode`` tag (MOV/MP4 ``tmcd``
     tracks and MXF carry it there), read at the video stream's rate.
     """
+    return media_extent(path, where)[0]
+
+
+def media_extent(path: Path, where: Where | None = None) -> tuple[Fraction, Fraction]:
+    """The source times the file covers: (its start timecode in seconds, else 0; its duration).
+
+    The duration is the container's (0 when it declares none).
+    """
     import av
 
     from farm.edit.timing import timecode_seconds
@@ -73,16 +81,17 @@ def media_start(path: Path, where: Where | None = None) -> Fraction:
     try:
         container = av.open(str(path))
     except (av.error.FFmpegError, UnicodeDecodeError, OSError):
-        return Fraction(0)  # the probe reports an unreadable file, with its reason
+        return Fraction(0), Fraction(0)  # the probe reports an unreadable file, with its reason
     with container:
         tags = [container.metadata.get("timecode")]
         tags += [s.metadata.get("timecode") for s in container.streams]
         timecode = next((t for t in tags if t), None)
         video = container.streams.video[0] if container.streams.video else None
         rate = Fraction(video.average_rate) if video is not None and video.average_rate else None
+        duration = Fraction(container.duration or 0, 1_000_000)
     if timecode is None or rate is None:
-        return Fraction(0)
+        return Fraction(0), duration
     try:
-        return timecode_seconds(timecode, rate.limit_denominator(1001))
+        return timecode_seconds(timecode, rate.limit_denominator(1001)), duration
     except ValueError as exc:
         raise MediaError(f"unreadable start timecode: {exc}", where or Where(path=str(path))) from None

@@ -12,7 +12,8 @@ a whole frame of only one side).  A dissolve shows the outgoing clip at 1 and th
 incoming one over it at ``w`` (into a gap: the outgoing clip at ``1 − w``; out
 of a gap: the incoming one at ``w`` — fades to and from what lies below, black
 at the bottom).  A wipe shows the incoming clip where the edge has passed
-(``wipe-left``: columns ``x < w·width``, ``wipe-top``: rows ``y < w·height``).
+(``wipe-left``: columns ``x < w·width``, ``wipe-top``: rows ``y < w·height``; the
+other SMPTE masks in ``farm/backends/wipes.py``).
 
 Layers are then looked at from the top: an opaque layer at weight 1 that covers
 the frame (no alpha, no letterbox) hides everything below it.  A frame whose
@@ -25,6 +26,7 @@ transition touches are composited.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
@@ -105,9 +107,14 @@ def layer_runs(cut: Cut, rate: Fraction, total: int, covers: Callable[[ClipItem]
             for n in range(span.start, min(span.stop, total)):
                 at[n] = item
         which.append(at)
-    by_track: dict[int, list[TransitionItem]] = {}
-    for transition in cut.transitions:
-        by_track.setdefault(transition.track, []).append(transition)
+    # the transition (if any) under each output frame of each track: frames n with start <= n/rate < end
+    during: list[list[TransitionItem | None]] = [[None] * total for _ in cut.layers]
+    for transition in reversed(cut.transitions):  # the first listed wins where two overlap
+        if transition.track >= len(during):
+            continue
+        lo, hi = math.ceil(transition.start * rate), math.ceil(transition.end * rate)
+        for n in range(max(lo, 0), min(hi, total)):
+            during[transition.track][n] = transition
 
     def opaque(e: Entry) -> bool:
         if e.weight != 1 or e.mask:
@@ -119,7 +126,7 @@ def layer_runs(cut: Cut, rate: Fraction, total: int, covers: Callable[[ClipItem]
         t = Fraction(n) / rate
         stack: list[Entry] = []
         for index, track in enumerate(cut.layers):
-            tr = next((x for x in by_track.get(index, ()) if x.start <= t < x.end), None)
+            tr = during[index][n]
             if tr is not None:
                 stack += _transition_entries(tr, track, t, rate)
                 continue

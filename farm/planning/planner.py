@@ -302,6 +302,8 @@ def _plan_audio(
                             origin=audio_only.start,
                             fade_in=item.fade_in,
                             fade_out=item.fade_out,
+                            speed=item.speed,
+                            gain=item.gain,
                         )
                     )
                     continue
@@ -317,6 +319,8 @@ def _plan_audio(
                     origin=info.start_pts * info.time_base,
                     fade_in=item.fade_in,
                     fade_out=item.fade_out,
+                    speed=item.speed,
+                    gain=item.gain,
                 )
             )
         tracks.append(tuple(clips))

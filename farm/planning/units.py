@@ -189,8 +189,12 @@ class SourceRef:
 
 
 #: how a layer's weight is applied: everywhere, or as the edge of a SMPTE wipe (the layer shows
-#: on the side the wipe has passed; ``-inv`` on the side it has not reached)
-MASKS = ("", "wipe-left", "wipe-top", "wipe-left-inv", "wipe-top-inv")
+#: on the side the wipe has passed; ``-inv`` on the side it has not reached); the wipes by SMPTE
+#: code, their exact masks in ``farm/backends/wipes.py``
+WIPE_MASKS = ("wipe-left", "wipe-top") + tuple(
+    f"wipe-{c:03d}" for c in (3, 4, 5, 6, 7, 8, 21, 22, 23, 24, 25, 26)
+)
+MASKS = ("", *WIPE_MASKS, *(m + "-inv" for m in WIPE_MASKS))
 
 
 @dataclass(frozen=True)
@@ -287,6 +291,8 @@ class AudioClip:
     origin: Fraction  # container time of the source's first video frame (A/V sync reference)
     fade_in: Fraction = Fraction(0)  # seconds the gain rises linearly from 0 to 1 at the start
     fade_out: Fraction = Fraction(0)  # seconds the gain falls linearly from 1 to 0 at the end
+    speed: Fraction = Fraction(1)  # source seconds per timeline second (negative: backwards)
+    gain: float = 1.0  # the clip's level (linear)
 
     def __post_init__(self) -> None:
         if self.duration <= 0:
