@@ -195,7 +195,10 @@ class WarmFeed:
     _tries: dict[str, int] = field(default_factory=dict)
 
     def run(self, on_done: OnDone, skip: SkipQuery, other: dict[Any, Callable[[Any], None]]) -> None:
-        """Run every segment not skipped; ``other`` are refs already in flight (audio) and their handlers."""
+        """Run every segment not skipped; ``other`` holds refs in flight (audio) and their handlers.
+
+        A handler may add to ``other`` (the next audio track to start).
+        """
         import ray
 
         calls = make_calls(self.jobs, self.workers)
@@ -204,7 +207,7 @@ class WarmFeed:
         idle = [_Actor(self.make_actor()) for _ in range(count)]
         live = list(idle)
         flights: dict[Any, _Flight] = {}
-        pending = dict(other)
+        pending = other  # the caller's: a handler may start the next one
         try:
             while True:
                 self._dispatch(queue, idle, live, flights, skip)

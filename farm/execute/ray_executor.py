@@ -188,13 +188,25 @@ class RayExecutor:
 
         from farm.execute.cpu_pool import CpuWorker, WarmFeed
 
+        # audio beside the actors, which hold a CPU each: asking for one too, it would wait for them
+        # all to finish (and the stitches with it); at most as many at a time as there are workers
+        audio = tasks.audio.options(num_cpus=0)
+        waiting = [u for u in reversed(batch.audio)]
+        pending: dict[Any, Callable[[Any], None]] = {}
+
+        def start_audio() -> None:
+            while waiting:
+                u = waiting.pop()
+                if not skip(u.key):
+                    pending[audio.remote(u.job, str(u.out_path), self._driver)] = partial(audio_done, u.key)
+                    return
+
         def audio_done(key: str, ref: Any) -> None:
             on_done(_outcome(ref, "audio", key)[0])
+            start_audio()
 
-        pending: dict[Any, Callable[[Any], None]] = {}
-        for u in batch.audio:  # first: few, long, they overlap with the many short segments
-            if not skip(u.key):
-                pending[tasks.audio.remote(u.job, str(u.out_path), self._driver)] = partial(audio_done, u.key)
+        for _ in range(max(1, self.workers)):
+            start_audio()
         env: dict[str, Any] = {"runtime_env": {"env_vars": task_env}} if task_env else {}
         worker = ray.remote(num_cpus=1, max_restarts=0, max_task_retries=0, **env)(CpuWorker)
         cache, backend = batch.cache_location, batch.backend
