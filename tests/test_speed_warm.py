@@ -198,3 +198,18 @@ def test_a_render_with_its_own_ray_leaves_no_process_behind(project_dir: Path) -
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+@pytest.mark.usefixtures("template")
+def test_every_call_pushed_back_is_handed_out_once() -> None:
+    """Retries are new entries: the queue hands out each exactly once, however many come and go."""
+    queue = CallQueue(make_calls([_job("a", f * 10, 10) for f in range(30)], workers=2))
+    out = 0
+    for k in range(2000):  # retries come back as fresh one-job calls, many of them short-lived
+        call = queue.pop(("a", k % 300))
+        if call is not None:
+            out += len(call)
+        queue.push((_job("b", k, 1),))
+    while (call := queue.pop()) is not None:
+        out += len(call)
+    assert len(queue) == 0 and out == 30 + 2000

@@ -130,35 +130,35 @@ class CallQueue:
     """Calls waiting for a worker: the longest first, but a worker's own source, just ahead, before that."""
 
     def __init__(self, calls: Sequence[Call]) -> None:
-        self._order: deque[Call] = deque(calls)
-        self._by_path: dict[str | None, list[Call]] = {}
-        for call in sorted(calls, key=lambda c: _first_frame(c[0])):
-            self._by_path.setdefault(_path(call[0]), []).append(call)
+        self._calls: list[Call] = list(calls)  # by entry number (a retry is a new entry)
+        self._order: deque[int] = deque(range(len(self._calls)))
+        self._by_path: dict[str | None, list[int]] = {}
+        for n in sorted(self._order, key=lambda n: _first_frame(self._calls[n][0])):
+            self._by_path.setdefault(_path(self._calls[n][0]), []).append(n)
         self._taken: set[int] = set()
-        self._left = len(calls)
 
     def __len__(self) -> int:
-        return self._left
+        return len(self._calls) - len(self._taken)
 
     def push(self, call: Call) -> None:
         """Put ``call`` back at the front (a retry)."""
-        self._order.appendleft(call)
-        self._left += 1
+        self._calls.append(call)
+        self._order.appendleft(len(self._calls) - 1)
+
+    def _take(self, n: int) -> Call:
+        self._taken.add(n)
+        return self._calls[n]
 
     def pop(self, after: tuple[str | None, int] | None = None) -> Call | None:
         """The next call; ``after`` = (source, frame): first the nearest call of that source from there on."""
         if after is not None and after[0] is not None:
-            for call in self._by_path.get(after[0], []):
-                if id(call) not in self._taken and _first_frame(call[0]) >= after[1]:
-                    self._taken.add(id(call))
-                    self._left -= 1
-                    return call
+            for n in self._by_path.get(after[0], []):
+                if n not in self._taken and _first_frame(self._calls[n][0]) >= after[1]:
+                    return self._take(n)
         while self._order:
-            call = self._order.popleft()
-            if id(call) not in self._taken:
-                self._taken.add(id(call))
-                self._left -= 1
-                return call
+            n = self._order.popleft()
+            if n not in self._taken:
+                return self._take(n)
         return None
 
 
