@@ -30,7 +30,7 @@ class CpuMeter(threading.Thread):
         self.env = {"FARM_BENCH_CPU_METER": self.marker}
         self._needle = f"FARM_BENCH_CPU_METER={self.marker}".encode()
         self._seen: dict[tuple[int, str], float] = {}
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def _sample(self) -> None:
         for entry in os.scandir("/proc"):
@@ -46,7 +46,7 @@ class CpuMeter(threading.Thread):
             self._seen[(int(entry.name), f[19])] = (int(f[11]) + int(f[12])) / _CLK
 
     def run(self) -> None:
-        while not self._stop.wait(PERIOD):
+        while not self._halt.wait(PERIOD):
             self._sample()
 
     def __enter__(self) -> CpuMeter:
@@ -54,7 +54,7 @@ class CpuMeter(threading.Thread):
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
+        self._halt.set()
         self.join()
         self._sample()
 
