@@ -227,7 +227,7 @@ def _filtered_frames(
                 )
             with optional_stage(clock, "colour+scale"):
                 if not graph_key:
-                    graph_key = (src, tuple(chain), frame.format.name)
+                    graph_key = (src, tuple(chain), job.lut_hash, frame.format.name)
                     graph = warm.graph_for(graph_key, partial(_build_graph, src, chain, frame.format.name))
                 graph.push(frame)
                 filtered = graph.vpull()

@@ -12,7 +12,7 @@ So the CPU backend borrows them from here:
   frames: less work than a seek), else seeks the open container.  Either way
   the decoded pictures are the ones a fresh open and seek gives (decoding is
   exact; a seek lands on a keyframe and frames are selected by timestamp).
-- a configured filter graph per (source, chain, input format): every filter
+- a configured filter graph per (source, chain, LUT content, input format): every filter
   farm builds here is per frame (scale, format, lut1d/lut3d, transpose, crop,
   pad, setsar), so a graph gives the same pixels whatever it filtered before.
 
