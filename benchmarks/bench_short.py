@@ -16,6 +16,10 @@ Every timed command also reports its CPU seconds (all the processes it
 started, Ray's included: ``cpu_meter.py``), which is what to compare on a
 machine other jobs share; ``--baseline`` renders with another checkout in the
 same run (``git worktree add /tmp/old main``) for a before/after.
+``in_process`` is the backend's own cost per segment: every distinct segment
+rendered in one process in source order, with the worker's open decoders and
+filter graphs kept (``warm``) or dropped before each segment (``cold``, what
+each segment paid before warm workers); ``--segment-cost-only`` runs just that.
 """
 
 from __future__ import annotations
@@ -146,6 +150,50 @@ def timed(cmds: list[list[str]], env: dict[str, str], parallel: bool = False) ->
     return seconds, meter.seconds
 
 
+SEGMENT_COST = r"""
+import json, shutil, sys, time
+from pathlib import Path
+import farm
+from farm.backends import warm
+from farm.backends.segment import render_segments
+project, cache, mode = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+jobs = sorted(farm.plan(project).jobs.values(), key=lambda j: (j.source.path if j.source else "", j.frames))
+render_segments(jobs[:1], str(cache))  # imports and first-use costs, not counted
+shutil.rmtree(cache)
+t0, c0 = time.perf_counter(), time.process_time()
+for job in jobs:
+    if mode == "cold":
+        warm.clear()  # what every segment paid before: open, seek, decoder, filter graph
+    render_segments([job], str(cache))
+cpu, wall = time.process_time() - c0, time.perf_counter() - t0
+frames = sum(j.count for j in jobs)
+print(json.dumps({"segments": len(jobs), "frames": frames, "cpu_seconds": cpu, "seconds": wall}))
+"""
+
+
+def segment_cost(project: Path, work: Path, env: dict[str, str]) -> dict[str, Any]:
+    """Every distinct segment rendered in this machine's one process, in source order: CPU ms per
+    segment with a worker's state kept (warm) and dropped before each segment (cold, as before)."""
+    out: dict[str, Any] = {}
+    for mode in ("cold", "warm"):
+        cache = work / f"cache-inprocess-{mode}"
+        shutil.rmtree(cache, ignore_errors=True)
+        run = subprocess.run(
+            [sys.executable, "-c", SEGMENT_COST, str(project), str(cache), mode],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        if run.returncode != 0:
+            raise SystemExit(f"segment cost ({mode}) failed: {run.stderr[-2000:]}")
+        r = json.loads(run.stdout.strip().splitlines()[-1])
+        out[f"{mode}_cpu_ms_per_segment"] = round(1000 * r["cpu_seconds"] / r["segments"], 2)
+        out[f"{mode}_wall_ms_per_segment"] = round(1000 * r["seconds"] / r["segments"], 2)
+        out["segments"], out["frames"] = r["segments"], r["frames"]
+        shutil.rmtree(cache, ignore_errors=True)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shots", type=int, default=200)
@@ -157,6 +205,11 @@ def main(argv: list[str] | None = None) -> int:
         help="another checkout (a folder holding farm/) rendered the same way in the same run, for an A/B",
     )
     parser.add_argument("--no-joined", action="store_true", help="skip the renders joined to a farm up Ray")
+    parser.add_argument(
+        "--segment-cost-only",
+        action="store_true",
+        help="only the in-process cost per segment, warm and cold (no Ray, no FFmpeg)",
+    )
     args = parser.parse_args(argv)
     if shutil.which("ffmpeg") is None:
         raise SystemExit("ffmpeg is not installed: it is this benchmark's peer")
@@ -203,6 +256,10 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(work / "cache", ignore_errors=True)
         shutil.rmtree(work / "out", ignore_errors=True)
 
+    result["in_process"] = segment_cost(project, work, env)
+    if args.segment_cost_only:
+        print(json.dumps(result, indent=2))
+        return 0
     subprocess.run([*farm, "down"], env=env, capture_output=True)
     if args.baseline is not None:  # the other checkout first, on the same media and machine
         clean()
