@@ -9,7 +9,17 @@ as FFmpeg's best on this machine, side by side.  farm runs cold (fresh cache)
 with its own Ray, cold again joined to a ``farm up`` Ray, and once more on the
 finished render (nothing to do).
 
-    python benchmarks/bench_short.py [--shots 200] [--work DIR] [--out FILE]
+    python benchmarks/bench_short.py [--shots 200] [--work DIR] [--out FILE] [--baseline OLD_CHECKOUT]
+        [--no-joined]
+
+Every timed command also reports its CPU seconds (all the processes it
+started, Ray's included: ``cpu_meter.py``), which is what to compare on a
+machine other jobs share; ``--baseline`` renders with another checkout in the
+same run (``git worktree add /tmp/old main``) for a before/after.
+``in_process`` is the backend's own cost per segment: every distinct segment
+rendered in one process in source order, with the worker's open decoders and
+filter graphs kept (``warm``) or dropped before each segment (``cold``, what
+each segment paid before warm workers); ``--segment-cost-only`` runs just that.
 """
 
 from __future__ import annotations
@@ -26,6 +36,9 @@ import time
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cpu_meter import CpuMeter  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -110,23 +123,75 @@ def ffmpeg_command(items: list[tuple[str, int, int, int]], media: Path, out: Pat
     return cmd
 
 
-def timed(cmds: list[list[str]], env: dict[str, str], parallel: bool = False) -> float:
+def timed(cmds: list[list[str]], env: dict[str, str], parallel: bool = False) -> tuple[float, float]:
+    """Run ``cmds`` (one after the other, or side by side); their wall seconds and CPU seconds.
+
+    The CPU seconds count every process the commands start, Ray's included (``cpu_meter``).
+    """
+    meter = CpuMeter()
+    env = {**env, **meter.env}
     t0 = time.perf_counter()
-    if parallel:
-        procs = [
-            subprocess.Popen(c, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for c in cmds
-        ]
-        for p in procs:
-            if p.wait() != 0:
-                raise SystemExit(
-                    f"failed: {p.args[:8]}...: {p.stderr.read().decode()[-2000:] if p.stderr else ''}"
-                )
-    else:
-        for c in cmds:
-            r = subprocess.run(c, env=env, capture_output=True, text=True)
-            if r.returncode != 0:
-                raise SystemExit(f"failed: {' '.join(c[:8])}...: {r.stderr[-2000:]}")
-    return time.perf_counter() - t0
+    with meter:
+        if parallel:
+            procs = [
+                subprocess.Popen(c, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for c in cmds
+            ]
+            for p in procs:
+                if p.wait() != 0:
+                    raise SystemExit(
+                        f"failed: {p.args[:8]}...: {p.stderr.read().decode()[-2000:] if p.stderr else ''}"
+                    )
+        else:
+            for c in cmds:
+                r = subprocess.run(c, env=env, capture_output=True, text=True)
+                if r.returncode != 0:
+                    raise SystemExit(f"failed: {' '.join(c[:8])}...: {r.stderr[-2000:]}")
+        seconds = time.perf_counter() - t0
+    return seconds, meter.seconds
+
+
+SEGMENT_COST = r"""
+import json, shutil, sys, time
+from pathlib import Path
+import farm
+from farm.backends import warm
+from farm.backends.segment import render_segments
+project, cache, mode = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+jobs = sorted(farm.plan(project).jobs.values(), key=lambda j: (j.source.path if j.source else "", j.frames))
+render_segments(jobs[:1], str(cache))  # imports and first-use costs, not counted
+shutil.rmtree(cache)
+t0, c0 = time.perf_counter(), time.process_time()
+for job in jobs:
+    if mode == "cold":
+        warm.clear()  # what every segment paid before: open, seek, decoder, filter graph
+    render_segments([job], str(cache))
+cpu, wall = time.process_time() - c0, time.perf_counter() - t0
+frames = sum(j.count for j in jobs)
+print(json.dumps({"segments": len(jobs), "frames": frames, "cpu_seconds": cpu, "seconds": wall}))
+"""
+
+
+def segment_cost(project: Path, work: Path, env: dict[str, str]) -> dict[str, Any]:
+    """Every distinct segment rendered in this machine's one process, in source order: CPU ms per
+    segment with a worker's state kept (warm) and dropped before each segment (cold, as before)."""
+    out: dict[str, Any] = {}
+    for mode in ("cold", "warm"):
+        cache = work / f"cache-inprocess-{mode}"
+        shutil.rmtree(cache, ignore_errors=True)
+        run = subprocess.run(
+            [sys.executable, "-c", SEGMENT_COST, str(project), str(cache), mode],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        if run.returncode != 0:
+            raise SystemExit(f"segment cost ({mode}) failed: {run.stderr[-2000:]}")
+        r = json.loads(run.stdout.strip().splitlines()[-1])
+        out[f"{mode}_cpu_ms_per_segment"] = round(1000 * r["cpu_seconds"] / r["segments"], 2)
+        out[f"{mode}_wall_ms_per_segment"] = round(1000 * r["seconds"] / r["segments"], 2)
+        out["segments"], out["frames"] = r["segments"], r["frames"]
+        shutil.rmtree(cache, ignore_errors=True)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -134,6 +199,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shots", type=int, default=200)
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "farm-short-timing")
     parser.add_argument("--out", type=Path)
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another checkout (a folder holding farm/) rendered the same way in the same run, for an A/B",
+    )
+    parser.add_argument("--no-joined", action="store_true", help="skip the renders joined to a farm up Ray")
+    parser.add_argument(
+        "--segment-cost-only",
+        action="store_true",
+        help="only the in-process cost per segment, warm and cold (no Ray, no FFmpeg)",
+    )
     args = parser.parse_args(argv)
     if shutil.which("ffmpeg") is None:
         raise SystemExit("ffmpeg is not installed: it is this benchmark's peer")
@@ -151,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         "load_before": os.getloadavg(),
     }
 
-    def render(tag: str) -> float:
+    def render(tag: str, repo: Path = REPO) -> float:
         report = work / f"report-{tag}.json"
         cmd = [
             *farm,
@@ -167,40 +243,62 @@ def main(argv: list[str] | None = None) -> int:
             "--report",
             str(report),
         ]
-        seconds = timed([cmd], env)
+        seconds, cpu = timed([cmd], {**env, "PYTHONPATH": str(repo)})
         data = json.loads(report.read_text())
         result[f"farm_{tag}_segments_rendered"] = sum(
             v["segments_rendered"] for v in data["variants"].values()
         )
         result[f"farm_{tag}_segments"] = sum(v["segments"] for v in data["variants"].values())
+        result[f"farm_{tag}_cpu_seconds"] = cpu
         return seconds
 
     def clean() -> None:
         shutil.rmtree(work / "cache", ignore_errors=True)
         shutil.rmtree(work / "out", ignore_errors=True)
 
+    result["in_process"] = segment_cost(project, work, env)
+    if args.segment_cost_only:
+        print(json.dumps(result, indent=2))
+        return 0
     subprocess.run([*farm, "down"], env=env, capture_output=True)
+    if args.baseline is not None:  # the other checkout first, on the same media and machine
+        clean()
+        result["baseline"] = str(args.baseline)
+        result["farm_baseline_seconds"] = render("baseline", args.baseline.resolve())
+        result["farm_baseline_rerun_seconds"] = render("baseline_rerun", args.baseline.resolve())
     clean()
     result["farm_own_ray_seconds"] = render("own_ray")
     result["farm_rerun_seconds"] = render("rerun")
-    up = subprocess.run([*farm, "up"], env=env, capture_output=True, text=True)
-    if up.returncode != 0:
-        raise SystemExit(up.stderr)
-    try:
-        clean()
-        result["farm_joined_seconds"] = render("joined")
-        result["farm_joined_rerun_seconds"] = render("joined_rerun")
-    finally:
-        subprocess.run([*farm, "down"], env=env, capture_output=True)
+    if not args.no_joined:
+        up = subprocess.run([*farm, "up"], env=env, capture_output=True, text=True)
+        if up.returncode != 0:
+            raise SystemExit(up.stderr)
+        try:
+            clean()
+            result["farm_joined_seconds"] = render("joined")  # CPU: the driver's only (Ray is farm up's)
+            result["farm_joined_rerun_seconds"] = render("joined_rerun")
+        finally:
+            subprocess.run([*farm, "down"], env=env, capture_output=True)
     ff = [ffmpeg_command(items, media, work / f"ffmpeg-{v}.mp4") for v, items in cuts.items()]
-    result["ffmpeg_sequential_seconds"] = timed(ff, env)
-    result["ffmpeg_parallel_seconds"] = timed(ff, env, parallel=True)
+    result["ffmpeg_sequential_seconds"], result["ffmpeg_sequential_cpu_seconds"] = timed(ff, env)
+    result["ffmpeg_parallel_seconds"], result["ffmpeg_parallel_cpu_seconds"] = timed(ff, env, parallel=True)
     best = min(result["ffmpeg_sequential_seconds"], result["ffmpeg_parallel_seconds"])
     result["ffmpeg_best_seconds"] = best
     result["ratio_own_ray"] = result["farm_own_ray_seconds"] / best
-    result["ratio_joined"] = result["farm_joined_seconds"] / best
+    ff_cpu = min(result["ffmpeg_sequential_cpu_seconds"], result["ffmpeg_parallel_cpu_seconds"])
+    result["cpu_ratio_own_ray"] = result["farm_own_ray_cpu_seconds"] / ff_cpu
     segs = result["farm_own_ray_segments_rendered"]
-    result["overhead_ms_per_segment_vs_ffmpeg"] = 1000 * (result["farm_joined_seconds"] - best) / max(1, segs)
+    result["overhead_ms_per_segment_vs_ffmpeg"] = (
+        1000 * (result["farm_own_ray_seconds"] - best) / max(1, segs)
+    )
+    result["cpu_overhead_ms_per_segment_vs_ffmpeg"] = (
+        1000 * (result["farm_own_ray_cpu_seconds"] - ff_cpu) / max(1, segs)
+    )
+    if args.baseline is not None:
+        result["ratio_baseline"] = result["farm_baseline_seconds"] / best
+        result["cpu_ratio_baseline"] = result["farm_baseline_cpu_seconds"] / ff_cpu
+    if not args.no_joined:
+        result["ratio_joined"] = result["farm_joined_seconds"] / best
     result["load_after"] = os.getloadavg()
     text = json.dumps(result, indent=2)
     print(text)

@@ -9,18 +9,19 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator
 from fractions import Fraction
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import av
 from av.filter import Graph
 from av.video.frame import PictureType
-from av.video.stream import VideoStream
 
+from farm.backends import warm
 from farm.backends.fills import fill_picture
 from farm.backends.host_encode import codec_threads, encode_segment
 from farm.backends.schedule import decode_steps, job_where
-from farm.errors import MediaError
+from farm.errors import MediaError, Where
 from farm.look.lutfiles import split_lut_paths
 from farm.output.spans import StageClock, optional_stage
 from farm.planning.units import Geometry, SegmentJob, SourceRef
@@ -222,59 +223,98 @@ def _filtered_frames(
     """Yield ``(frame, repeat)``: each distinct source frame of ``job`` through the filter chain, in order.
 
     Frames are selected by presentation timestamp after a seek to the keyframe
-    at or before the first one needed.
+    at or before the first one needed, or after the frames this process last
+    decoded from the source when the first one needed is just ahead of them
+    (:mod:`farm.backends.warm`).
     """
     assert job.source is not None and job.geometry is not None
     src = job.source
     where = job_where(job)
     steps = decode_steps(job)
+    cursor = _cursor(src, steps[0].index, clock, where)
+    chain = filter_spec(src, job.geometry, job.lut_path, keep_alpha, job.encode.pix_fmt, job.encode.matrix)
+    graph_key: tuple[object, ...] = ()
+    i = 0
+    kept = False
     try:
-        with optional_stage(clock, "decode"):
-            container = _open(src)
-    except av.error.FFmpegError as exc:
-        raise MediaError(f"cannot open the source ({exc})", where) from None
-    with container:
-        vs: VideoStream = container.streams.video[0]
-        vs.thread_type = "AUTO"
-        vs.codec_context.thread_count = codec_threads()
-        if steps[0].index > 0:  # a fresh file starts at frame 0; image pipes (stills) cannot seek
-            with optional_stage(clock, "decode"):
-                container.seek(steps[0].pts, stream=vs, backward=True, any_frame=False)
-        chain = filter_spec(
-            src, job.geometry, job.lut_path, keep_alpha, job.encode.pix_fmt, job.encode.matrix
+        vs = cursor.stream
+
+        def seek() -> None:
+            cursor.container.seek(steps[0].pts, stream=vs, backward=True, any_frame=False)
+
+        # a frame's duration in the stream's time base, to decide between continuing and seeking
+        step = max(1, round(1 / (vs.guessed_rate * src.time_base))) if vs.guessed_rate else 1
+        decoded: Iterator[av.VideoFrame] = warm.frames_from(
+            cursor, steps[0].pts, steps[0].index == 0, step, seek
         )
-        graph: Graph | None = None
-        i = 0
-        try:
-            decoded: Iterator[av.VideoFrame] = container.decode(vs)
-            if src.field_order in ("tff", "bff"):
-                decoded = deinterlaced(decoded, src)
-            for frame in clock.timed("decode", decoded) if clock else decoded:
-                if frame.pts is None or frame.pts < steps[i].pts:
-                    continue  # frames between the keyframe and the first one needed
-                if frame.pts > steps[i].pts:
-                    raise MediaError(
-                        f"source frame at pts {steps[i].pts} is missing "
-                        f"(decoder went from before it to {frame.pts})",
-                        where,
-                    )
-                with optional_stage(clock, "colour+scale"):
-                    if graph is None:
-                        graph = _build_graph(src, chain, frame.format.name)
-                    graph.push(frame)
-                    filtered = graph.vpull()
-                # the decoder's picture type (I/P/B of the *source*) survives the graph, and libx264
-                # obeys it: an all-P source would force an all-P output, ~1.45x the bits at one crf
-                filtered.pict_type = PictureType.NONE
-                yield filtered, steps[i].repeat
-                i += 1
-                if i == len(steps):
-                    break
-        except av.error.FFmpegError as exc:
-            raise MediaError(f"the source does not decode ({exc})", where) from None
+        if src.field_order in ("tff", "bff"):
+            decoded = deinterlaced(decoded, src)
+        for frame in clock.timed("decode", decoded) if clock else decoded:
+            if frame.pts is None or frame.pts < steps[i].pts:
+                continue  # frames between the keyframe and the first one needed
+            if frame.pts > steps[i].pts:
+                raise MediaError(
+                    f"source frame at pts {steps[i].pts} is missing "
+                    f"(decoder went from before it to {frame.pts})",
+                    where,
+                )
+            with optional_stage(clock, "colour+scale"):
+                if not graph_key:
+                    graph_key = (src, tuple(chain), job.lut_hash, frame.format.name)
+                    graph = warm.graph_for(graph_key, partial(_build_graph, src, chain, frame.format.name))
+                graph.push(frame)
+                filtered = graph.vpull()
+            # the decoder's picture type (I/P/B of the *source*) survives the graph, and libx264
+            # obeys it: an all-P source would force an all-P output, ~1.45x the bits at one crf
+            filtered.pict_type = PictureType.NONE
+            yield filtered, steps[i].repeat
+            i += 1
+            if i == len(steps):
+                break
         if i < len(steps):
             raise MediaError(
                 f"the source ended early: {len(steps) - i} of {len(steps)} needed frames could not be "
                 "decoded (truncated file?)",
                 where,
             )
+        kept = True
+        if clock is not None:  # recorded with the segment: was the decoder kept from the one before?
+            clock.notes["decoder"] = cursor.how
+    except av.error.FFmpegError as exc:
+        raise MediaError(f"the source does not decode ({exc})", where) from None
+    except GeneratorExit:  # the consumer stopped early: the decoder is where it left off
+        kept = True
+        raise
+    finally:
+        if kept:
+            warm.give_back(src, cursor)
+        else:
+            cursor.close()
+            if graph_key:
+                warm.forget_graph(graph_key)
+
+
+def _cursor(src: SourceRef, first: int, clock: StageClock | None, where: Where) -> warm.Cursor:
+    """An open decoder of ``src``: the one this process kept, or a fresh one.
+
+    A segment that starts at the source's first frame on a kept decoder opens
+    the source again (an image file cannot seek back).
+    """
+    try:
+        with optional_stage(clock, "decode"):
+            cursor = warm.take_cursor(src, _open_threaded)
+            if first == 0 and cursor.last_pts is not None:
+                cursor.close()
+                cursor = warm.take_cursor(src, _open_threaded)
+    except av.error.FFmpegError as exc:
+        raise MediaError(f"cannot open the source ({exc})", where) from None
+    return cursor
+
+
+def _open_threaded(src: SourceRef) -> av.container.InputContainer:
+    """:func:`_open`, its video decoder set to decode in threads (before it is opened)."""
+    container = _open(src)
+    vs = container.streams.video[0]
+    vs.thread_type = "AUTO"
+    vs.codec_context.thread_count = codec_threads()
+    return container

@@ -84,3 +84,19 @@ def _render(cache: Cache, job: SegmentJob, backend: str) -> dict[str, Any]:
         if tmp.exists():
             tmp.unlink()
     return {**meta, "rendered": True, "span": clock.span()}
+
+
+def render_segments(jobs: list[SegmentJob], cache_root: str, backend: str = "cpu") -> list[dict[str, Any]]:
+    """Render several segments in one call, in order; one result per job (a FarmError as ``{"error": exc}``).
+
+    Each job is its own :func:`render_segment` (its own cache entry, lease and
+    errors); what a batch shares is this process's open decoders and filter
+    graphs, so short segments of one source cost little more than their frames.
+    """
+    results: list[dict[str, Any]] = []
+    for job in jobs:
+        try:
+            results.append(render_segment(job, cache_root, backend))
+        except FarmError as exc:
+            results.append({"error": exc})
+    return results

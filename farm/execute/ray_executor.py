@@ -12,113 +12,20 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from types import TracebackType
 from typing import Any, cast
 
-from farm.errors import BackendUnavailableError, FarmError, InternalError
+from farm.errors import BackendUnavailableError, InternalError
 from farm.execute.budget import FailureBudget
 from farm.execute.local_ray import join_running_head
 from farm.execute.protocol import OnDone, Outcome, SkipQuery, UnitKind, WorkBatch, outcome_of
-from farm.planning.units import AudioJob, LookJob, SegmentJob
+from farm.execute.tasks import SEGMENT_RETRIES, Tasks, remote_tasks, store_env
+from farm.planning.units import SegmentJob
 
 __all__ = ["SEGMENT_RETRIES", "RayExecutor"]
-
-#: a unit whose worker process dies is run again this many times
-SEGMENT_RETRIES = 3
-
-
-# The task bodies: module functions, so a worker imports them from farm (shipped to a
-# cluster with the job).  A FarmError comes back as a value, as every executor expects.
-
-
-def _segment_task(
-    job: SegmentJob,
-    cache_root: str,
-    backend: str,
-    versions: dict[str, Any] | None = None,
-    driver: tuple[str, int] | None = None,
-) -> dict[str, Any]:
-    import ray
-
-    from farm.backends.segment import render_segment
-    from farm.backends.versions import check_versions
-    from farm.execute.worker_metrics import record_segment
-    from farm.output.lifeline import follow_driver
-
-    follow_driver(driver)  # stop with the driver (a SIGKILLed render leaves no orphans writing)
-    node = ray.get_runtime_context().get_node_id()  # for the failure budget
-    t0 = time.perf_counter()
-    try:
-        if versions is not None:  # the keys claim the driver's codec libraries
-            check_versions(versions)
-        result = render_segment(job, cache_root, backend)
-    except FarmError as exc:
-        result = {"error": exc}
-    record_segment(result, backend, job.encode.family, time.perf_counter() - t0)
-    return {**result, "node": node}
-
-
-def _audio_task(job: AudioJob, out_path: str, driver: tuple[str, int] | None = None) -> dict[str, Any]:
-    from pathlib import Path
-
-    from farm.media.audio import render_audio
-    from farm.output.lifeline import follow_driver
-
-    follow_driver(driver)
-
-    try:
-        return render_audio(job, Path(out_path))
-    except FarmError as exc:
-        return {"error": exc}
-
-
-def _look_task(job: LookJob, driver: tuple[str, int] | None = None) -> dict[str, Any]:
-    from farm.look.bake import bake_look
-    from farm.output.lifeline import follow_driver
-
-    follow_driver(driver)
-
-    try:
-        return bake_look(job)
-    except FarmError as exc:
-        return {"error": exc}
-
-
-@dataclass(frozen=True)
-class _Tasks:
-    """The task bodies as Ray remote functions (``ray.remote`` objects are untyped)."""
-
-    segment: Any
-    audio: Any
-    look: Any
-
-
-def _remote_tasks(task_env: dict[str, str], pin_to_driver: bool = False) -> _Tasks:
-    """The remote task bodies; ``pin_to_driver`` runs audio and looks on the driver's node.
-
-    With an object-store cache, audio tracks and baked looks are written to the
-    driver's local scratch (where it stitches), so they must run there.
-    """
-    import ray
-
-    retries = SEGMENT_RETRIES
-    here: dict[str, Any] = {}
-    if pin_to_driver:
-        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-        node = ray.get_runtime_context().get_node_id()
-        here = {"scheduling_strategy": NodeAffinitySchedulingStrategy(node_id=node, soft=False)}
-    env: dict[str, Any] = {"runtime_env": {"env_vars": task_env}} if task_env else {}
-    once = {"max_retries": retries, "retry_exceptions": False, **env}
-    return _Tasks(
-        segment=ray.remote(num_cpus=1, **once)(_segment_task),
-        audio=ray.remote(**once, **here)(_audio_task),
-        look=ray.remote(num_cpus=1, **once, **here)(_look_task),
-    )
 
 
 @dataclass(frozen=True)
@@ -230,14 +137,17 @@ class RayExecutor:
 
         if self._started:
             self._started = False
-            ray.shutdown()
+            from farm.execute.ray_stop import stop_detached
+
+            if not stop_detached():  # its processes stop in the background, not holding the exit
+                ray.shutdown()
 
     def run(self, batch: WorkBatch, on_done: OnDone, skip: SkipQuery) -> None:
         """Run every unit ``skip`` lets through, calling ``on_done`` for each as it finishes."""
         from farm.output.lifeline import this_process
 
-        task_env = {**_store_env(), **self.task_env} if batch.cache_url else self.task_env
-        tasks = _remote_tasks(task_env, pin_to_driver=bool(batch.cache_url))
+        task_env = {**store_env(), **self.task_env} if batch.cache_url else self.task_env
+        tasks = remote_tasks(task_env, pin_to_driver=bool(batch.cache_url))
         driver = this_process()
         self._driver = driver
         # looks first, all of them: segments apply the LUTs they bake
@@ -250,6 +160,11 @@ class RayExecutor:
             for lut in sorted({j.lut_path for j in batch.segments if j.lut_path}):
                 if os.path.isfile(lut):
                     store.share_lut(lut)
+        from farm.execute import cpu_pool
+
+        if batch.backend == "cpu" and batch.segments and cpu_pool.enabled():
+            self._run_warm(batch, tasks, task_env, on_done, skip)
+            return
         pool = self._gpu_pool(batch) if batch.backend == "nvidia" and batch.segments else None
         # audio first: few, long, and they overlap with the many short segments
         units = [
@@ -264,6 +179,51 @@ class RayExecutor:
             units.append(_Unit("segment", job.key, start))
         # bounded: enough to keep every worker busy, no more
         self._feed(units, pool, on_done, skip, limit=max(2, 2 * self.workers))
+
+    def _run_warm(
+        self, batch: WorkBatch, tasks: Tasks, task_env: dict[str, str], on_done: OnDone, skip: SkipQuery
+    ) -> None:
+        """Audio as tasks, CPU segments on warm actors (:mod:`farm.execute.cpu_pool`)."""
+        import ray
+
+        from farm.execute.cpu_pool import CpuWorker, WarmFeed
+
+        # audio beside the actors, which hold a CPU each: asking for one too, it would wait for them
+        # all to finish (and the stitches with it); at most as many at a time as there are workers
+        audio = tasks.audio.options(num_cpus=0)
+        waiting = [u for u in reversed(batch.audio)]
+        pending: dict[Any, Callable[[Any], None]] = {}
+
+        def start_audio() -> None:
+            while waiting:
+                u = waiting.pop()
+                if not skip(u.key):
+                    pending[audio.remote(u.job, str(u.out_path), self._driver)] = partial(audio_done, u.key)
+                    return
+
+        def audio_done(key: str, ref: Any) -> None:
+            on_done(_outcome(ref, "audio", key)[0])
+            start_audio()
+
+        for _ in range(max(1, self.workers)):
+            start_audio()
+        env: dict[str, Any] = {"runtime_env": {"env_vars": task_env}} if task_env else {}
+        worker = ray.remote(num_cpus=1, max_restarts=0, max_task_retries=0, **env)(CpuWorker)
+        cache, backend = batch.cache_location, batch.backend
+
+        def settle(job: SegmentJob, outcome: Outcome, node: str | None) -> Outcome | None:
+            return self._settle(_Unit("segment", job.key, lambda: None), outcome, node)
+
+        WarmFeed(
+            jobs=batch.segments,
+            workers=self.workers,
+            make_actor=lambda: worker.remote(cache, backend, self.versions, self._driver),
+            settle=settle,
+            submit_task=lambda job: self._submit_segment(tasks.segment, job, cache, backend),
+            avoid=self.budget.avoid,
+            excluded=lambda: set(self.budget.excluded),
+            retries=SEGMENT_RETRIES,
+        ).run(on_done, skip, pending)
 
     def _submit_segment(self, task: Any, job: SegmentJob, cache: str, backend: str) -> Any:
         """Start a segment task, pinned away from the nodes the failure budget says to avoid."""
@@ -358,15 +318,6 @@ class RayExecutor:
                     queue.append(unit)  # next: on a node it has not failed on
                 else:
                     on_done(settled)
-
-
-#: where the object store is, passed from the driver to the workers (never credentials: a node
-#: reads its own, from its environment, profile or role)
-STORE_LOCATION_ENV = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_REGION", "AWS_DEFAULT_REGION")
-
-
-def _store_env() -> dict[str, str]:
-    return {name: os.environ[name] for name in STORE_LOCATION_ENV if os.environ.get(name)}
 
 
 def _check_reachable(address: str, timeout: float = 5.0) -> None:

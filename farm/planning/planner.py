@@ -202,11 +202,15 @@ def plan_variant(
         bounds = tables.grid(info, segment_seconds)
         for a, b in split_by_chunk(frames, bounds):
             chunk = frames[a:b]
+            key = context.keyer.key(chunk)
+            if key in seen:  # another clip or variant has this job: only the placement is new
+                placements.append(Placement(span.start + a, b - a, key, item.name))
+                continue
             distinct = _distinct(chunk) if chunk[-1] >= chunk[0] else np.unique(chunk)
             place(
                 span.start + a,
                 SegmentJob(
-                    key=context.keyer.key(chunk),
+                    key=key,
                     frames=tables.frame_tuple(chunk),
                     frame_pts=tables.pts_tuple(info, distinct),
                     count=b - a,

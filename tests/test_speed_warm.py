@@ -1,0 +1,215 @@
+"""Warm CPU workers (issue 13): decoders and graphs kept between segments, short segments batched.
+
+What is checked is the picture: every segment rendered on a warm decoder —
+continued, sought back, reopened at frame 0 — shows exactly the source frames
+its job names, as a fresh render does; and a render on warm Ray actors is
+frame-exact and ran its segments in few processes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+from coded import SOURCES, Shot, expected_frames, write_project
+from media_check import frame_codes
+
+import farm
+from farm.backends import warm
+from farm.backends.segment import render_segments
+from farm.execute.cpu_pool import BATCH_FRAMES, BATCH_JOBS, TINY_FRAMES, CallQueue, make_calls
+from farm.output.cache import Cache
+from farm.planning.units import SegmentJob
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _jobs(project: Path) -> list[SegmentJob]:
+    return sorted(
+        farm.plan(project).jobs.values(), key=lambda j: (j.source.path if j.source else "", j.frames)
+    )
+
+
+def _shows(path: Path, job: SegmentJob) -> None:
+    assert job.source is not None
+    sid = next(s.source_id for s in SOURCES.values() if job.source.path.endswith(s.file))
+    assert frame_codes(path) == [(sid, f) for f in job.frames], job.label
+
+
+def test_segments_on_a_kept_decoder_show_the_frames_a_fresh_one_does(project_dir: Path) -> None:
+    # short chunks of two sources: consecutive ones continue the decoder, the others seek it
+    cut = [Shot("s24", 0, 40), Shot("s25", 30, 40), Shot("s24", 50, 20)]
+    project = write_project(project_dir, {"cut": cut}, extra="[render]\nsegment_seconds = 0.5\n")
+    jobs = _jobs(project)
+    s24 = [j for j in jobs if j.source and j.source.path.endswith("s24.mp4")]
+    # forwards (continue), back to the start (reopen), a jump ahead (seek), interleaved sources
+    order = [*s24, s24[0], s24[-1], *[j for j in jobs if j not in s24], s24[2]]
+    cache = Cache.open(str(project_dir / "cache"))
+    warm.clear()
+    before = warm.stats()
+    for job in order:  # each as its own call, so a repeated job is rendered again from the warm state
+        cache.segment_meta_path(job.key).unlink(missing_ok=True)  # rendered again, not reused
+        [result] = render_segments([job], str(cache.root))
+        assert result.get("rendered") is True, result
+        _shows(cache.segment_path(job.key), job)
+    used = {k: v - before[k] for k, v in warm.stats().items()}
+    assert used["continued"] >= len(s24) - 2, used  # consecutive chunks did not seek
+    assert used["seeked"] >= 1 and used["graphs_reused"] >= len(order) - 3, used
+    warm.clear()
+
+
+def test_a_failed_segment_leaves_no_kept_decoder_behind(project_dir: Path) -> None:
+    project = write_project(
+        project_dir, {"cut": [Shot("s24", 0, 30)]}, extra="[render]\nsegment_seconds = 0.5\n"
+    )
+    jobs = _jobs(project)
+    warm.clear()
+    cache = str(project_dir / "cache")
+    # a job asking for frames past the source's end: the decoder runs out, the error names the file
+    past = jobs[-1]
+    n = SOURCES["s24"].frames
+    bad = SegmentJob(
+        key="f" * 64,
+        frames=tuple(range(n - 2, n + 2)),
+        frame_pts=tuple(
+            f * past.frame_pts[1] // past.frames[1] if past.frames[1] else 0 for f in range(n - 2, n + 2)
+        ),
+        count=4,
+        source=past.source,
+        geometry=past.geometry,
+        lut_path=None,
+        lut_hash=None,
+        encode=past.encode,
+    )
+    first, failed, after = render_segments([jobs[0], bad, jobs[1]], cache)
+    assert "error" in failed and "s24" in str(failed["error"]), failed
+    assert "error" not in first and "error" not in after
+    _shows(Cache.open(cache).segment_path(jobs[1].key), jobs[1])
+    warm.clear()
+
+
+def _job(path: str, first: int, count: int) -> SegmentJob:
+    from dataclasses import replace
+
+    base = _JOB
+    assert base.source is not None
+    return replace(
+        base,
+        key=f"{path}-{first}-{count}",
+        frames=tuple(range(first, first + count)),
+        frame_pts=tuple(range(first, first + count)),
+        count=count,
+        source=replace(base.source, path=path),
+    )
+
+
+_JOB: SegmentJob
+
+
+@pytest.fixture()
+def template(project_dir: Path) -> None:
+    global _JOB
+    project = write_project(project_dir, {"cut": [Shot("s24", 0, 10)]})
+    _JOB = _jobs(project)[0]
+
+
+@pytest.mark.usefixtures("template")
+def test_short_segments_of_one_source_are_batched_in_source_order_and_long_ones_run_alone() -> None:
+    jobs = [_job("a", f, 10) for f in (90, 0, 30, 60, 10)] + [_job("b", 0, 12), _job("a", 200, TINY_FRAMES)]
+    jobs += [_job("c", f * 20, 20) for f in range(20)]
+    calls = make_calls(jobs, workers=2)
+    assert sorted(j.key for c in calls for j in c) == sorted(j.key for j in jobs)  # each once
+    for call in calls:
+        paths = {j.source.path for j in call if j.source}
+        assert len(paths) == 1
+        assert [j.frames[0] for j in call] == sorted(j.frames[0] for j in call)
+        assert len(call) <= BATCH_JOBS and (len(call) == 1 or sum(j.count for j in call) <= BATCH_FRAMES)
+    assert (jobs[6],) in calls  # not short: alone
+    sizes = [sum(j.count for j in c) for c in calls]
+    assert sizes == sorted(sizes, reverse=True)  # the longest first
+    # an idle worker that decoded "c" up to frame 100 takes the nearest "c" call ahead of it next
+    queue = CallQueue(calls)
+    nxt = queue.pop(("c", 100))
+    assert nxt is not None and nxt[0].source is not None and nxt[0].source.path == "c"
+    assert nxt[0].frames[0] == min(
+        c[0].frames[0] for c in calls if c[0].source.path == "c" and c[0].frames[0] >= 100
+    )  # type: ignore[union-attr]
+    rest = [queue.pop() for _ in range(len(queue))]
+    assert queue.pop() is None and len(rest) + 1 == len(calls)
+
+
+@pytest.mark.usefixtures("ray_session")
+def test_a_render_on_warm_actors_is_frame_exact_and_uses_few_processes(project_dir: Path) -> None:
+    cut = [Shot("s24", 0, 30), Shot("s25", 20, 30), Shot("s2997", 0, 40), Shot("s24", 40, 20)]
+    project = write_project(project_dir, {"cut": cut}, extra="[render]\nsegment_seconds = 0.25\n")
+    from farm.execute.ray_executor import RayExecutor
+
+    report = farm.render(project, executor=RayExecutor(workers=2))
+    v = report.variants["cut"]
+    assert v.error is None, v.error
+    assert frame_codes(Path(v.output)) == expected_frames(cut, Fraction(24))
+    assert v.segments_rendered == v.segments > 8
+    # consecutive chunks of a source went to the process that had decoded the one before, in order
+    metas = [json.loads(p.read_text()) for p in (project_dir / ".farm-cache" / "segments").glob("*/*.json")]
+    assert len(metas) == v.segments
+    assert sum(m.get("decoder") == "continued" for m in metas) >= v.segments // 2, metas
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs /proc")
+def test_a_render_with_its_own_ray_leaves_no_process_behind(project_dir: Path) -> None:
+    from test_faults_render import _cmdline, _marked
+
+    project = write_project(project_dir, {"cut": [Shot("s24", 0, 12)]})
+    name, value = "FARM_TEST_RUN", uuid.uuid4().hex
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        name: value,
+        "FARM_RAY_STATE": str(project_dir / "none.json"),
+    }
+    try:
+        out = subprocess.run(
+            [sys.executable, "-m", "farm", "render", str(project), "--workers", "2", "--quiet"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert frame_codes(project_dir / "renders" / "cut.mp4") == expected_frames(
+            [Shot("s24", 0, 12)], Fraction(24)
+        )
+        deadline = time.monotonic() + 20  # Ray's processes stop in the background after the render's exit
+        while time.monotonic() < deadline and _marked(f"{name}={value}"):
+            time.sleep(0.1)
+        left = _marked(f"{name}={value}")
+        assert left == [], [_cmdline(p) for p in left]
+    finally:
+        for pid in _marked(f"{name}={value}"):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+@pytest.mark.usefixtures("template")
+def test_every_call_pushed_back_is_handed_out_once() -> None:
+    """Retries are new entries: the queue hands out each exactly once, however many come and go."""
+    queue = CallQueue(make_calls([_job("a", f * 10, 10) for f in range(30)], workers=2))
+    out = 0
+    for k in range(2000):  # retries come back as fresh one-job calls, many of them short-lived
+        call = queue.pop(("a", k % 300))
+        if call is not None:
+            out += len(call)
+        queue.push((_job("b", k, 1),))
+    while (call := queue.pop()) is not None:
+        out += len(call)
+    assert len(queue) == 0 and out == 30 + 2000
