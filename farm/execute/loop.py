@@ -156,6 +156,8 @@ class RenderLoop:
         self.progress = Progress(len(segments), sum(j.count for j in segments), stream=self.log)
         #: keys made in this run (segments count as rendered for their owner only)
         self.rendered_now: set[str] = set()
+        #: source file -> how the backend decoded it where its segments say (the nvidia backend's routes)
+        self.decoded: dict[str, str] = {}
         self._waiting = {name: set(keys) for name, keys in self.work.waiting.items()}
         self._finishing: set[str] = set()
         # stitching runs on its own thread: the executor keeps feeding workers meanwhile,
@@ -207,6 +209,7 @@ class RenderLoop:
             variants=self.results,
             seconds=self._elapsed(),
             workers=workers,
+            decode=dict(sorted(self.decoded.items())),
         )
 
     def _on_done(self, outcome: Outcome) -> None:
@@ -242,9 +245,20 @@ class RenderLoop:
         self.metrics.in_progress.dec()
         state = "failed" if outcome.error else ("rendered" if outcome.rendered else "reused")
         self.metrics.segments.labels(state).inc()
+        self._note_decode(outcome.meta.get("decode"))
         if outcome.rendered:
             self.metrics.frames.inc(frames)
             self.metrics.segment_seconds.observe(float(outcome.meta.get("seconds", 0.0)))
+
+    def _note_decode(self, routes: object) -> None:
+        """Record each source's decode route once; say it when it is not the backend's own decoder."""
+        if not isinstance(routes, dict):
+            return
+        for path, route in routes.items():
+            if str(path) not in self.decoded:
+                self.decoded[str(path)] = str(route)
+                if str(route) != "nvdec":
+                    self.progress.note(f"{path}: {route}")
 
     def _fail_incomplete(self) -> None:
         for name, r in self.results.items():

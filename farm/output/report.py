@@ -67,6 +67,9 @@ class RenderReport:
     workers: int = 0  # the executor's workers; when nothing ran, the count asked for (0: none)
     #: cluster nodes the failure budget took out of this render -> why (see farm.execute.budget)
     nodes_excluded: dict[str, str] = field(default_factory=dict)
+    #: source file -> how it was decoded, where the backend says (nvidia: ``nvdec``,
+    #: ``cpu-fallback: why`` or ``cpu-chain: why``); empty for the CPU backend
+    decode: dict[str, str] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
@@ -82,4 +85,5 @@ class RenderReport:
             "seconds": round(self.seconds, 3),
             "variants": {name: v.to_json() for name, v in self.variants.items()},
             "nodes_excluded": dict(self.nodes_excluded),
+            "decode": dict(self.decode),
         }

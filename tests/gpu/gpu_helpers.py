@@ -59,4 +59,6 @@ def render_variants(project: Path, backend: str, family: str, work: Path) -> dic
     for key, job in plan.jobs.items():
         meta = cache.segment_meta(key)
         assert meta is not None and meta["frames"] == job.count and meta["backend"] == backend, meta
+        for path, route in meta.get("decode", {}).items():  # the report names every route a segment took
+            assert report.decode.get(path) == route, (path, route, report.decode)
     return {name: Path(str(result.output)) for name, result in report.variants.items()}
