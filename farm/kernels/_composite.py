@@ -7,8 +7,8 @@ CPU backend from the same layer pictures is the same to the bit:
 
 * the accumulator starts at black (Y 16, Cb Cr 128);
 * per layer and luma pixel ``a = alpha/255 · weight`` (a wipe: ``alpha/255 ·
-  m`` with ``m`` 1 where the edge has passed, see :func:`wipe_edge`), then
-  ``acc ← acc + a·(y − acc)``;
+  m`` with ``m`` the CPU backend's own wipe mask, 1 where the incoming clip
+  shows, see :func:`wipe_plane`), then ``acc ← acc + a·(y − acc)``;
 * per chroma sample the mean of ``a`` over its 2×2 luma block,
   ``((a00 + a01) + (a10 + a11)) / 4`` — the order NumPy's ``mean`` sums in —
   then the same update on Cb and Cr;
@@ -17,36 +17,39 @@ CPU backend from the same layer pictures is the same to the bit:
 
 Layers are NV12 (``y`` (H, W) uint8, ``uv`` (H/2, W/2, 2) uint8) with an
 optional straight alpha plane (H, W) uint8; accumulators are float32 (H, W)
-and (H/2, W/2, 2). CuPy arrays run the CUDA twin (:mod:`farm.kernels._cupy_composite`).
+and (H/2, W/2, 2). CuPy arrays run the CUDA twin (:mod:`farm.kernels._cupy_composite`),
+which receives a wipe's mask as a plane computed here on the host (once per
+mask, weight and size) and uploaded: the kernel draws no wipe of its own, so
+every wipe the CPU backend draws, the GPU draws to the pixel.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
 
+from farm.backends.wipes import RULES, wipe_mask
 from farm.kernels._common import Array, is_cupy
 
-#: wipe masks a layer may carry (``farm.planning.units.MASKS`` without the empty one)
-WIPES = ("wipe-left", "wipe-left-inv", "wipe-top", "wipe-top-inv")
+#: wipe masks a layer may carry: every mask the CPU backend draws (``farm.backends.wipes``)
+WIPES = tuple(m + inv for m in ("wipe-left", "wipe-top", *RULES) for inv in ("", "-inv"))
 _F = np.float32
 
 
-def wipe_edge(mask: str, weight: float, width: int, height: int) -> tuple[int, int, int]:
-    """``(mode, edge, invert)`` of a layer: mode 0 is an opacity, 1 a wipe by columns, 2 by rows.
+@functools.lru_cache(maxsize=8)  # a 4K plane is 8 MiB
+def wipe_plane(mask: str, weight: float, width: int, height: int) -> np.ndarray:
+    """Where a wipe layer shows, as a read-only uint8 (height, width) plane of 0 and 1.
 
-    The edge is where the CPU backend's ``wipe_mask`` puts it: ``weight`` of the
-    way across, on an even pixel; the layer shows before it (after it, inverted).
+    It is the CPU backend's :func:`farm.backends.wipes.wipe_mask`, computed once
+    per ``(mask, weight, size)``: both backends mix with the same mask.
     """
-    if not mask:
-        return 0, 0, 0
     if mask not in WIPES:
         raise ValueError(f"mask must be one of {WIPES} or empty, got {mask!r}")
-    invert = int(mask.endswith("-inv"))
-    if mask.startswith("wipe-left"):
-        return 1, min(width, 2 * round(weight * width / 2)), invert
-    return 2, min(height, 2 * round(weight * height / 2)), invert
+    plane = wipe_mask(mask, weight, width, height).astype(np.uint8)
+    plane.flags.writeable = False
+    return plane
 
 
 def new_accumulator(xp: Any, width: int, height: int) -> tuple[Array, Array]:
@@ -75,25 +78,15 @@ def mix_layer(
 ) -> None:
     """Mix one layer into the accumulators, in place (see the module's rule)."""
     h, w = _check(acc_y, acc_uv, y, uv, alpha)
-    mode, edge, invert = wipe_edge(mask, weight, w, h)
+    plane = wipe_plane(mask, weight, w, h) if mask else None
     if is_cupy(acc_y):
         from farm.kernels._cupy_composite import mix_layer as device_mix
 
-        device_mix(acc_y, acc_uv, y, uv, alpha, weight, mode, edge, invert)
+        device_mix(acc_y, acc_uv, y, uv, alpha, weight, mask)
         return
     # farm_layer_a
     a = alpha.astype(_F) / _F(255.0) if alpha is not None else np.ones((h, w), _F)
-    if mode == 0:
-        a = a * _F(weight)
-    else:
-        m = np.zeros((h, w), _F)
-        if mode == 1:
-            m[:, :edge] = 1.0
-        else:
-            m[:edge, :] = 1.0
-        if invert:
-            m = _F(1.0) - m
-        a = a * m
+    a = a * (_F(weight) if plane is None else plane.astype(_F))
     # farm_mix on the four luma pixels
     acc_y += a * (y.astype(_F) - acc_y)
     # the 2x2 mean, summed as NumPy's mean sums, then farm_mix on Cb and Cr

@@ -56,6 +56,26 @@ def test_a_composited_cut_renders_as_the_cpu_backend_does(
         assert abs(gpu[n][8, 18] - (255, 40, 40)).max() <= 24, (n, gpu[n][8, 18], cpu[n][8, 18])
 
 
+def test_every_smpte_wipe_renders_as_the_cpu_backend_draws_it(
+    fake_gpu,  # noqa: F811
+    project_dir,
+    tmp_path,
+):
+    """W007 (the TV cut's), W024 and W008 into a gap (its inverse mask): the nvidia backend renders them
+    with the CPU backend's masks, where before it refused them (exit 69)."""
+    fake_gpu(nvenc_engines=2)
+    toml = composite_cut.write_wipes(project_dir, ("W007", "W024", "W008"))
+    gpu = frames_of(render_variants(toml, "nvidia", "nvenc", tmp_path)["c"])
+    cpu = frames_of(render_variants(toml, "cpu", "cpu", tmp_path)["c"])
+    assert len(gpu) == len(cpu) == 18
+    diff = [float(np.abs(g - c).mean()) for g, c in zip(gpu, cpu, strict=True)]
+    # within each wipe (frames 3..6, 8..11, 14..17) the mask is what changes from frame to frame
+    wrong = [float(np.abs(gpu[n] - cpu[n + 1]).mean()) for n in (4, 9, 15)]
+    print("mean abs diff per frame: max", max(diff), "; against the next frame's mask", wrong)
+    assert max(diff) < 6, diff
+    assert min(wrong) > 2 * max(diff[n] for n in (4, 9, 15)), (diff, wrong)
+
+
 def _cache_notes(work: Path, tag: str) -> list[dict]:
     return [json.loads(p.read_text()) for p in (work / f"cache-{tag}").rglob("*.json")]
 

@@ -4,7 +4,8 @@ Three video tracks at 64x36 (cheap): a dissolve, a fade to black, a W001 wipe ou
 of a gap, an upper track with a 4:3 clip (letterboxed: transparent bars), a
 PNG title with alpha, SMPTE bars and a clip played backwards.  ``write`` returns
 the project's ``farm.toml``; the plan holds composited, generated and reversed
-segments.
+segments. ``write_wipes`` writes a smaller cut of SMPTE wipes by code, between
+clips and into a gap (the ``-inv`` masks).
 """
 
 from __future__ import annotations
@@ -65,6 +66,38 @@ def reversed_clip(url: str, start: int, frames: int) -> otio.schema.Clip:
     return item
 
 
+def _save(project: Path, tracks: list[list[otio.core.Composable]]) -> Path:
+    timeline = otio.schema.Timeline(name="c")
+    for i, items in enumerate(tracks):
+        track = otio.schema.Track(name=f"V{i + 1}", kind=otio.schema.TrackKind.Video)
+        for item in items:
+            track.append(item)
+        timeline.tracks.append(track)
+    otio.adapters.write_to_file(timeline, str(project / "cuts" / "c.otio"))
+    toml = project / "farm.toml"
+    toml.write_text(
+        f'[output]\nwidth = {W}\nheight = {H}\nfps = "24"\nquality = 8\npreset = "ultrafast"\n'
+        '[variants.c]\ntimeline = "cuts/c.otio"\n'
+    )
+    return toml
+
+
+def write_wipes(project: Path, codes: tuple[str, str, str]) -> Path:
+    """Three clips joined by wipes ``codes[0]`` and ``codes[1]`` (4 frames each), then ``codes[2]`` into
+    a gap (its outgoing clip under the inverse mask); returns the project's ``farm.toml``."""
+    first, second, into_gap = codes
+    track = [
+        clip("media/s24.mp4", 0, 5),
+        transition(2, 2, first),
+        clip("media/s25.mp4", 10, 5, 25),
+        transition(2, 2, second),
+        clip("media/s30.mp4", 4, 6, 30),
+        transition(3, 0, into_gap),
+        gap(2),
+    ]
+    return _save(project, [track])
+
+
 def write(project: Path) -> Path:
     """The project (its ``media/`` already holds the coded sources); returns its ``farm.toml``."""
     title = np.zeros((H, W, 4), np.uint8)
@@ -83,16 +116,4 @@ def write(project: Path) -> Path:
         reversed_clip("media/s24.mp4", 30, 4),
     ]
     upper = [gap(6), clip("media/s30.mp4", 0, 6, 30), gap(8), clip("title.png", 0, 6, name="title")]
-    timeline = otio.schema.Timeline(name="c")
-    for i, items in enumerate([bottom, upper]):
-        track = otio.schema.Track(name=f"V{i + 1}", kind=otio.schema.TrackKind.Video)
-        for item in items:
-            track.append(item)
-        timeline.tracks.append(track)
-    otio.adapters.write_to_file(timeline, str(project / "cuts" / "c.otio"))
-    toml = project / "farm.toml"
-    toml.write_text(
-        f'[output]\nwidth = {W}\nheight = {H}\nfps = "24"\nquality = 8\npreset = "ultrafast"\n'
-        '[variants.c]\ntimeline = "cuts/c.otio"\n'
-    )
-    return toml
+    return _save(project, [bottom, upper])

@@ -13,11 +13,12 @@ from __future__ import annotations
 import sys
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
-from farm.kernels._composite import composite, finish, mix_layer, new_accumulator, wipe_edge
+from farm.kernels._composite import WIPES, composite, finish, mix_layer, new_accumulator, wipe_plane
 
 sys.path.insert(0, str(Path(__file__).parent))
 import composite_cut  # noqa: E402
@@ -27,18 +28,20 @@ def nv12(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.nd
     return y, np.stack([u, v], axis=-1)
 
 
-def test_the_reference_is_the_cpu_backends_composite_bit_for_bit(project_dir: Path, tmp_path: Path) -> None:
-    from farm.backends.composite import _layer_pictures, composite_pictures, frame_planes
-    from farm.backends.cpu import _filtered_frames
+def _composited_jobs(toml: Path, cache: Path) -> list:
     from farm.edit.project import load_project
     from farm.planning.planner import plan_project
 
-    toml = composite_cut.write(project_dir)
-    plan = plan_project(load_project(toml), None, tmp_path / "cache", family="cpu")
-    jobs = [job for job in plan.jobs.values() if job.layers]
-    masks = {layer.mask for job in jobs for layer in job.layers}
-    alphas = {layer.source.alpha for job in jobs for layer in job.layers if layer.source is not None}
-    assert len(jobs) >= 6 and "wipe-left" in masks and alphas == {False, True}
+    plan = plan_project(load_project(toml), None, cache, family="cpu")
+    return [job for job in plan.jobs.values() if job.layers]
+
+
+def _compare_with_the_cpu_backend(jobs: list, device_xp: Any = None) -> int:
+    """Every frame of ``jobs`` composited by the CPU backend, by the reference from the CPU backend's
+    own layer pictures and, given ``device_xp``, by the CUDA kernel: the same bytes. Returns frames."""
+    from farm.backends.composite import _layer_pictures, composite_pictures, frame_planes
+    from farm.backends.cpu import _filtered_frames
+
     compared = 0
     for job in jobs:
         expected = [frame_planes(frame)[:3] for frame, _ in composite_pictures(job, _filtered_frames)]
@@ -49,11 +52,51 @@ def test_the_reference_is_the_cpu_backends_composite_bit_for_bit(project_dir: Pa
                 y, u, v, a = pics[layer.frames[k] if layer.source is not None else -1]
                 alpha = None if np.all(a == 1.0) else np.rint(a * 255).astype(np.uint8)
                 stack.append((*nv12(y, u, v), alpha, float(layer.weights[k]), layer.mask))
+            uv_cpu = np.stack([u_cpu, v_cpu], axis=-1)
             y_out, uv_out = composite(np, job.encode.width, job.encode.height, stack)
             np.testing.assert_array_equal(y_out, y_cpu)
-            np.testing.assert_array_equal(uv_out, np.stack([u_cpu, v_cpu], axis=-1))
+            np.testing.assert_array_equal(uv_out, uv_cpu)
+            if device_xp is not None:
+                y_dev, uv_dev = composite(
+                    device_xp, job.encode.width, job.encode.height, _upload(device_xp, stack)
+                )
+                np.testing.assert_array_equal(device_xp.asnumpy(y_dev), y_cpu)
+                np.testing.assert_array_equal(device_xp.asnumpy(uv_dev), uv_cpu)
             compared += 1
-    assert compared == sum(job.count for job in jobs)
+    return compared
+
+
+def _upload(xp: Any, stack: list) -> list:
+    return [
+        (xp.asarray(y), xp.asarray(uv), None if a is None else xp.asarray(a), wt, m)
+        for y, uv, a, wt, m in stack
+    ]
+
+
+def test_the_reference_is_the_cpu_backends_composite_bit_for_bit(project_dir: Path, tmp_path: Path) -> None:
+    jobs = _composited_jobs(composite_cut.write(project_dir), tmp_path / "cache")
+    masks = {layer.mask for job in jobs for layer in job.layers}
+    alphas = {layer.source.alpha for job in jobs for layer in job.layers if layer.source is not None}
+    assert len(jobs) >= 6 and "wipe-left" in masks and alphas == {False, True}
+    assert _compare_with_the_cpu_backend(jobs) == sum(job.count for job in jobs)
+
+
+@pytest.mark.parametrize(
+    "codes", [("W003", "W007", "W008"), ("W021", "W024", "W005"), ("W002", "W026", "W023")]
+)
+def test_every_wipe_is_the_cpu_backends_on_the_reference_and_the_kernel(
+    project_dir: Path, tmp_path: Path, emulated_cupy: object, codes: tuple[str, str, str]
+) -> None:
+    """SMPTE wipes between coded clips and into a gap (``-inv``): the reference and the CUDA kernel
+    (emulated) composite every frame to the CPU backend's bytes, with the CPU backend's masks."""
+    jobs = _composited_jobs(composite_cut.write_wipes(project_dir, codes), tmp_path / "cache")
+    from farm.edit.cut import WIPES as BY_CODE
+
+    first, second, into_gap = (BY_CODE[code] for code in codes)
+    masks = {layer.mask for job in jobs for layer in job.layers}
+    assert masks == {"", first, second, into_gap + "-inv"}, masks
+    frames = sum(job.count for job in jobs)
+    assert frames >= 10 and _compare_with_the_cpu_backend(jobs, emulated_cupy) == frames
 
 
 def test_a_dissolve_of_two_flat_pictures_is_the_documented_weight() -> None:
@@ -68,12 +111,17 @@ def test_a_dissolve_of_two_flat_pictures_is_the_documented_weight() -> None:
         assert np.all(uv == round((1 - weight) * 100 + weight * 180))
 
 
-@pytest.mark.parametrize(
-    ("mask", "weight", "expected"),
-    [("", 0.3, (0, 0, 0)), ("wipe-left", 0.375, (1, 24, 0)), ("wipe-top-inv", 0.5, (2, 18, 1))],
-)
-def test_wipe_edges_fall_on_even_pixels(mask: str, weight: float, expected: tuple[int, int, int]) -> None:
-    assert wipe_edge(mask, weight, 64, 36) == expected
+@pytest.mark.parametrize("mask", WIPES)
+def test_the_wipe_planes_are_the_cpu_backends_masks(mask: str) -> None:
+    """Every mask the CPU backend draws, as the 0/1 plane the kernel is given, at odd and even weights."""
+    from farm.backends.wipes import wipe_mask
+
+    for weight in (0.0, 0.125, 0.5, 0.8125, 1.0):
+        plane = wipe_plane(mask, weight, 64, 36)
+        assert plane.dtype == np.uint8 and not plane.flags.writeable
+        np.testing.assert_array_equal(plane, wipe_mask(mask, weight, 64, 36))
+        assert wipe_plane(mask, weight, 64, 36) is plane  # computed once per mask, weight and size
+    assert wipe_plane(mask, 0.5, 64, 36).sum() not in (0, 64 * 36)
 
 
 def test_bad_layers_are_refused() -> None:
@@ -92,6 +140,8 @@ def _random_stack(rng: np.random.Generator, w: int, h: int) -> list:
         ("", float(Fraction(3, 8)), True),
         ("wipe-left", 0.4, True),
         ("wipe-top-inv", 0.7, False),
+        ("wipe-007", 0.6, True),
+        ("wipe-024-inv", 0.3, False),
         ("", float(Fraction(1, 3)), True),
     ]:
         y = rng.integers(0, 256, (h, w), dtype=np.uint8)

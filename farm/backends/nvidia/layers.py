@@ -18,7 +18,10 @@ source and the GPU at hand (:func:`decode_route`, from the capability table in
   converts RGB yet.
 
 Composited segments mix their layers with :mod:`farm.kernels._composite`
-(the CUDA kernel on the device; the CPU backend's rule, bit for bit).
+(the CUDA kernel on the device; the CPU backend's rule, bit for bit, at 8
+bits); a wipe's mask is the CPU backend's own (:mod:`farm.backends.wipes`),
+computed on the host and uploaded, so every wipe the CPU backend draws renders
+here too.
 """
 
 from __future__ import annotations
@@ -254,9 +257,9 @@ def composite_pictures(
     """The composited segment's frames on the device: its layers mixed bottom to top over black."""
     xp, spec = state.cp, job.encode
     unknown = sorted({layer.mask for layer in job.layers if layer.mask and layer.mask not in WIPES})
-    if unknown:  # a transition the CPU backend learnt and the compositing kernel has not
+    if unknown:  # a mask the planner may name and no backend draws (farm.backends.wipes)
         raise BackendUnavailableError(
-            f"the nvidia backend cannot draw the {', '.join(unknown)} transition yet ({job.label})",
+            f"the nvidia backend cannot draw the {', '.join(unknown)} transition ({job.label})",
             where,
             hint="use --backend cpu",
         )

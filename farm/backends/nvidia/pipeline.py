@@ -171,7 +171,10 @@ def refuse_unsupported(job: SegmentJob) -> None:
 def out_bits(job: SegmentJob) -> int:
     """Depth of the device pictures: 10 (P010) for a 10-bit output of a single source, else 8 (NV12).
 
-    Composited segments are mixed at 8 bits, as the CPU backend mixes them.
+    Composited segments are mixed at 8 bits (NV12 layers, an 8-bit accumulator rounded to NV12),
+    so a composited segment of a 10-bit output carries 8-bit 4:2:0 codes that the host encoder
+    widens to the output's depth and chroma; the CPU backend mixes such a segment at 10 bits in
+    the output's chroma, so there the two backends' pictures differ by up to that rounding.
     """
     return 10 if job.encode.bit_depth == 10 and not job.layers else 8
 

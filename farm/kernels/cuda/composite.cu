@@ -4,10 +4,11 @@
 // The accumulator is the output picture in BT.709 limited-range Y'CbCr, in float32 on 8-bit
 // code values: acc_y (h, w) and acc_uv (h/2, w/2, 2), contiguous. A layer is an NV12 picture
 // (y (h, w), uv (h/2, w/2, 2), contiguous) with an optional straight alpha plane (h, w).
+// A wipe's mask is a plane (h, w) of 0 and 1 (where the incoming clip shows), computed on the
+// host by the CPU backend's own wipe_mask and uploaded: the kernel draws no wipe of its own.
 // Per luma pixel
-//     a = alpha / 255 * weight      (mode 0: a dissolve or an opacity)
-//     a = alpha / 255 * m           (mode 1: m = 1 where column < edge; mode 2: row < edge;
-//                                    invert: m = 1 - m; a wipe)
+//     a = alpha / 255 * weight      (no mask: a dissolve or an opacity)
+//     a = alpha / 255 * mask        (a wipe)
 //     acc_y += a * (y - acc_y)
 // and per chroma sample, with the mean of a over its 2x2 luma block,
 //     ac = ((a00 + a01) + (a10 + a11)) / 4
@@ -18,17 +19,11 @@
 #include "farm_common.cuh"
 
 __device__ __forceinline__ float farm_layer_a(const unsigned char* __restrict__ alpha, int has_alpha,
-                                              int width, int x, int y, float weight, int mode,
-                                              int edge, int invert) {
-    float a = has_alpha ? __fdiv_rn((float)alpha[(long long)y * width + x], 255.0f) : 1.0f;
-    if (mode == 0) {
-        return __fmul_rn(a, weight);
-    }
-    float m = (mode == 1 ? x : y) < edge ? 1.0f : 0.0f;
-    if (invert) {
-        m = __fsub_rn(1.0f, m);
-    }
-    return __fmul_rn(a, m);
+                                              const unsigned char* __restrict__ mask, int has_mask,
+                                              int width, int x, int y, float weight) {
+    long long p = (long long)y * width + x;
+    float a = has_alpha ? __fdiv_rn((float)alpha[p], 255.0f) : 1.0f;
+    return __fmul_rn(a, has_mask ? (float)mask[p] : weight);
 }
 
 __device__ __forceinline__ void farm_mix(float* __restrict__ acc, float value, float a) {
@@ -40,8 +35,8 @@ extern "C" __global__ void farm_mix_layer(float* __restrict__ acc_y, float* __re
                                           const unsigned char* __restrict__ y,
                                           const unsigned char* __restrict__ uv,
                                           const unsigned char* __restrict__ alpha, int has_alpha,
-                                          float weight, int mode, int edge, int invert, int width,
-                                          int height) {
+                                          const unsigned char* __restrict__ mask, int has_mask,
+                                          float weight, int width, int height) {
     int cw = width / 2;
     long long total = (long long)cw * (height / 2);
     long long stride = (long long)gridDim.x * blockDim.x;
@@ -49,10 +44,10 @@ extern "C" __global__ void farm_mix_layer(float* __restrict__ acc_y, float* __re
         int cx = (int)(i % cw);
         int cy = (int)(i / cw);
         int x0 = 2 * cx, y0 = 2 * cy;
-        float a00 = farm_layer_a(alpha, has_alpha, width, x0, y0, weight, mode, edge, invert);
-        float a01 = farm_layer_a(alpha, has_alpha, width, x0 + 1, y0, weight, mode, edge, invert);
-        float a10 = farm_layer_a(alpha, has_alpha, width, x0, y0 + 1, weight, mode, edge, invert);
-        float a11 = farm_layer_a(alpha, has_alpha, width, x0 + 1, y0 + 1, weight, mode, edge, invert);
+        float a00 = farm_layer_a(alpha, has_alpha, mask, has_mask, width, x0, y0, weight);
+        float a01 = farm_layer_a(alpha, has_alpha, mask, has_mask, width, x0 + 1, y0, weight);
+        float a10 = farm_layer_a(alpha, has_alpha, mask, has_mask, width, x0, y0 + 1, weight);
+        float a11 = farm_layer_a(alpha, has_alpha, mask, has_mask, width, x0 + 1, y0 + 1, weight);
         long long top = (long long)y0 * width + x0;
         long long bottom = top + width;
         farm_mix(acc_y + top, (float)y[top], a00);
