@@ -53,7 +53,9 @@ def test_bench_writes_json_trace_and_picture_and_stages_add_up(project_dir: Path
     # the driver's phases cover the wall time: what no measured stage explains is under 10%
     assert sum(fig["wall"].values()) == pytest.approx(wall, rel=0.01)
     assert fig["wall"]["other"] < 0.10 * wall
-    assert fig["wall"]["segments"] > 0 and fig["wall"]["probe+plan"] > 0 and fig["wall"]["stitch"] > 0
+    # (a stitch may run wholly while the other variant's segments still render, so it may own no wall
+    # time of its own: that it was recorded is checked on the trace below)
+    assert fig["wall"]["segments"] > 0 and fig["wall"]["probe+plan"] > 0 and fig["wall"]["stitch"] >= 0
     # inside the workers the stages explain most of each segment's time
     stages = fig["stages"]
     assert all(stages[s] > 0 for s in ("decode", "colour+scale", "encode", "mux", "cache write"))
@@ -69,6 +71,8 @@ def test_bench_writes_json_trace_and_picture_and_stages_add_up(project_dir: Path
     tracks = {e["tid"]: e["args"]["name"] for e in events if e["name"] == "thread_name"}
     segments = [e for e in events if e.get("cat") == "segment"]
     assert tracks[0] == "driver" and len(segments) == rendered
+    stitches = [e for e in events if e["name"] == "stitch" and e.get("cat") == "phase"]
+    assert len(stitches) >= 1 and all(e["dur"] > 0 for e in stitches)
     assert {tracks[e["tid"]] for e in segments} <= set(fig["workers"])
     assert all(e["ph"] == "X" and e["dur"] > 0 for e in segments)
 
