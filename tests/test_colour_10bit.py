@@ -165,3 +165,30 @@ def test_a_png_title_over_a_10_bit_ramp_is_mixed_at_10_bits(tmp_path: Path) -> N
         assert np.abs(y[clear][4:-4] - ramp[clear][4:-4]).max() <= 3
         assert np.abs(y[8:504] - half[8:504]).max() <= 3
         assert np.abs(y[772:828] - 940).max() <= 2
+
+
+@pytest.mark.parametrize("family", ["cpu", "nvdec+cpu"])
+def test_an_8_bit_mix_of_a_10_bit_output_is_a_warning_naming_the_frames(tmp_path: Path, family: str) -> None:
+    """The nvidia kernels mix composited frames at 8 bits: planned for them, a 10-bit variant says where."""
+    from PIL import Image
+
+    (tmp_path / "media").mkdir()
+    _ramp(tmp_path / "media" / "ramp.mov")
+    Image.fromarray(np.zeros((H, W, 4), np.uint8)).save(tmp_path / "media" / "title.png")
+    _two_tracks(tmp_path / "cuts" / "t.otio", "media/ramp.mov", "media/title.png", 3)
+    text = f'[output]\nwidth = {W}\nheight = {H}\nfps = "24"\n'
+    text += (
+        '[variants.ten]\ntimeline = "cuts/t.otio"\n[variants.ten.output]\ncodec = "hevc"\nbit_depth = 10\n'
+    )
+    text += '[variants.eight]\ntimeline = "cuts/t.otio"\n'
+    (tmp_path / "farm.toml").write_text(text)
+    plan = farm.plan(tmp_path / "farm.toml", family=family)
+    ten = [w for w in plan.variants["ten"].warnings if "8 bits" in w]
+    assert not [w for w in plan.variants["eight"].warnings if "8 bits" in w]
+    if family == "cpu":
+        assert not ten
+    else:
+        assert ten == [
+            "variant 'ten', output frames [0, 3): composited frames are mixed at 8 bits 4:2:0 on the "
+            "nvidia backend and widened to the 10-bit output (the cpu backend mixes at 10 bits)"
+        ]

@@ -135,3 +135,14 @@ def fill_segments(
         )
         out.append((first, job))
     return out
+
+
+def mixed_8bit_warnings(variant: str, spans: list[range], bits: int) -> list[str]:
+    """Name the composited frames a GPU encoder family mixes at 8 bits 4:2:0 for a deeper output."""
+    if not spans:
+        return []
+    shown = ", ".join(f"[{r.start}, {r.stop})" for r in spans[:5]) + (" ..." if len(spans) > 5 else "")
+    return [
+        f"variant {variant!r}, output frames {shown}: composited frames are mixed at 8 bits 4:2:0 on the "
+        f"nvidia backend and widened to the {bits}-bit output (the cpu backend mixes at {bits} bits)"
+    ]

@@ -30,7 +30,7 @@ from farm.media.sequences import probe_sequence
 from farm.media.streams import probe_audio
 from farm.planning.composite import layer_runs
 from farm.planning.keys import FramesKey
-from farm.planning.layered import composite_segments, fill_segments
+from farm.planning.layered import composite_segments, fill_segments, mixed_8bit_warnings
 from farm.planning.sampling import SourceTables, chunk_grid, split_by_chunk
 from farm.planning.sources import ClipSource, clip_source, source_frames, source_ref
 from farm.planning.units import (
@@ -151,6 +151,7 @@ def plan_variant(
     gap_chunk = max(1, round(segment_seconds * rate))
     contexts: dict[tuple[str, str], _ClipContext] = {}  # what every clip of one source shares
     layered: dict[int, ClipSource] = {}  # composited clips: their source, decided once per clip
+    mixed_8bit: list[range] = []  # composited frames the nvidia kernels mix at 8 bits for a deeper output
 
     def info_of(item: ClipItem) -> SourceInfo:
         if item.sequence is not None:
@@ -176,6 +177,8 @@ def plan_variant(
     for run in layer_runs(cut, rate, total, lambda clip: source_of(clip).covers):
         span = range(run.start, run.stop)
         if run.entries is not None:  # several layers, or weights: composited
+            if family != "cpu" and encode.bit_depth > 8:
+                mixed_8bit.append(span)
             for first, job in composite_segments(run, spec, encode, rate, gap_chunk, source_of):
                 place(first, job, job.label.split("/", 1)[1])
             continue
@@ -231,7 +234,7 @@ def plan_variant(
         frames=total,
         placements=tuple(placements),
         audio=audio,
-        warnings=cut.warnings,
+        warnings=(*cut.warnings, *mixed_8bit_warnings(spec.name, mixed_8bit, encode.bit_depth)),
     )
     return plan, jobs, looks
 
