@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from farm.edit.timing import audio_samples_of
-from farm.errors import MediaError, Where
+from farm.errors import MediaError
+from farm.media.audio_source import SourceReader
 from farm.output.atomic import atomic_write
 from farm.planning.keys import content_key
 from farm.planning.units import AUDIO_SAMPLE_RATE, AudioClip, AudioJob
@@ -45,63 +46,11 @@ def audio_key(tracks: tuple[tuple[AudioClip, ...], ...], duration: Fraction) -> 
     return content_key("audio", tracks=parts, duration=duration, rate=SAMPLE_RATE, bitrate=AAC_BITRATE)
 
 
-def _read_source(clip: AudioClip, first: int, count: int) -> np.ndarray:
-    """``count`` samples (48 kHz stereo float32) of a source, from sample ``first`` after its origin.
-
-    Samples before the source's audio starts or after it ends are silence.
-    """
-    import av
-
-    out = np.zeros((count, CHANNELS), dtype=np.float32)
-    where = Where(path=clip.path, clip=None)
-    try:
-        container = av.open(clip.path)
-    except av.error.FFmpegError as exc:
-        raise MediaError(f"cannot open for audio ({exc})", where) from None
-    with container:
-        stream = container.streams.audio[0]
-        begin = Fraction(first, SAMPLE_RATE) + clip.origin  # container time of the first sample
-        end = begin + Fraction(count, SAMPLE_RATE)
-        if stream.time_base is None:
-            raise MediaError("the audio stream has no time base", where)
-        tb = Fraction(stream.time_base)
-        container.seek(max(0, int((begin - 1) / tb)), stream=stream, backward=True)
-        resampler = av.AudioResampler(format="flt", layout="stereo", rate=SAMPLE_RATE)
-        cursor: int | None = (
-            None  # absolute 48 kHz sample index (container time) of the next resampled sample
-        )
-        try:
-            for frame in container.decode(stream):
-                if frame.pts is None:
-                    continue
-                if cursor is None:
-                    cursor = math.floor(frame.pts * tb * SAMPLE_RATE)
-                for rf in resampler.resample(frame):
-                    cursor = _place(out, rf.to_ndarray(), cursor, begin)
-                if cursor is not None and Fraction(cursor, SAMPLE_RATE) >= end:
-                    break
-            else:
-                for rf in resampler.resample(None):
-                    cursor = _place(out, rf.to_ndarray(), cursor or 0, begin)
-        except av.error.FFmpegError as exc:
-            raise MediaError(f"the audio does not decode ({exc})", where) from None
-    return out
-
-
-def _place(out: np.ndarray, packed: np.ndarray, cursor: int, begin: Fraction) -> int:
-    """Copy resampled samples starting at absolute sample ``cursor`` into ``out``."""
-    samples = packed.reshape(-1, CHANNELS)  # packed 'flt' stereo arrives as (1, n*2)
-    offset = cursor - math.floor(begin * SAMPLE_RATE)
-    lo, hi = max(offset, 0), min(offset + len(samples), len(out))
-    if hi > lo:
-        out[lo:hi] = samples[lo - offset : hi - offset]
-    return cursor + len(samples)
-
-
 def mix(job: AudioJob) -> np.ndarray:
     """The variant's audio as float32 (samples, 2) at 48 kHz."""
     total = job.samples
     mixdown = np.zeros((total, CHANNELS), dtype=np.float32)
+    todo = []  # (clip, lo, hi, first source sample) of every clip that sounds
     for track in job.tracks:
         for clip in track:
             span = audio_samples_of(clip.start, clip.duration, SAMPLE_RATE)
@@ -109,12 +58,19 @@ def mix(job: AudioJob) -> np.ndarray:
             if hi <= lo or not clip.has_audio:
                 continue
             # source sample for output sample m: floor((source_in + m/48000 - start) * 48000)
-            first = math.floor((clip.source_in - clip.start) * SAMPLE_RATE) + lo
+            todo.append((clip, lo, hi, math.floor((clip.source_in - clip.start) * SAMPLE_RATE) + lo))
+    if _most_at_once([(lo, hi) for _, lo, hi, _ in todo]) <= 2:
+        # a sum of two is the same in either order: read each source's clips in source order
+        todo.sort(key=lambda t: (t[0].path, t[3] if t[0].speed == 1 else -1))
+    readers: dict[str, SourceReader] = {}
+    try:
+        for clip, lo, hi, first in todo:
+            reader = readers.get(clip.path) or readers.setdefault(clip.path, SourceReader(clip.path))
             try:
                 if clip.speed != 1:
-                    samples = _read_varispeed(clip, lo, hi)
+                    samples = _read_varispeed(reader, clip, lo, hi)
                 else:
-                    samples = _read_source(clip, first, hi - lo)
+                    samples = reader.read(clip, first, hi - lo)
                 if clip.fade_in or clip.fade_out:
                     samples *= _gain(clip, lo, hi)[:, None]
                 if clip.gain != 1:
@@ -122,11 +78,25 @@ def mix(job: AudioJob) -> np.ndarray:
                 mixdown[lo:hi] += samples
             except MediaError as exc:
                 raise exc.with_where(frames=(lo, hi), unit="output audio sample") from None
+    finally:
+        for reader in readers.values():
+            reader.close()
     np.clip(mixdown, -1.0, 1.0, out=mixdown)
     return mixdown
 
 
-def _read_varispeed(clip: AudioClip, lo: int, hi: int) -> np.ndarray:
+def _most_at_once(spans: list[tuple[int, int]]) -> int:
+    """The most spans ``[lo, hi)`` that cover one sample."""
+    if not spans:
+        return 0
+    edges = np.array(spans, dtype=np.int64)
+    at = np.concatenate([edges[:, 0], edges[:, 1]])
+    step = np.concatenate([np.ones(len(spans), np.int64), -np.ones(len(spans), np.int64)])
+    order = np.lexsort((step, at))  # at one sample, ends (-1) before starts (+1)
+    return int(np.cumsum(step[order]).max())
+
+
+def _read_varispeed(reader: SourceReader, clip: AudioClip, lo: int, hi: int) -> np.ndarray:
     """Output samples ``[lo, hi)`` of a clip under a speed change: its source played faster, slower
     or backwards, as a tape would (varispeed: the pitch moves with the speed).
 
@@ -140,7 +110,7 @@ def _read_varispeed(clip: AudioClip, lo: int, hi: int) -> np.ndarray:
     t0, t1 = Fraction(lo, SAMPLE_RATE) - clip.start, Fraction(hi, SAMPLE_RATE) - clip.start
     a, b = sorted((clip.source_in + clip.speed * t0, clip.source_in + clip.speed * t1))
     first = max(math.floor(a * SAMPLE_RATE), 0)
-    raw = _read_source(clip, first, math.ceil(b * SAMPLE_RATE) - first + 1)
+    raw = reader.read(clip, first, math.ceil(b * SAMPLE_RATE) - first + 1)
     if clip.speed < 0:
         raw = raw[::-1]
     rate = max(round(SAMPLE_RATE * abs(clip.speed)), 1)
