@@ -61,7 +61,7 @@ def read_once(clip: AudioClip, first: int, count: int) -> np.ndarray:
         tb = Fraction(stream.time_base)
         container.seek(max(0, int((begin - 1) / tb)), stream=stream, backward=True)
         resampler = av.AudioResampler(format="flt", layout="stereo", rate=SAMPLE_RATE)
-        stop = math.ceil(end * SAMPLE_RATE)  # the first absolute sample not wanted
+        base, stop = math.floor(begin * SAMPLE_RATE), math.ceil(end * SAMPLE_RATE)  # absolute samples
         cursor: int | None = (
             None  # absolute 48 kHz sample index (container time) of the next resampled sample
         )
@@ -72,15 +72,18 @@ def read_once(clip: AudioClip, first: int, count: int) -> np.ndarray:
                 if cursor is None:
                     cursor = math.floor(frame.pts * tb * SAMPLE_RATE)
                 if _packed_as_is(frame):  # 48 kHz float stereo: the converter would only interleave
-                    cursor = _place(out, frame.to_ndarray().T, cursor, begin)
+                    if cursor + frame.samples <= base:  # before the first sample wanted
+                        cursor += frame.samples
+                    else:
+                        cursor = _place(out, frame.to_ndarray().T, cursor, base)
                 else:
                     for rf in resampler.resample(frame):
-                        cursor = _place(out, rf.to_ndarray(), cursor, begin)
+                        cursor = _place(out, rf.to_ndarray(), cursor, base)
                 if cursor >= stop:
                     break
             else:
                 for rf in resampler.resample(None):
-                    cursor = _place(out, rf.to_ndarray(), cursor or 0, begin)
+                    cursor = _place(out, rf.to_ndarray(), cursor or 0, base)
         except av.error.FFmpegError as exc:
             raise MediaError(f"the audio does not decode ({exc})", where) from None
     return out
@@ -92,10 +95,10 @@ def _packed_as_is(frame: Any) -> bool:
     )
 
 
-def _place(out: np.ndarray, packed: np.ndarray, cursor: int, begin: Fraction) -> int:
-    """Copy resampled samples starting at absolute sample ``cursor`` into ``out``."""
+def _place(out: np.ndarray, packed: np.ndarray, cursor: int, base: int) -> int:
+    """Copy samples starting at absolute sample ``cursor`` into ``out``, which starts at ``base``."""
     samples = packed.reshape(-1, CHANNELS)  # packed 'flt' stereo arrives as (1, n*2)
-    offset = cursor - math.floor(begin * SAMPLE_RATE)
+    offset = cursor - base
     lo, hi = max(offset, 0), min(offset + len(samples), len(out))
     if hi > lo:
         out[lo:hi] = samples[lo - offset : hi - offset]
