@@ -14,13 +14,16 @@ so it reads forward only where decoding cannot depend on where it started:
 other exactly.  Everything else is read clip by clip with :func:`read_once`:
 FFmpeg's AAC decoder, for one, gives slightly different samples depending on the
 packet it started from (the noise it substitutes follows a generator from its
-start), so a forward read would change the audio of today's renders.
+start), so a forward read would change the audio of today's renders.  An AAC
+source stays open all the same, and each clip gets a new decoder in it, which
+decodes as a new open would.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from contextlib import nullcontext
 from fractions import Fraction
 from typing import Any
 
@@ -31,6 +34,9 @@ from farm.planning.units import AUDIO_SAMPLE_RATE, AudioClip
 
 SAMPLE_RATE = AUDIO_SAMPLE_RATE
 CHANNELS = 2
+#: codecs whose decoder made in an open container decodes as one from a new open (the same
+#: frames, timestamps and samples: checked in tests/test_audio_read.py)
+_FRESH_DECODERS = frozenset({"aac"})
 _PREROLL = SAMPLE_RATE  # samples decoded before the first one kept, after a seek (one second)
 
 
@@ -39,20 +45,21 @@ def first_sample(clip: AudioClip, first: int) -> int:
     return math.floor((Fraction(first, SAMPLE_RATE) + clip.origin) * SAMPLE_RATE)
 
 
-def read_once(clip: AudioClip, first: int, count: int) -> np.ndarray:
+def read_once(clip: AudioClip, first: int, count: int, opened: Any = None) -> np.ndarray:
     """``count`` samples (48 kHz stereo float32) of a source, from sample ``first`` after its origin.
 
-    Samples before the source's audio starts or after it ends are silence.
+    Samples before the source's audio starts or after it ends are silence.  ``opened``: the
+    source's container, already open (it stays open), decoded with a fresh decoder all the same.
     """
     import av
 
     out = np.zeros((count, CHANNELS), dtype=np.float32)
     where = Where(path=clip.path, clip=None)
     try:
-        container = av.open(clip.path)
+        container = opened or av.open(clip.path)
     except av.error.FFmpegError as exc:
         raise MediaError(f"cannot open for audio ({exc})", where) from None
-    with container:
+    with nullcontext() if opened else container:
         stream = container.streams.audio[0]
         begin = Fraction(first, SAMPLE_RATE) + clip.origin  # container time of the first sample
         end = begin + Fraction(count, SAMPLE_RATE)
@@ -60,13 +67,14 @@ def read_once(clip: AudioClip, first: int, count: int) -> np.ndarray:
             raise MediaError("the audio stream has no time base", where)
         tb = Fraction(stream.time_base)
         container.seek(max(0, int((begin - 1) / tb)), stream=stream, backward=True)
+        frames = _fresh_decoder(container, stream) if opened else container.decode(stream)
         resampler = av.AudioResampler(format="flt", layout="stereo", rate=SAMPLE_RATE)
         base, stop = math.floor(begin * SAMPLE_RATE), math.ceil(end * SAMPLE_RATE)  # absolute samples
         cursor: int | None = (
             None  # absolute 48 kHz sample index (container time) of the next resampled sample
         )
         try:
-            for frame in container.decode(stream):
+            for frame in frames:
                 if frame.pts is None:
                     continue
                 if cursor is None:
@@ -87,6 +95,22 @@ def read_once(clip: AudioClip, first: int, count: int) -> np.ndarray:
         except av.error.FFmpegError as exc:
             raise MediaError(f"the audio does not decode ({exc})", where) from None
     return out
+
+
+def _fresh_decoder(container: Any, stream: Any) -> Iterator[Any]:
+    """Decode ``stream`` from where ``container`` stands with a new decoder, as a new open would.
+
+    A decoder flushed by a seek keeps state a new one does not have (FFmpeg's AAC decoder: its
+    noise generator), and its samples would then depend on what it decoded before.
+    """
+    import av
+
+    ctx = av.CodecContext.create(stream.codec_context.name, "r")
+    ctx.extradata = stream.codec_context.extradata
+    ctx.sample_rate = stream.codec_context.sample_rate
+    ctx.layout = stream.codec_context.layout
+    for packet in container.demux(stream):
+        yield from ctx.decode(packet)
 
 
 def _packed_as_is(frame: Any) -> bool:
@@ -118,24 +142,23 @@ class SourceReader:
         self._ended = False  # the decoder reached the end of the stream
         self._tb = Fraction(1, SAMPLE_RATE)
         self._resampler: Any = None
+        self._reuse: Any = None  # the container, where a new decoder in it is known to equal a new open
 
     def close(self) -> None:
         if self._container is not None:
             self._container.close()
-            self._container = None
-            self._frames = None
+            self._container = self._reuse = self._frames = None
 
     def read(self, clip: AudioClip, first: int, count: int) -> np.ndarray:
-        if self._forward and self._container is None:
+        if self._container is None:
             self._open()
         if not self._forward:
-            return read_once(clip, first, count)
+            return read_once(clip, first, count, self._reuse)
         start = first_sample(clip, first)
         if not self._chunks or start < self._chunks[0][0] or start > self._cursor + _PREROLL:
             self._seek(start)
         if not self._decode_to(start + count):  # irregular: the reference way, from scratch
-            self.close()
-            return read_once(clip, first, count)
+            return read_once(clip, first, count, self._reuse)
         out = np.zeros((count, CHANNELS), dtype=np.float32)
         keep: list[tuple[int, np.ndarray]] = []
         for at, samples in self._chunks:
@@ -164,7 +187,8 @@ class SourceReader:
             # a rate conversion's samples depend on where it started, and so may a decoder's
             # (FFmpeg's AAC decoder: the noise it substitutes follows a generator from its start)
             self._forward = False
-            self.close()
+            if ctx.name in _FRESH_DECODERS:
+                self._reuse = self._container
         else:
             self._resampler = av.AudioResampler(format="flt", layout="stereo", rate=SAMPLE_RATE)
 
