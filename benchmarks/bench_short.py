@@ -10,7 +10,7 @@ with its own Ray, cold again joined to a ``farm up`` Ray, and once more on the
 finished render (nothing to do).
 
     python benchmarks/bench_short.py [--shots 200] [--work DIR] [--out FILE] [--baseline OLD_CHECKOUT]
-        [--no-joined]
+        [--no-joined] [--segment-cost-only] [--audio-only]
 
 Every timed command also reports its CPU seconds (all the processes it
 started, Ray's included: ``cpu_meter.py``), which is what to compare on a
@@ -20,6 +20,10 @@ same run (``git worktree add /tmp/old main``) for a before/after.
 rendered in one process in source order, with the worker's open decoders and
 filter graphs kept (``warm``) or dropped before each segment (``cold``, what
 each segment paid before warm workers); ``--segment-cost-only`` runs just that.
+``audio`` (and ``audio_baseline``) is each variant's audio unit run in one
+process: CPU seconds of the mix and of the whole unit (mix and AAC encode), with
+hashes of the samples and of the .m4a, so a before/after also shows the audio
+did not change; ``--audio-only`` runs just that.
 """
 
 from __future__ import annotations
@@ -171,6 +175,51 @@ print(json.dumps({"segments": len(jobs), "frames": frames, "cpu_seconds": cpu, "
 """
 
 
+AUDIO_COST = r"""
+import hashlib, json, sys, time
+from pathlib import Path
+import farm
+from farm.media.audio import mix, render_audio
+project, out = Path(sys.argv[1]), Path(sys.argv[2])
+jobs = {name: vp.audio for name, vp in sorted(farm.plan(project).variants.items())}
+mix(next(iter(jobs.values())))  # imports and first-use costs, not counted
+result = {}
+for name, job in jobs.items():
+    c0 = time.process_time()
+    samples = mix(job)
+    c1 = time.process_time()
+    render_audio(job, out / f"{name}.m4a")  # what an audio unit runs: the mix again, then AAC
+    c2 = time.process_time()
+    result[name] = {
+        "mix_cpu_seconds": round(c1 - c0, 3),
+        "unit_cpu_seconds": round(c2 - c1, 3),
+        "samples_sha256": hashlib.sha256(samples.tobytes()).hexdigest(),
+        "m4a_sha256": hashlib.sha256((out / f"{name}.m4a").read_bytes()).hexdigest(),
+    }
+print(json.dumps(result))
+"""
+
+
+def audio_cost(project: Path, work: Path, env: dict[str, str], repo: Path) -> dict[str, Any]:
+    """Each variant's audio unit (mix, then AAC) in one process with ``repo``'s farm: CPU seconds
+    of the mix alone and of the whole unit, and hashes of the samples and of the .m4a."""
+    out = work / "audio-inprocess"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    run = subprocess.run(
+        [sys.executable, "-c", AUDIO_COST, str(project), str(out)],
+        env={**env, "PYTHONPATH": str(repo)},
+        capture_output=True,
+        text=True,
+    )
+    if run.returncode != 0:
+        raise SystemExit(f"audio cost failed: {run.stderr[-2000:]}")
+    shutil.rmtree(out, ignore_errors=True)
+    r: dict[str, Any] = json.loads(run.stdout.strip().splitlines()[-1])
+    r["unit_cpu_seconds"] = round(sum(v["unit_cpu_seconds"] for v in r.values()), 3)
+    return r
+
+
 def segment_cost(project: Path, work: Path, env: dict[str, str]) -> dict[str, Any]:
     """Every distinct segment rendered in this machine's one process, in source order: CPU ms per
     segment with a worker's state kept (warm) and dropped before each segment (cold, as before)."""
@@ -209,6 +258,11 @@ def main(argv: list[str] | None = None) -> int:
         "--segment-cost-only",
         action="store_true",
         help="only the in-process cost per segment, warm and cold (no Ray, no FFmpeg)",
+    )
+    parser.add_argument(
+        "--audio-only",
+        action="store_true",
+        help="only the audio units' in-process cost (and the baseline's, with --baseline)",
     )
     args = parser.parse_args(argv)
     if shutil.which("ffmpeg") is None:
@@ -256,6 +310,18 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(work / "cache", ignore_errors=True)
         shutil.rmtree(work / "out", ignore_errors=True)
 
+    if args.baseline is not None:
+        result["audio_baseline"] = audio_cost(project, work, env, args.baseline.resolve())
+    result["audio"] = audio_cost(project, work, env, REPO)
+    if args.baseline is not None:
+        result["audio_same_as_baseline"] = all(
+            result["audio"][v][h] == result["audio_baseline"][v][h]
+            for v in cuts
+            for h in ("samples_sha256", "m4a_sha256")
+        )
+    if args.audio_only:
+        print(json.dumps(result, indent=2))
+        return 0
     result["in_process"] = segment_cost(project, work, env)
     if args.segment_cost_only:
         print(json.dumps(result, indent=2))
