@@ -23,7 +23,9 @@ each segment paid before warm workers); ``--segment-cost-only`` runs just that.
 ``audio`` (and ``audio_baseline``) is each variant's audio unit run in one
 process: CPU seconds of the mix and of the whole unit (mix and AAC encode), with
 hashes of the samples and of the .m4a, so a before/after also shows the audio
-did not change; ``--audio-only`` runs just that.
+did not change; ``ffmpeg_audio_cpu_seconds`` is FFmpeg's command for the audio
+alone (the same trims, resampling, concat and AAC, no video), the peer of
+``audio``; ``--audio-only`` runs just that.
 """
 
 from __future__ import annotations
@@ -125,6 +127,19 @@ def ffmpeg_command(items: list[tuple[str, int, int, int]], media: Path, out: Pat
     cmd += ["-filter_complex", graph, "-map", "[v]", "-map", "[a]", "-c:v", "libx264", "-preset", "veryfast"]
     cmd += ["-crf", "20", "-g", "48", "-c:a", "aac", "-b:a", "192k", str(out)]
     return cmd
+
+
+def ffmpeg_audio_command(items: list[tuple[str, int, int, int]], media: Path, out: Path) -> list[str]:
+    """:func:`ffmpeg_command`'s audio alone: the same inputs, trims, resampling, concat and AAC."""
+    cmd = ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
+    chains, pads = [], []
+    for i, (name, rate, a, n) in enumerate(items):
+        cmd += ["-ss", f"{float(Fraction(a, rate)):.6f}", "-t", f"{float(Fraction(n, rate)):.6f}"]
+        cmd += ["-vn", "-i", str(media / name)]
+        chains.append(f"[{i}:a]aresample=48000,aformat=sample_fmts=fltp:channel_layouts=stereo[a{i}]")
+        pads.append(f"[a{i}]")
+    graph = ";".join(chains) + ";" + "".join(pads) + f"concat=n={len(items)}:v=0:a=1[a]"
+    return [*cmd, "-filter_complex", graph, "-map", "[a]", "-c:a", "aac", "-b:a", "192k", str(out)]
 
 
 def timed(cmds: list[list[str]], env: dict[str, str], parallel: bool = False) -> tuple[float, float]:
@@ -319,6 +334,9 @@ def main(argv: list[str] | None = None) -> int:
             for v in cuts
             for h in ("samples_sha256", "m4a_sha256")
         )
+    ffa = [ffmpeg_audio_command(items, media, work / f"ffmpeg-{v}.m4a") for v, items in cuts.items()]
+    result["ffmpeg_audio_cpu_seconds"] = timed(ffa, env)[1]
+    result["audio_cpu_ratio"] = result["audio"]["unit_cpu_seconds"] / result["ffmpeg_audio_cpu_seconds"]
     if args.audio_only:
         print(json.dumps(result, indent=2))
         return 0
