@@ -21,7 +21,7 @@ rendered in one process in source order, with the worker's open decoders and
 filter graphs kept (``warm``) or dropped before each segment (``cold``, what
 each segment paid before warm workers); ``--segment-cost-only`` runs just that.
 ``audio`` (and ``audio_baseline``) is each variant's audio unit run in one
-process: CPU seconds of the mix and of the whole unit (mix and AAC encode), with
+process: CPU seconds of the mix (least of three) and of the whole unit (mix and AAC encode), with
 hashes of the samples and of the .m4a, so a before/after also shows the audio
 did not change; ``ffmpeg_audio_cpu_seconds`` is FFmpeg's command for the audio
 alone (the same trims, resampling, concat and AAC, no video), the peer of
@@ -200,13 +200,16 @@ jobs = {name: vp.audio for name, vp in sorted(farm.plan(project).variants.items(
 mix(next(iter(jobs.values())))  # imports and first-use costs, not counted
 result = {}
 for name, job in jobs.items():
-    c0 = time.process_time()
-    samples = mix(job)
+    mix_cpu = []
+    for _ in range(3):  # the least of three: the mix is short and the machine shared
+        c0 = time.process_time()
+        samples = mix(job)
+        mix_cpu.append(time.process_time() - c0)
     c1 = time.process_time()
     render_audio(job, out / f"{name}.m4a")  # what an audio unit runs: the mix again, then AAC
     c2 = time.process_time()
     result[name] = {
-        "mix_cpu_seconds": round(c1 - c0, 3),
+        "mix_cpu_seconds": round(min(mix_cpu), 3),
         "unit_cpu_seconds": round(c2 - c1, 3),
         "samples_sha256": hashlib.sha256(samples.tobytes()).hexdigest(),
         "m4a_sha256": hashlib.sha256((out / f"{name}.m4a").read_bytes()).hexdigest(),
