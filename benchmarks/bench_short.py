@@ -142,7 +142,9 @@ def ffmpeg_audio_command(items: list[tuple[str, int, int, int]], media: Path, ou
     return [*cmd, "-filter_complex", graph, "-map", "[a]", "-c:a", "aac", "-b:a", "192k", str(out)]
 
 
-def timed(cmds: list[list[str]], env: dict[str, str], parallel: bool = False) -> tuple[float, float]:
+def timed(
+    cmds: list[list[str]], env: dict[str, str], parallel: bool = False, cwd: Path = REPO
+) -> tuple[float, float]:
     """Run ``cmds`` (one after the other, or side by side); their wall seconds and CPU seconds.
 
     The CPU seconds count every process the commands start, Ray's included (``cpu_meter``).
@@ -153,7 +155,8 @@ def timed(cmds: list[list[str]], env: dict[str, str], parallel: bool = False) ->
     with meter:
         if parallel:
             procs = [
-                subprocess.Popen(c, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for c in cmds
+                subprocess.Popen(c, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                for c in cmds
             ]
             for p in procs:
                 if p.wait() != 0:
@@ -162,7 +165,7 @@ def timed(cmds: list[list[str]], env: dict[str, str], parallel: bool = False) ->
                     )
         else:
             for c in cmds:
-                r = subprocess.run(c, env=env, capture_output=True, text=True)
+                r = subprocess.run(c, env=env, cwd=cwd, capture_output=True, text=True)
                 if r.returncode != 0:
                     raise SystemExit(f"failed: {' '.join(c[:8])}...: {r.stderr[-2000:]}")
         seconds = time.perf_counter() - t0
@@ -227,6 +230,7 @@ def audio_cost(project: Path, work: Path, env: dict[str, str], repo: Path) -> di
     run = subprocess.run(
         [sys.executable, "-c", AUDIO_COST, str(project), str(out)],
         env={**env, "PYTHONPATH": str(repo)},
+        cwd=repo,  # ``python -c`` puts the working directory first on sys.path
         capture_output=True,
         text=True,
     )
@@ -248,6 +252,7 @@ def segment_cost(project: Path, work: Path, env: dict[str, str]) -> dict[str, An
         run = subprocess.run(
             [sys.executable, "-c", SEGMENT_COST, str(project), str(cache), mode],
             env=env,
+            cwd=REPO,
             capture_output=True,
             text=True,
         )
@@ -315,7 +320,8 @@ def main(argv: list[str] | None = None) -> int:
             "--report",
             str(report),
         ]
-        seconds, cpu = timed([cmd], {**env, "PYTHONPATH": str(repo)})
+        # run from the checkout: ``python -m`` puts the working directory first on sys.path
+        seconds, cpu = timed([cmd], {**env, "PYTHONPATH": str(repo)}, cwd=repo)
         data = json.loads(report.read_text())
         result[f"farm_{tag}_segments_rendered"] = sum(
             v["segments_rendered"] for v in data["variants"].values()
