@@ -260,7 +260,10 @@ def _probe_uncached(path: Path, identity: str, where: Where) -> SourceInfo:
 
         # decode the first frame: proves the stream decodes; carries rotation and colour
         container.seek(0)
-        stream.thread_type = "AUTO"
+        # one thread: no frame thread of this decoder may still be running (and logging) when the
+        # siting read (farm.media.siting) briefly installs PyAV's Python log callback, which a
+        # libav thread can then deadlock on while this thread frees the decoder
+        stream.thread_type = "NONE"
         first = None
         try:
             for frame in container.decode(stream):
@@ -322,6 +325,7 @@ def _first_frame_reopened(path: Path) -> av.VideoFrame | None:
     import av
 
     with av.open(str(path)) as container:
+        container.streams.video[0].thread_type = "NONE"  # as in the probe: no decoder threads
         for frame in container.decode(container.streams.video[0]):
             decoded: av.VideoFrame = frame
             return decoded

@@ -11,8 +11,12 @@ source keeps libswscale's default (centre), as farm always did.
 from __future__ import annotations
 
 import re
+import threading
 
 import av
+
+#: PyAV's log level and callback are process-wide: one capture at a time
+_CAPTURE = threading.Lock()
 
 #: the sitings farm reads (libavutil's names; farm.backends.cpu.CHROMA_POSITIONS places them)
 SITINGS = ("left", "center", "topleft", "top", "bottomleft", "bottom")
@@ -32,14 +36,19 @@ def chroma_location(frame: av.VideoFrame) -> str:
     buffer.link_to(info)
     info.link_to(sink)
     graph.configure()
-    level = av.logging.get_level()
-    av.logging.set_level(av.logging.INFO)
-    try:
-        with av.logging.Capture() as logs:
-            graph.push(frame)
-            graph.pull()
-    finally:
-        av.logging.set_level(level)
+    # While the level is set, every libav log line of the process goes through a Python callback
+    # that takes the GIL: a libav thread logging then, while another thread holds the GIL and
+    # waits for it (freeing a threaded decoder), deadlocks.  Callers decode ``frame`` without
+    # threads (farm.media.probe), and the window is as short as one filter pass.
+    with _CAPTURE:
+        level = av.logging.get_level()
+        av.logging.set_level(av.logging.INFO)
+        try:
+            with av.logging.Capture() as logs:
+                graph.push(frame)
+                graph.pull()
+        finally:
+            av.logging.set_level(level)
     for _, name, message in logs:
         if name == "showinfo":
             found = _CL.search(message)
