@@ -53,7 +53,8 @@ class CutPoints:
         self._points: dict[str, list[int]] = {}  # context → cut points, in the order found
         self._known: dict[str, set[int]] = {}  # context → the same points, as a set
         self._bounds: dict[tuple[str, int, int], IntArray] = {}  # (context, points, grid id) → bounds
-        # context → (variant, lowest, highest source frame of a plain run, points known then)
+        # context → (variant, first, last source frame of a plain run, points known then); the
+        # sampling rule is linear, so a run's frames lie between its first and last
         self._runs: dict[str, list[tuple[str, int, int, int]]] = {}
 
     def __len__(self) -> int:
@@ -63,8 +64,7 @@ class CutPoints:
         """Where a plain run of ``context`` showing ``frames`` splits: the grid and every cut point."""
         points = self._points.get(context)
         count = len(points) if points else 0
-        first, last = int(frames[0]), int(frames[-1])
-        self._runs.setdefault(context, []).append((variant, min(first, last), max(first, last), count))
+        self._runs.setdefault(context, []).append((variant, int(frames[0]), int(frames[-1]), count))
         if not points:
             return grid
         memo = (context, count, id(grid))
@@ -117,9 +117,10 @@ class CutPoints:
         """Of ``variants``, those with a plain run that a cut point found after it would split."""
         out: set[str] = set()
         for context, points in self._points.items():
-            for variant, low, high, count in self._runs.get(context, ()):
+            for variant, first, last, count in self._runs.get(context, ()):
                 if variant in out or variant not in variants or count == len(points):
                     continue
+                low, high = min(first, last), max(first, last)
                 if any(low < p <= high for p in points[count:]):
                     out.add(variant)
         return [v for v in variants if v in out]
