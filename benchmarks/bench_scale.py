@@ -44,6 +44,10 @@ def plan_all(variants: list[Any], sources: dict[str, Any]) -> tuple[int, dict[st
         from farm.planning.sampling import SourceTables
 
         extra["tables"] = SourceTables()
+    if "cuts" in accepts:  # cut points shared across variants (none in single-track cuts)
+        from farm.planning.boundaries import CutPoints
+
+        extra["cuts"] = CutPoints()
     jobs: dict[str, Any] = {}
     placements = 0
     for spec, cut in variants:

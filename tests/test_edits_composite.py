@@ -132,43 +132,91 @@ def test_fades_and_a_wipe(project_dir: Path, ray_session: None) -> None:
         assert row[: max(edge - 4, 0)].max(initial=255) > 60 and row[edge + 4 :].max(initial=0) < 30
 
 
-def test_a_title_in_one_variant_re_renders_only_what_it_touches(project_dir: Path) -> None:
-    """Planned, not rendered: the variant with a title shares every segment the title does not touch."""
+def _title_project(project_dir: Path, variants: tuple[str, ...]) -> None:
+    """Two shots (s24 for 72 frames, s25 for 48); variant ``titled`` has a 12-frame title over
+    output frames [84, 96), variant ``plain`` has not.  ``variants``: those in farm.toml."""
     s24, s25 = SOURCES["s24"], SOURCES["s25"]
     logo = np.zeros((H, W, 4), np.uint8)
     logo[:20, :40] = (255, 255, 255, 255)
     Image.fromarray(logo).save(project_dir / "title.png")
-
-    def timeline(name: str, with_title: bool) -> None:
+    for name in ("plain", "titled"):
         tl = otio.schema.Timeline(name=name)
         bottom = otio.schema.Track(kind=otio.schema.TrackKind.Video)
         for c in (clip(s24.file, 0, 72, 24), clip(s25.file, 0, 48, 25)):
             bottom.append(c)
         tl.tracks.append(bottom)
-        if with_title:
+        if name == "titled":
             top = otio.schema.Track(kind=otio.schema.TrackKind.Video)
             for c in (gap(84), clip("title.png", 0, 12, 24, name="title")):
                 top.append(c)
             tl.tracks.append(top)
         otio.adapters.write_to_file(tl, str(project_dir / "cuts" / f"{name}.otio"))
-
-    timeline("plain", False)
-    timeline("titled", True)
     (project_dir / "farm.toml").write_text(
-        f'[output]\nwidth = {W}\nheight = {H}\nfps = "24"\n'
-        '[variants.plain]\ntimeline = "cuts/plain.otio"\n[variants.titled]\ntimeline = "cuts/titled.otio"\n'
+        f'[output]\nwidth = {W}\nheight = {H}\nfps = "24"\nquality = 8\npreset = "ultrafast"\n'
+        + "".join(f'[variants.{v}]\ntimeline = "cuts/{v}.otio"\n' for v in variants)
     )
-    plan = farm.plan(project_dir / "farm.toml")
-    plain, titled = plan.variants["plain"], plan.variants["titled"]
+
+
+def test_a_title_in_one_variant_re_renders_only_what_it_touches(project_dir: Path) -> None:
+    """Planned, not rendered: the variant with a title shares every segment the title does not touch."""
+    _title_project(project_dir, ("plain", "titled"))
+    for asked in (None, ["plain"], ["titled"]):  # the same segments whichever variants are asked for
+        plan = farm.plan(project_dir / "farm.toml", variants=asked)
+        if asked is None:
+            plain, titled = plan.variants["plain"], plan.variants["titled"]
+        else:
+            assert list(plan.variants) == asked
+            assert plan.variants[asked[0]].keys == (plain if asked == ["plain"] else titled).keys
     own = [p for p in titled.placements if p.key not in set(plain.keys)]
     frames = set()
     for p in own:
         frames.update(range(p.start, p.start + p.count))
-    # the title covers output frames [84, 96) of the second shot (frames [72, 120)); the segments of
-    # its own are the title's frames and the rest of the source chunk they fall in, nothing else
-    assert set(range(84, 96)) <= frames <= set(range(72, 120))
-    composited = [p for p in own if plan.jobs[p.key].layers]
-    assert sum(p.count for p in composited) == 12
+    # the title covers output frames [84, 96) of the second shot (frames [72, 120)): the untitled
+    # variant's chunk is split at the title's edges too, so the titled variant's own segments are
+    # exactly the title's 12 frames, all composited
+    assert frames == set(range(84, 96))
+    assert all(plan.jobs[p.key].layers for p in own) and own
+    assert [(p.start, p.count) for p in plain.placements if p.start >= 72] == [(72, 12), (84, 12), (96, 24)]
+
+
+def test_rendering_a_titled_variant_after_the_untitled_one_renders_only_the_title(
+    project_dir: Path, ray_session: None
+) -> None:
+    """Rendered: the untitled variant's picture is unchanged by the title's cut points, and the
+    titled variant then renders only the 12 frames under its title."""
+    import av
+
+    from farm.output.metrics import RenderMetrics
+
+    s24, s25 = SOURCES["s24"], SOURCES["s25"]
+    expected = [(s24.source_id, n) for n in range(72)]
+    expected += [(s25.source_id, int(Fraction(n - 72, 24) * 25)) for n in range(72, 120)]
+
+    def render_variant(name: str) -> tuple[list[np.ndarray], float]:
+        metrics = RenderMetrics()
+        v = farm.render(project_dir / "farm.toml", variants=[name], workers=2, metrics=metrics).variants[name]
+        assert v.error is None, v.error
+        with av.open(v.output) as c:
+            pictures = [frame_rgb(f) for f in c.decode(video=0)]
+        rendered = metrics.registry.get_sample_value("farm_frames_rendered_total")
+        return pictures, float(rendered or 0)
+
+    _title_project(project_dir, ("plain",))  # the project before anyone adds a title
+    before, rendered = render_variant("plain")
+    assert rendered == 120 and [read_code(f) for f in before] == expected
+    _title_project(project_dir, ("plain", "titled"))
+    after, rendered = render_variant("plain")
+    # the second shot's chunk is now cut at the title's edges: its 48 frames render once more, as
+    # three segments, and show the same source frames
+    assert rendered == 48 and [read_code(f) for f in after] == expected
+    titled, rendered = render_variant("titled")
+    assert rendered == 12  # only the title's frames: everything else is the untitled variant's
+    assert len(titled) == 120
+    for n in [*range(84), *range(96, 120)]:
+        assert read_code(titled[n]) == expected[n], n
+        assert np.array_equal(titled[n], after[n]), n  # the very segments the untitled variant shows
+    for n in range(84, 96):
+        assert titled[n][8, 20].min() > 230, n  # the white title box over the shot
 
 
 def test_audio_crossfades_under_a_dissolve(project_dir: Path, ray_session: None) -> None:

@@ -107,6 +107,8 @@ class FramesKey:
         if "frames" in parts:
             raise ValueError("the frames are given to key(), not to the prefix")
         self._prefix = hashlib.sha256(_document(kind, parts) + b"\nframes:int64le\n")
+        #: names everything but the frames: segments with equal prefixes differ only in their frames
+        self.prefix = self._prefix.hexdigest()[:40]
 
     def key(self, frames: np.ndarray[Any, Any] | Sequence[int]) -> str:
         """The key of a segment showing ``frames`` (source frame per output frame, in order)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from farm.media.audio import audio_key
 from farm.media.probe import SourceInfo, probe
 from farm.media.sequences import probe_sequence
 from farm.media.streams import probe_audio
+from farm.planning.boundaries import CutPoints, reshare
 from farm.planning.composite import layer_runs
 from farm.planning.keys import FramesKey
 from farm.planning.layered import composite_segments, fill_segments, mixed_8bit_warnings
@@ -121,12 +123,15 @@ def plan_variant(
     cache_root: Path | None = None,
     tables: SourceTables | None = None,
     known: set[str] | None = None,
+    cuts: CutPoints | None = None,
 ) -> tuple[VariantPlan, list[SegmentJob], list[LookJob]]:
     """Plan one variant: its placements, and the segment jobs and look jobs they need.
 
     Jobs are listed once per key; keys in ``known`` (jobs another variant already
     has) are placed but not listed again.  ``tables`` shares the per-source integer
-    tables (pts, chunk grid) between variants.
+    tables (pts, chunk grid) between variants; ``cuts`` collects and applies the
+    cut points every variant adds where a plain run stops inside its clip
+    (``boundaries.py``).
     """
     tables = tables if tables is not None else SourceTables()
     seen: set[str] = known if known is not None else set()
@@ -203,6 +208,10 @@ def plan_variant(
             if context.look_job is not None:
                 looks.append(context.look_job)
         bounds = tables.grid(info, segment_seconds)
+        if cuts is not None:
+            if len(cut.layers) > 1 or cut.transitions:
+                cuts.note(spec.name, context.keyer.prefix, item, info, span, frames, total, rate, tables)
+            bounds = cuts.bounds(spec.name, context.keyer.prefix, bounds, frames)
         for a, b in split_by_chunk(frames, bounds):
             chunk = frames[a:b]
             key = context.keyer.key(chunk)
@@ -359,7 +368,21 @@ def plan_project(
             raise result.with_where(variant=where.variant, clip=where.clip)
         return result
 
-    for name in names:
+    # every variant of the project adds its cut points, asked for or not, so a variant's segments
+    # are the same whichever variants one run renders; those not asked for are planned first
+    cuts = CutPoints()
+    plan_one = partial(
+        plan_variant,
+        probe_source=probe_source,
+        segment_seconds=project.segment_seconds,
+        family=family,
+        cache_root=cache_dir,
+        tables=tables,
+        cuts=cuts,
+    )
+    others = [n for n in project.variants if n not in names]
+    cut_of: dict[str, Cut] = {}
+    for name in others + names:
         if name not in project.variants:
             plan.failed[name] = MissingInputError(
                 f"no variant named {name!r} in the project",
@@ -369,7 +392,7 @@ def plan_project(
             continue
         spec = project.variants[name]
         try:
-            cut = load_cut_isolated(
+            cut_of[name] = cut = load_cut_isolated(
                 name,
                 spec.timeline,
                 project.root,
@@ -379,11 +402,12 @@ def plan_project(
                 timeline_name=spec.timeline_name,
                 media_search=project.media_search,
             )
-            vplan, jobs, looks = plan_variant(
-                spec, cut, probe_source, project.segment_seconds, family, cache_dir, tables, set(plan.jobs)
-            )
+            vplan, jobs, looks = plan_one(spec, cut, known=set(plan.jobs))
         except FarmError as exc:
-            plan.failed[name] = exc.with_where(variant=name)
+            if name in names:  # one not asked for only lends its cut points: its errors are its own
+                plan.failed[name] = exc.with_where(variant=name)
+            continue
+        if name not in names:
             continue
         plan.variants[name] = vplan
         for job in jobs:
@@ -391,6 +415,9 @@ def plan_project(
         for look in looks:
             plan.looks.setdefault(look.key, look)
             plan.look_users.setdefault(look.key, set()).add(name)
+
+    # variants that a cut point found later splits are planned again
+    reshare(plan, cuts, lambda name: plan_one(project.variants[name], cut_of[name], known=set(plan.jobs)))
     return plan
 
 
