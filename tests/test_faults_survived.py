@@ -65,8 +65,10 @@ NODE_REMOVAL = textwrap.dedent(
     render.start()
     cache = project.parent / ".farm-cache" / "segments"
     deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and not list(cache.glob("*/*.json")):
-        time.sleep(0.05)
+    # as soon as a segment is being written (warm workers commit a batch of short segments at once,
+    # so waiting for the first finished one could come too late under load)
+    while time.monotonic() < deadline and not list(cache.glob("*/*")):
+        time.sleep(0.02)
     cluster.remove_node(node)  # a node lost mid-render, with its running tasks
     print("removed", len(list(cache.glob("*/*.json"))), flush=True)
     render.join()
