@@ -178,9 +178,16 @@ def _crossfaded(
                 )
     tracks: list[list[ClipItem]] = [[], []]
     for _, clip in sorted(clips.items()):
-        track = tracks[0] if not tracks[0] or tracks[0][-1].end <= clip.start else tracks[1]
+        track = tracks[0] if not tracks[0] or _ends_by(tracks[0][-1], clip.start) else tracks[1]
         track.append(clip)
     return tuple(tuple(t) for t in tracks if t) or ((),)
+
+
+def _ends_by(item: ClipItem, t: Fraction) -> bool:
+    """``item.end <= t`` in integers (no Fraction built: this runs for every clip of a cut)."""
+    a, b = item.start.numerator, item.start.denominator
+    c, d = item.duration.numerator, item.duration.denominator
+    return (a * d + c * b) * t.denominator <= t.numerator * b * d
 
 
 def seconds(rt: otio.opentime.RationalTime) -> Fraction:

@@ -104,7 +104,11 @@ def source_frame_vfr(source_time: Fraction, frame_times: Sequence[Fraction]) -> 
 
 def output_frames_of(start: Fraction, duration: Fraction, rate: Fraction) -> range:
     """Output frames whose sample time ``n / rate`` lies in ``[start, start + duration)``."""
-    return range(first_frame_at_or_after(start, rate), first_frame_at_or_after(start + duration, rate))
+    a, b = start.as_integer_ratio()
+    c, d = duration.as_integer_ratio()
+    r, s = rate.as_integer_ratio()
+    # ceil(t * rate) for t = a/b and t = (a*d + c*b) / (b*d), in integers (no Fraction built)
+    return range(-(-(a * r) // (b * s)), -(-((a * d + c * b) * r) // (b * d * s)))
 
 
 def audio_samples_of(start: Fraction, duration: Fraction, sample_rate: int = 48000) -> range:
@@ -120,12 +124,23 @@ def floor_linear(offset: Fraction, rate: Fraction, span: range, scale: Fraction)
     division per frame, no ``Fraction`` per frame.  Falls back to Python integers
     only when an intermediate would not fit in 62 bits.
     """
-    p, q = offset.numerator, offset.denominator
-    a, b = rate.numerator, rate.denominator
-    c, d = scale.numerator, scale.denominator
+    return floor_terms(linear_terms(offset.as_integer_ratio(), rate, scale), span)
+
+
+def linear_terms(offset: tuple[int, int], rate: Fraction, scale: Fraction) -> tuple[int, int, int]:
+    """``(A, B, C)`` with ``floor((offset + n / rate) * scale) == (A + n * B) // C``, in lowest
+    terms; ``offset`` is given as ``(numerator, denominator)``, ``denominator > 0``."""
+    p, q = offset
+    a, b = rate.as_integer_ratio()
+    c, d = scale.as_integer_ratio()
     big_a, big_b, big_c = p * a * c, b * q * c, q * a * d
-    g = math.gcd(math.gcd(big_a, big_b), big_c)
-    big_a, big_b, big_c = big_a // g, big_b // g, big_c // g
+    g = math.gcd(big_a, big_b, big_c)
+    return big_a // g, big_b // g, big_c // g
+
+
+def floor_terms(terms: tuple[int, int, int], span: range) -> npt.NDArray[np.int64]:
+    """``(A + n * B) // C`` for every ``n`` in ``span`` (see :func:`linear_terms`), as int64."""
+    big_a, big_b, big_c = terms
     if not span:
         return np.zeros(0, dtype=np.int64)
     reach = abs(big_a) + abs(big_b) * max(abs(span.start), abs(span.stop))

@@ -23,7 +23,7 @@ from farm.edit.timing import audio_samples_of
 from farm.errors import MediaError
 from farm.media.audio_source import SourceReader
 from farm.output.atomic import atomic_write
-from farm.planning.keys import content_key
+from farm.planning.keys import canonical_key, fraction_text
 from farm.planning.units import AUDIO_SAMPLE_RATE, AudioClip, AudioJob
 
 SAMPLE_RATE = AUDIO_SAMPLE_RATE
@@ -33,17 +33,20 @@ AAC_FRAME = 1024
 
 
 def audio_key(tracks: tuple[tuple[AudioClip, ...], ...], duration: Fraction) -> str:
+    # the parts are written in their canonical form directly (one pass, no generic walk); the
+    # key is the same as hashing them with content_key
+    f = fraction_text
     parts = [
         [
-            [c.identity, c.has_audio, c.start, c.duration, c.source_in, c.origin]
-            + ([c.fade_in, c.fade_out] if c.fade_in or c.fade_out else [])
-            + ([["speed", c.speed]] if c.speed != 1 else [])
+            [c.identity, c.has_audio, f(c.start), f(c.duration), f(c.source_in), f(c.origin)]
+            + ([f(c.fade_in), f(c.fade_out)] if c.fade_in or c.fade_out else [])
+            + ([["speed", f(c.speed)]] if c.speed != 1 else [])
             + ([["gain", c.gain]] if c.gain != 1 else [])
             for c in track
         ]
         for track in tracks
     ]
-    return content_key("audio", tracks=parts, duration=duration, rate=SAMPLE_RATE, bitrate=AAC_BITRATE)
+    return canonical_key("audio", tracks=parts, duration=f(duration), rate=SAMPLE_RATE, bitrate=AAC_BITRATE)
 
 
 def mix(job: AudioJob) -> np.ndarray:

@@ -87,6 +87,21 @@ def _document(kind: str, parts: dict[str, Any]) -> bytes:
     return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
 
 
+def canonical_key(kind: str, **parts: Any) -> str:
+    """:func:`content_key` for parts already in canonical form (JSON values, Fractions as
+    ``"num/den"`` strings): the same key, without walking the parts again."""
+    doc = dict(parts)
+    doc.update(kind=kind, v=KEY_VERSION, enc=_canonical_versions())
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:40]
+
+
+def fraction_text(value: Any) -> Any:
+    """A Fraction's canonical form in a key (``"num/den"``); anything else canonicalised as usual."""
+    if type(value) is Fraction:
+        return f"{value.numerator}/{value.denominator}"
+    return _canonical(value)
+
+
 def content_key(kind: str, **parts: Any) -> str:
     """A stable 40-hex-digit key for ``parts`` (dataclasses, Fractions, lists, scalars).
 

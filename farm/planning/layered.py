@@ -15,9 +15,12 @@ from fractions import Fraction
 from farm.edit.cut import ClipItem, GeneratorItem
 from farm.edit.project import VariantSpec
 from farm.planning.composite import Run
+from farm.planning.frameruns import FrameRuns
 from farm.planning.keys import content_key, runs
 from farm.planning.sources import ClipSource, source_frames
 from farm.planning.units import EncodeSpec, Layer, SegmentJob
+
+EMPTY = FrameRuns()  # a fill's frames
 
 
 def _weights_text(weights: tuple[Fraction, ...]) -> list[list[object]]:
@@ -53,7 +56,7 @@ def composite_segments(
             item = entry.item
             if isinstance(item, GeneratorItem):
                 fill = "black" if item.fill.kind == "black" else item.fill.token
-                layers.append(Layer(None, fill, None, None, None, (), (), weights, entry.mask))
+                layers.append(Layer(None, fill, None, None, None, EMPTY, (), weights, entry.mask))
                 key_layers.append(["fill", fill, _weights_text(weights), entry.mask])
                 continue
             cs = source_of(item)
@@ -66,7 +69,7 @@ def composite_segments(
                     geometry=cs.geometry,
                     lut_path=cs.lut_path,
                     lut_hash=cs.lut_hash,
-                    frames=tuple(frames),
+                    frames=FrameRuns(frames),
                     frame_pts=tuple(cs.info.frame_pts[f] for f in distinct),
                     weights=weights,
                     mask=entry.mask,
@@ -89,7 +92,7 @@ def composite_segments(
         names = "+".join(e.item.name for e in stacks[0])
         job = SegmentJob(
             key=key,
-            frames=(),
+            frames=EMPTY,
             frame_pts=(),
             count=count,
             source=None,
@@ -122,7 +125,7 @@ def fill_segments(
         )
         job = SegmentJob(
             key=key,
-            frames=(),
+            frames=EMPTY,
             frame_pts=(),
             count=count,
             source=None,

@@ -21,22 +21,21 @@ import numpy as np
 from farm.edit.cut import ClipItem, Cut, GeneratorItem
 from farm.edit.project import Project, VariantSpec
 from farm.edit.read_cut import load_cut_isolated
-from farm.edit.timing import frame_count
+from farm.edit.timing import floor_terms, frame_count
 from farm.errors import FarmError, MissingInputError, Where
 from farm.look.bake import plan_look
 from farm.look.output import encode_transfer
-from farm.media.audio import audio_key
 from farm.media.probe import SourceInfo, probe
 from farm.media.sequences import probe_sequence
-from farm.media.streams import probe_audio
+from farm.planning.audio_plan import plan_audio
 from farm.planning.boundaries import CutPoints, reshare
 from farm.planning.composite import layer_runs
+from farm.planning.frameruns import FrameRuns, RunCutter
 from farm.planning.keys import FramesKey
 from farm.planning.layered import composite_segments, fill_segments, mixed_8bit_warnings
-from farm.planning.sampling import SourceTables, chunk_grid, split_by_chunk
+from farm.planning.sampling import SourceTables, chunk_grid, split_by_chunk, split_rule
 from farm.planning.sources import ClipSource, clip_source, source_frames, source_ref
 from farm.planning.units import (
-    AudioClip,
     AudioJob,
     EncodeSpec,
     Geometry,
@@ -158,12 +157,19 @@ def plan_variant(
     layered: dict[int, ClipSource] = {}  # composited clips: their source, decided once per clip
     mixed_8bit: list[range] = []  # composited frames the nvidia kernels mix at 8 bits for a deeper output
 
+    probed: dict[Path, SourceInfo] = {}
+
     def info_of(item: ClipItem) -> SourceInfo:
         if item.sequence is not None:
             seq = probe_sequence(item.sequence, spec.name, item.name)
             assert isinstance(seq, SourceInfo)
             return seq
-        return probe_source(item.path, Where(variant=spec.name, clip=item.name, path=str(item.path)))
+        info = probed.get(item.path)
+        if info is None:  # a source that probes is probed once; one that fails raises for this clip
+            info = probed[item.path] = probe_source(
+                item.path, Where(variant=spec.name, clip=item.name, path=str(item.path))
+            )
+        return info
 
     def source_of(item: ClipItem) -> ClipSource:
         if id(item) not in layered:
@@ -195,7 +201,15 @@ def plan_variant(
                 place(first, job, None)
             continue
         info = info_of(item)
-        if item.speed == 1 and not info.still:
+        forwards = item.speed == 1 and not info.still  # frames non-decreasing
+        terms = (
+            tables.cfr_terms(info, item.source_in, item.start, rate) if forwards and not info.vfr else None
+        )
+        if terms is not None:
+            frames = floor_terms(terms, span)
+            if frames[-1] >= info.frames or frames[0] < 0:
+                source_frames(item, info, span, rate, spec.name)  # raises, naming the clip's range
+        elif forwards:
             frames = tables.source_frames(info, item.source_in - item.start, rate, span)
             if frames[-1] >= info.frames or frames[0] < 0:
                 source_frames(item, info, span, rate, spec.name)  # raises, naming the clip's range
@@ -203,28 +217,40 @@ def plan_variant(
             frames = np.asarray(source_frames(item, info, span, rate, spec.name), dtype=np.int64)
         context = contexts.get((info.path, info.identity))
         if context is None:
-            context = _clip_context(spec, info, encode, tables, cache_root)
+            context = _clip_context(spec, info, encode, tables, cache_root, segment_seconds)
             contexts[(info.path, info.identity)] = context
             if context.look_job is not None:
                 looks.append(context.look_job)
-        bounds = tables.grid(info, segment_seconds)
+        bounds, ascending = context.bounds, context.ascending
         if cuts is not None:
             if len(cut.layers) > 1 or cut.transitions:
                 cuts.note(spec.name, context.keyer.prefix, item, info, span, frames, total, rate, tables)
             bounds = cuts.bounds(spec.name, context.keyer.prefix, bounds, frames)
-        for a, b in split_by_chunk(frames, bounds):
-            chunk = frames[a:b]
-            key = context.keyer.key(chunk)
+            if bounds is not context.bounds:  # other variants' cut points split this clip too
+                ascending = bounds.tolist()
+        cutter: RunCutter | None = None  # the clip's frames as runs, built when a new job needs them
+        if terms is not None:
+            here = (terms[0] + span.start * terms[1], terms[1], terms[2])  # k counts from the clip's start
+            pieces = split_rule(here, len(span), ascending)
+        else:
+            pieces = list(split_by_chunk(frames, bounds, ascending if forwards else None))
+        for a, b in pieces:
+            values = frames[a:b]
+            key = context.keyer.key(values)
             if key in seen:  # another clip or variant has this job: only the placement is new
                 placements.append(Placement(span.start + a, b - a, key, item.name))
                 continue
-            distinct = _distinct(chunk) if chunk[-1] >= chunk[0] else np.unique(chunk)
+            if terms is not None:  # the rule itself: three integers, whatever the conform
+                chunk = FrameRuns.rule(here[0] + a * here[1], here[1], here[2], b - a)
+            else:
+                cutter = cutter if cutter is not None else RunCutter(frames)
+                chunk = cutter.cut(a, b)
             place(
                 span.start + a,
                 SegmentJob(
                     key=key,
-                    frames=tables.frame_tuple(chunk),
-                    frame_pts=tables.pts_tuple(info, distinct),
+                    frames=chunk,
+                    frame_pts=tables.pts_of(info, chunk, values),
                     count=b - a,
                     source=context.source,
                     geometry=context.geometry,
@@ -236,7 +262,7 @@ def plan_variant(
                 item.name,
             )
 
-    audio = _plan_audio(cut, total, rate, probe_source)
+    audio = plan_audio(cut, total, rate, probe_source)
     plan = VariantPlan(
         name=spec.name,
         spec=spec,
@@ -246,14 +272,6 @@ def plan_variant(
         warnings=(*cut.warnings, *mixed_8bit_warnings(spec.name, mixed_8bit, encode.bit_depth)),
     )
     return plan, jobs, looks
-
-
-def _distinct(frames: np.ndarray[Any, np.dtype[np.int64]]) -> np.ndarray[Any, np.dtype[np.int64]]:
-    """The distinct values of a non-decreasing array, in order (``np.unique`` without its sort)."""
-    keep = np.empty(len(frames), dtype=bool)
-    keep[0] = True
-    np.not_equal(frames[1:], frames[:-1], out=keep[1:])
-    return frames[keep]
 
 
 @dataclass(frozen=True)
@@ -266,10 +284,17 @@ class _ClipContext:
     lut_hash: str | None
     look_job: LookJob | None
     keyer: FramesKey  # the key's prefix: everything but the frames
+    bounds: np.ndarray[Any, np.dtype[np.int64]]  # the source's chunk grid
+    ascending: list[int]  # the same, as a list (bisected)
 
 
 def _clip_context(
-    spec: VariantSpec, info: SourceInfo, encode: EncodeSpec, tables: SourceTables, cache_root: Path | None
+    spec: VariantSpec,
+    info: SourceInfo,
+    encode: EncodeSpec,
+    tables: SourceTables,
+    cache_root: Path | None,
+    segment_seconds: Fraction,
 ) -> _ClipContext:
     out = spec.output
     dw, dh = info.display_size
@@ -292,56 +317,10 @@ def _clip_context(
         lut=lut_hash,
         encode=encode,
     )
-    return _ClipContext(source, geometry, lut_path, lut_hash, look_job, keyer)
-
-
-def _plan_audio(
-    cut: Cut, total_frames: int, rate: Fraction, probe_source: Callable[[Path, Where], SourceInfo]
-) -> AudioJob:
-    tracks = []
-    for track in cut.audio_clips():
-        clips = []
-        for item in track:
-            where = Where(variant=cut.variant, clip=item.name, path=str(item.path))
-            if cut.audio_tracks is not None:
-                # an audio track may hold audio-only files (.wav, .mp3, .aif): no video to sync to
-                audio_only = probe_audio(item.path, where)
-                if not audio_only.has_video:
-                    clips.append(
-                        AudioClip(
-                            path=audio_only.path,
-                            identity=audio_only.identity,
-                            has_audio=audio_only.has_audio,
-                            start=item.start,
-                            duration=item.duration,
-                            source_in=item.source_in,
-                            origin=audio_only.start,
-                            fade_in=item.fade_in,
-                            fade_out=item.fade_out,
-                            speed=item.speed,
-                            gain=item.gain,
-                        )
-                    )
-                    continue
-            info = probe_source(item.path, where)
-            clips.append(
-                AudioClip(
-                    path=info.path,
-                    identity=info.identity,
-                    has_audio=info.has_audio,
-                    start=item.start,
-                    duration=item.duration,
-                    source_in=item.source_in,
-                    origin=info.start_pts * info.time_base,
-                    fade_in=item.fade_in,
-                    fade_out=item.fade_out,
-                    speed=item.speed,
-                    gain=item.gain,
-                )
-            )
-        tracks.append(tuple(clips))
-    duration = Fraction(total_frames) / rate
-    return AudioJob(key=audio_key(tuple(tracks), duration), tracks=tuple(tracks), duration=duration)
+    bounds = tables.grid(info, segment_seconds)
+    return _ClipContext(
+        source, geometry, lut_path, lut_hash, look_job, keyer, bounds, tables.grid_list(info, segment_seconds)
+    )
 
 
 def plan_project(

@@ -9,7 +9,8 @@ reused by every clip of every variant that uses the source.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import bisect
+from collections.abc import Iterator, Sequence
 from fractions import Fraction
 from operator import itemgetter
 from typing import Any
@@ -17,8 +18,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from farm.edit.timing import source_frames_cfr, source_frames_vfr
+from farm.edit.timing import linear_terms, source_frames_cfr, source_frames_vfr
 from farm.media.probe import SourceInfo
+from farm.planning.frameruns import FrameRuns
 from farm.planning.units import LookJob
 
 IntArray = npt.NDArray[np.int64]
@@ -33,31 +35,30 @@ class SourceTables:
     def __init__(self) -> None:
         self._pts: dict[tuple[str, str], tuple[SourceInfo, IntArray]] = {}
         self._grids: dict[tuple[str, str, Fraction], tuple[SourceInfo, IntArray]] = {}
-        self._ints: list[int] = list(range(1024))  # shared int objects for frame numbers
+        self._grid_lists: dict[int, tuple[IntArray, list[int]]] = {}
         #: a source's look decision ``(lut path, lut hash, job)`` per (look, source, cache):
         #: the LUT file is read and hashed once per plan, not once per clip
         self.looks: dict[tuple[Any, ...], tuple[str | None, str | None, LookJob | None]] = {}
 
-    def frame_tuple(self, frames: IntArray) -> tuple[int, ...]:
-        """``tuple(frames)`` whose int objects are shared by every segment of the plan.
+    @staticmethod
+    def pts_of(info: SourceInfo, frames: FrameRuns, values: IntArray | None = None) -> tuple[int, ...]:
+        """The timestamps of the distinct values of monotonic ``frames``, ascending.
 
-        A plan holds one Python int per output frame of every segment; built
-        from a NumPy array each would be a fresh 32-byte object.  Taking them
-        from one list of ``range(n)`` makes each frame cost a pointer.
+        Consecutive frames (the common case) are one slice of the probe's tuple
+        (its int objects shared, a pointer each); a conform that skips frames is
+        looked up frame by frame.  ``values``: ``frames`` as an array, when the
+        caller has it (used when every value is distinct).
         """
-        values = frames.tolist()
-        top = max(values) + 1 if values else 0
-        if top > len(self._ints):
-            self._ints.extend(range(len(self._ints), max(top, 2 * len(self._ints))))
-        if min(values, default=0) < 0:
-            return tuple(values)
-        return (self._ints[values[0]],) if len(values) == 1 else itemgetter(*values)(self._ints)
-
-    def pts_tuple(self, info: SourceInfo, distinct: IntArray) -> tuple[int, ...]:
-        """The pts of ``distinct`` frames, as the probe's own int objects (a pointer each)."""
-        idx = distinct.tolist()
         pts = info.frame_pts
-        return (pts[idx[0]],) if len(idx) == 1 else itemgetter(*idx)(pts)
+        low, high = frames.bounds()
+        distinct_count = frames.distinct()
+        if distinct_count == high - low + 1:
+            return pts[low : high + 1]
+        if values is not None and distinct_count == len(values) and values[0] <= values[-1]:
+            listed: list[int] = values.tolist()
+            return (pts[listed[0]],) if len(listed) == 1 else itemgetter(*listed)(pts)
+        distinct = frames.distinct_values()
+        return (pts[distinct[0]],) if len(distinct) == 1 else itemgetter(*distinct)(pts)
 
     def pts(self, info: SourceInfo) -> IntArray:
         """The source's presentation times (time_base ticks), as an array."""
@@ -70,6 +71,17 @@ class SourceTables:
             self._pts[key] = hit
         return hit[1]
 
+    def grid_list(self, info: SourceInfo, segment_seconds: Fraction) -> list[int]:
+        """:meth:`grid` as a list (for bisection), memoised with it."""
+        grid = self.grid(info, segment_seconds)
+        hit = self._grid_lists.get(id(grid))
+        if hit is None or hit[0] is not grid:
+            if len(self._grid_lists) >= _MEMO_LIMIT:
+                self._grid_lists.clear()
+            hit = (grid, grid.tolist())
+            self._grid_lists[id(grid)] = hit
+        return hit[1]
+
     def grid(self, info: SourceInfo, segment_seconds: Fraction) -> IntArray:
         """Source frames where chunks start (see :func:`chunk_grid`), memoised."""
         key = (info.path, info.identity, segment_seconds)
@@ -80,6 +92,15 @@ class SourceTables:
             hit = (info, chunk_grid(info, segment_seconds))
             self._grids[key] = hit
         return hit[1]
+
+    @staticmethod
+    def cfr_terms(
+        info: SourceInfo, source_in: Fraction, start: Fraction, rate: Fraction
+    ) -> tuple[int, int, int]:
+        """A constant-rate clip's rule: output frame ``n`` shows source frame ``(A + n * B) // C``."""
+        p, q = source_in.as_integer_ratio()
+        r, s = start.as_integer_ratio()
+        return linear_terms((p * s - r * q, q * s), rate, info.rate)
 
     def source_frames(self, info: SourceInfo, offset: Fraction, rate: Fraction, span: range) -> IntArray:
         """Source frame shown by each output frame in ``span`` of a clip with ``offset = in - start``."""
@@ -99,9 +120,38 @@ def chunk_grid(info: SourceInfo, segment_seconds: Fraction) -> IntArray:
     return np.unique(np.concatenate([np.zeros(1, dtype=np.int64), snapped]))
 
 
-def split_by_chunk(frames: IntArray, bounds: IntArray) -> Iterator[tuple[int, int]]:
-    """``(start, stop)`` index ranges of ``frames`` that lie in one source chunk each, in order."""
-    chunk = np.searchsorted(bounds, frames, side="right")
-    cuts = np.flatnonzero(chunk[1:] != chunk[:-1]) + 1
-    edges = [0, *cuts.tolist(), len(frames)]
+def split_rule(terms: tuple[int, int, int], count: int, ascending: Sequence[int]) -> list[tuple[int, int]]:
+    """:func:`split_by_chunk` for the frames ``(A + k * B) // C``, ``k < count`` (``B > 0``), in
+    integers: the first ``k`` at or past a chunk edge ``g`` is ``ceil((g * C - A) / B)``."""
+    big_a, big_b, big_c = terms
+    lo = bisect.bisect_right(ascending, big_a // big_c)
+    hi = bisect.bisect_right(ascending, (big_a + (count - 1) * big_b) // big_c)
+    edges = [0, *(-((big_a - g * big_c) // big_b) for g in ascending[lo:hi]), count]
+    # two chunk edges between one frame and the next (a fast conform past short chunks) cut once
+    return [(x, y) for x, y in zip(edges, edges[1:], strict=False) if x < y]
+
+
+def split_by_chunk(
+    frames: IntArray, bounds: IntArray, ascending: Sequence[int] | None = None
+) -> Iterator[tuple[int, int]]:
+    """``(start, stop)`` index ranges of ``frames`` that lie in one source chunk each, in order.
+
+    ``ascending``: ``bounds`` as a list, given when ``frames`` are known to be
+    non-decreasing; the cuts are then found from the chunk edges the clip crosses
+    (two bisections when it crosses none) instead of frame by frame.
+    """
+    if ascending is not None:
+        lo = bisect.bisect_right(ascending, int(frames[0]))
+        hi = bisect.bisect_right(ascending, int(frames[-1]))
+        if lo == hi:
+            yield (0, len(frames))
+            return
+        inner = np.searchsorted(frames, bounds[lo:hi], side="left").tolist()
+        edges = [0, *inner, len(frames)]
+        yield from ((x, y) for x, y in zip(edges, edges[1:], strict=False) if x < y)
+        return
+    else:
+        chunk = np.searchsorted(bounds, frames, side="right")
+        cuts = np.flatnonzero(chunk[1:] != chunk[:-1]) + 1
+        edges = [0, *cuts.tolist(), len(frames)]
     yield from zip(edges, edges[1:], strict=False)

@@ -18,6 +18,7 @@ from fractions import Fraction
 
 from farm.edit.colour_table import OUTPUT_TRANSFERS
 from farm.edit.project import CODECS, FITS, LOOK_METHODS, MOV_CODECS
+from farm.planning.frameruns import FrameRuns
 
 #: the audio timeline's rate: output sample ``m`` is taken at ``m / AUDIO_SAMPLE_RATE`` seconds
 AUDIO_SAMPLE_RATE = 48000
@@ -206,13 +207,14 @@ class Layer:
     geometry: Geometry | None  # where the source picture lands; None exactly when ``source`` is None
     lut_path: str | None  # baked .cube (None: no look)
     lut_hash: str | None
-    frames: tuple[int, ...]  # source frame per output frame (one direction); empty for a fill
+    frames: FrameRuns  # source frame per output frame (one direction); empty for a fill
     frame_pts: tuple[int, ...]  # timestamp of each distinct source frame, ascending
     #: weight per output frame in [0, 1]: opacity, or a wipe's position when ``mask`` is set
     weights: tuple[Fraction, ...]
     mask: str = ""
 
     def __post_init__(self) -> None:
+        _compact(self)
         if (self.source is None) != (self.geometry is None):
             raise ValueError("a source layer has a geometry and a fill has none")
         if self.mask not in MASKS:
@@ -222,8 +224,17 @@ class Layer:
         if self.source is not None:
             if len(self.frames) != len(self.weights):
                 raise ValueError("one source frame per output frame")
-            if len(self.frame_pts) != len(set(self.frames)):
+            monotonic = self.frames.direction() is not None
+            distinct = self.frames.distinct() if monotonic else len(set(self.frames))
+            if len(self.frame_pts) != distinct:
                 raise ValueError("one timestamp per distinct source frame")
+
+
+def _compact(unit: Layer | SegmentJob) -> None:
+    """Hold ``frames`` as :class:`FrameRuns` (callers may give any int sequence)."""
+    given: object = unit.frames
+    if type(given) is not FrameRuns:
+        object.__setattr__(unit, "frames", FrameRuns(given))  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -232,8 +243,9 @@ class SegmentJob:
 
     key: str  # content key; the cache file name
     #: source frame shown by each output frame, in output order: non-decreasing, or non-increasing
-    #: for a clip played backwards (``reversed``); empty for a fill
-    frames: tuple[int, ...]
+    #: for a clip played backwards (``reversed``); empty for a fill.  Held as run-length ranges
+    #: (any int sequence given is converted); iterate or index it for the per-frame values
+    frames: FrameRuns
     #: presentation time (source time_base) of each distinct frame in ``frames``, ascending
     frame_pts: tuple[int, ...]
     count: int  # output frames (> 0)
@@ -249,22 +261,23 @@ class SegmentJob:
     layers: tuple[Layer, ...] = ()
 
     def __post_init__(self) -> None:
+        _compact(self)
         if self.count <= 0:
             raise ValueError("a segment has at least one frame")
         if (self.source is None) != (self.geometry is None):
             raise ValueError("a source segment has a geometry and a black one has none")
         if (self.lut_path is None) != (self.lut_hash is None):
             raise ValueError("a look has both a .cube path and its hash, or neither")
-        wrong_length = any(len(x.weights) != self.count for x in self.layers)
-        if self.layers and (self.source is not None or wrong_length):
+        if self.layers and (
+            self.source is not None or any(len(x.weights) != self.count for x in self.layers)
+        ):
             raise ValueError("a composited segment has no source of its own and a weight per frame per layer")
-        if self.source is not None:
+        if self.source is not None:  # checked on the runs: O(runs), not O(frames)
             if len(self.frames) != self.count:
                 raise ValueError("one source frame per output frame")
-            frames = list(self.frames)  # C speed: timsort on sorted input is one pass
-            if frames != sorted(frames) and frames != sorted(frames, reverse=True):
+            if self.frames.direction() is None:
                 raise ValueError("source frames run one way within a segment (forwards or backwards)")
-            if len(self.frame_pts) != len(set(self.frames)):
+            if len(self.frame_pts) != self.frames.distinct():
                 raise ValueError("one timestamp per distinct source frame")
 
     @property
@@ -275,7 +288,10 @@ class SegmentJob:
     @property
     def source_range(self) -> tuple[int, int]:
         """Half-open range of source frames this segment reads."""
-        return (min(self.frames), max(self.frames) + 1) if self.frames else (0, 0)
+        if not self.frames:
+            return (0, 0)
+        low, high = self.frames.bounds()
+        return (low, high + 1)
 
 
 @dataclass(frozen=True)
@@ -295,9 +311,10 @@ class AudioClip:
     gain: float = 1.0  # the clip's level (linear)
 
     def __post_init__(self) -> None:
-        if self.duration <= 0:
+        # signs from the numerators: a Fraction's (or an int's) sign is its numerator's
+        if self.duration.numerator <= 0:
             raise ValueError(f"an audio clip lasts more than 0 s, not {self.duration}")
-        if self.start < 0 or self.source_in < 0:
+        if self.start.numerator < 0 or self.source_in.numerator < 0:
             raise ValueError(
                 f"an audio clip starts at or after 0 s (start {self.start}, in {self.source_in})"
             )
@@ -306,6 +323,13 @@ class AudioClip:
     def end(self) -> Fraction:
         """Timeline seconds where the clip ends (exclusive)."""
         return self.start + self.duration
+
+
+def _before(t: Fraction, start: Fraction, duration: Fraction) -> bool:
+    """``t < start + duration`` in integers (no Fraction built: this runs for every clip pair)."""
+    a, b = start.numerator, start.denominator
+    c, d = duration.numerator, duration.denominator
+    return t.numerator * b * d < (a * d + c * b) * t.denominator
 
 
 @dataclass(frozen=True)
@@ -321,7 +345,7 @@ class AudioJob:
         if self.duration <= 0:
             raise ValueError(f"a variant's audio lasts more than 0 s, not {self.duration}")
         for track in self.tracks:
-            if any(b.start < a.end for a, b in zip(track, track[1:], strict=False)):
+            if any(_before(b.start, a.start, a.duration) for a, b in zip(track, track[1:], strict=False)):
                 raise ValueError("the clips of an audio track must be in order and must not overlap")
 
     @property
