@@ -48,6 +48,14 @@ def config_identity(config: str) -> dict[str, Any]:
     return {"ocio": ocio.__version__, "config": cfg.getName() or config, "cache_id": cfg.getCacheID()}
 
 
+def _require_linear_709(cfg: Any, config: str, purpose: str, where: Where) -> None:
+    """Exit 65 when ``config`` lacks the linear Rec.709 space farm hands its transforms (``purpose``)."""
+    if cfg.getColorSpace(LINEAR_709) is None:
+        raise ProjectError(
+            f"the OpenColorIO config {config} has no colour space {LINEAR_709!r} {purpose}", where
+        )
+
+
 def check_colorspace(config: str, name: str, where: Where) -> None:
     """Exit 65 when ``name`` is not a colour space of ``config``, listing a few that are."""
     cfg = load_config(config)
@@ -58,11 +66,7 @@ def check_colorspace(config: str, name: str, where: Where) -> None:
             where,
             hint=f"allowed: {', '.join(names[:40])}{' ...' if len(names) > 40 else ''}",
         )
-    if cfg.getColorSpace(LINEAR_709) is None:
-        raise ProjectError(
-            f"the OpenColorIO config {config} has no colour space {LINEAR_709!r} for farm to read log into",
-            where,
-        )
+    _require_linear_709(cfg, config, "for farm to read log into", where)
 
 
 def to_linear_709(config: str, colorspace: str, rgb: FloatArray) -> FloatArray:
@@ -84,11 +88,7 @@ def check_look(config: str, look: str, where: Where) -> None:
             where,
             hint=f"allowed: {', '.join(names) if names else '(the config defines no looks)'}",
         )
-    if cfg.getColorSpace(LINEAR_709) is None:
-        raise ProjectError(
-            f"the OpenColorIO config {config} has no colour space {LINEAR_709!r} to apply its look from",
-            where,
-        )
+    _require_linear_709(cfg, config, "to apply its look from", where)
 
 
 def apply_look(config: str, look: str, signal: FloatArray) -> FloatArray:
