@@ -85,23 +85,25 @@ class ColourSettings:
         return out
 
 
-def _bad(key: str, value: Any, allowed: str, path: Path) -> ProjectError:
+def bad_value(key: str, value: Any, allowed: str, path: Path) -> ProjectError:
+    """A ``farm.toml`` value outside what ``key`` allows (exit 65); shared with farm.edit.project."""
     return ProjectError(f"bad value {key} = {value!r}", Where(path=str(path)), hint=f"allowed: {allowed}")
 
 
-def _unknown(table: Mapping[str, Any], allowed: set[str], where: str, path: Path) -> None:
+def reject_unknown_keys(table: Mapping[str, Any], allowed: set[str], where: str, path: Path) -> None:
+    """Exit 65 on a key ``table`` (``[where]``) does not allow; shared with farm.edit.project."""
     for key in table:
         if key not in allowed:
             raise ProjectError(
                 f"unknown key {where}{key} = {table[key]!r}",
                 Where(path=str(path)),
-                hint=f"allowed keys in [{where.rstrip('.')}]: {', '.join(sorted(allowed))}",
+                hint=f"allowed keys in [{where.rstrip('.') or 'top level'}]: {', '.join(sorted(allowed))}",
             )
 
 
 def _peak(value: Any, key: str, path: Path) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 100 <= value <= 10000:
-        raise _bad(key, value, "a peak luminance in cd/m² from 100 to 10000", path)
+        raise bad_value(key, value, "a peak luminance in cd/m² from 100 to 10000", path)
     return float(value)
 
 
@@ -111,40 +113,40 @@ def parse_colour(raw: Mapping[str, Any], root: Path, path: Path) -> ColourSettin
     colour = raw.get("colour", {})
     for name, table in (("media", media), ("colour", colour)):
         if not isinstance(table, dict):
-            raise _bad(name, table, f"a table [{name}]", path)
+            raise bad_value(name, table, f"a table [{name}]", path)
     overrides = []
     for pattern, table in media.items():
         prefix = f'media."{pattern}".'
         if not isinstance(table, dict):
-            raise _bad(
+            raise bad_value(
                 prefix.rstrip("."), table, 'a table such as [media."phones/*"] with transfer = "hlg"', path
             )
-        _unknown(table, _MEDIA_KEYS, prefix, path)
+        reject_unknown_keys(table, _MEDIA_KEYS, prefix, path)
         values: dict[str, Any] = {}
         if "transfer" in table:
             if table["transfer"] not in TRANSFERS:
-                raise _bad(prefix + "transfer", table["transfer"], " | ".join(TRANSFERS), path)
+                raise bad_value(prefix + "transfer", table["transfer"], " | ".join(TRANSFERS), path)
             values["transfer"] = table["transfer"]
         if "primaries" in table:
             if table["primaries"] not in PRIMARIES:
-                raise _bad(prefix + "primaries", table["primaries"], " | ".join(PRIMARIES), path)
+                raise bad_value(prefix + "primaries", table["primaries"], " | ".join(PRIMARIES), path)
             values["primaries"] = table["primaries"]
         if "peak_nits" in table:
             values["peak_nits"] = _peak(table["peak_nits"], prefix + "peak_nits", path)
         if "ocio_colorspace" in table:
             v = table["ocio_colorspace"]
             if not isinstance(v, str) or not v:
-                raise _bad(
+                raise bad_value(
                     prefix + "ocio_colorspace", v, "the name of a colour space in [colour] config", path
                 )
             values["ocio_colorspace"] = v
         overrides.append(MediaOverride(pattern=str(pattern), **values))
-    _unknown(colour, _COLOUR_KEYS, "colour.", path)
+    reject_unknown_keys(colour, _COLOUR_KEYS, "colour.", path)
     settings: dict[str, Any] = {}
     if "config" in colour:
         v = colour["config"]
         if not isinstance(v, str) or not v:
-            raise _bad("colour.config", v, "an OpenColorIO config file or an ocio:// URI", path)
+            raise bad_value("colour.config", v, "an OpenColorIO config file or an ocio:// URI", path)
         settings["config"] = v if v.startswith("ocio://") else str((root / Path(v).expanduser()).resolve())
         if not v.startswith("ocio://") and not Path(settings["config"]).is_file():
             raise MissingInputError(
@@ -154,18 +156,18 @@ def parse_colour(raw: Mapping[str, Any], root: Path, path: Path) -> ColourSettin
             )
     if "tonemap" in colour:
         if colour["tonemap"] not in TONEMAPS:
-            raise _bad("colour.tonemap", colour["tonemap"], " | ".join(TONEMAPS), path)
+            raise bad_value("colour.tonemap", colour["tonemap"], " | ".join(TONEMAPS), path)
         settings["tonemap"] = colour["tonemap"]
     if "sdr_white_nits" in colour:
         v = colour["sdr_white_nits"]
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not 50 <= v <= 1000:
-            raise _bad(
+            raise bad_value(
                 "colour.sdr_white_nits", v, "a luminance in cd/m² from 50 to 1000 (BT.2408: 203)", path
             )
         settings["sdr_white_nits"] = float(v)
     if "rendering" in colour:
         if colour["rendering"] not in RENDERINGS:
-            raise _bad("colour.rendering", colour["rendering"], " | ".join(RENDERINGS), path)
+            raise bad_value("colour.rendering", colour["rendering"], " | ".join(RENDERINGS), path)
         settings["rendering"] = colour["rendering"]
     return ColourSettings(overrides=tuple(overrides), root=str(root), **settings)
 
@@ -175,18 +177,18 @@ def output_hdr(table: Mapping[str, Any], prefix: str, path: Path) -> dict[str, A
     values: dict[str, Any] = {}
     if "transfer" in table:
         if table["transfer"] not in OUTPUT_TRANSFERS:
-            raise _bad(prefix + "transfer", table["transfer"], " | ".join(OUTPUT_TRANSFERS), path)
+            raise bad_value(prefix + "transfer", table["transfer"], " | ".join(OUTPUT_TRANSFERS), path)
         values["transfer"] = table["transfer"]
     if "peak_nits" in table:
         v = table["peak_nits"]
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not 400 <= v <= 10000:
-            raise _bad(prefix + "peak_nits", v, "a mastering peak in cd/m² from 400 to 10000", path)
+            raise bad_value(prefix + "peak_nits", v, "a mastering peak in cd/m² from 400 to 10000", path)
         values["peak_nits"] = float(v)
     for key in ("max_cll", "max_fall"):
         if key in table:
             v = table[key]
             if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 10000:
-                raise _bad(prefix + key, v, "an integer in cd/m² from 0 to 10000 (0: derived)", path)
+                raise bad_value(prefix + key, v, "an integer in cd/m² from 0 to 10000 (0: derived)", path)
             values[key] = v
     return values
 
@@ -198,7 +200,7 @@ def check_hdr(
     if transfer == "sdr":
         return
     if depth != 10:
-        raise _bad(
+        raise bad_value(
             prefix + "transfer",
             transfer,
             f'"sdr" with a {depth}-bit output; an HDR output needs codec = "hevc" with '
@@ -206,7 +208,7 @@ def check_hdr(
             path,
         )
     if transfer == "pq" and codec != "hevc":
-        raise _bad(
+        raise bad_value(
             prefix + "transfer",
             transfer,
             f'"sdr" or "hlg" with codec "{codec}"; "pq" (HDR10) with codec "hevc" and bit_depth = 10, '
@@ -214,4 +216,4 @@ def check_hdr(
             path,
         )
     if max_fall > max_cll:
-        raise _bad(prefix + "max_fall", max_fall, "at most max_cll (the brightest pixel)", path)
+        raise bad_value(prefix + "max_fall", max_fall, "at most max_cll (the brightest pixel)", path)

@@ -15,7 +15,14 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from farm.edit.colour_table import ColourSettings, check_hdr, output_hdr, parse_colour
+from farm.edit.colour_table import (
+    ColourSettings,
+    bad_value,
+    check_hdr,
+    output_hdr,
+    parse_colour,
+    reject_unknown_keys,
+)
 from farm.edit.timing import parse_rate
 from farm.errors import MissingInputError, ProjectError, Where
 
@@ -128,28 +135,14 @@ _VARIANT_KEYS = {"timeline", "timeline_name", "timeline_rate", "output", "look"}
 _RENDER_KEYS = {"segment_seconds"}
 
 
-def _unknown(table: Mapping[str, Any], allowed: set[str], where: str, path: Path) -> None:
-    for key in table:
-        if key not in allowed:
-            raise ProjectError(
-                f"unknown key {where}{key} = {table[key]!r}",
-                Where(path=str(path)),
-                hint=f"allowed keys in [{where.rstrip('.') or 'top level'}]: {', '.join(sorted(allowed))}",
-            )
-
-
-def _bad(key: str, value: Any, allowed: str, path: Path) -> ProjectError:
-    return ProjectError(f"bad value {key} = {value!r}", Where(path=str(path)), hint=f"allowed: {allowed}")
-
-
 def _parse_output(table: Mapping[str, Any], base: OutputSpec, prefix: str, path: Path) -> OutputSpec:
-    _unknown(table, _OUTPUT_KEYS, prefix, path)
+    reject_unknown_keys(table, _OUTPUT_KEYS, prefix, path)
     values: dict[str, Any] = {}
     for key in ("width", "height"):
         if key in table:
             v = table[key]
             if isinstance(v, bool) or not isinstance(v, int) or v < 16 or v > 8192 or v % 2:
-                raise _bad(prefix + key, v, "an even integer from 16 to 8192", path)
+                raise bad_value(prefix + key, v, "an even integer from 16 to 8192", path)
             values[key] = v
     if "fps" in table:
         v = table["fps"]
@@ -158,25 +151,27 @@ def _parse_output(table: Mapping[str, Any], base: OutputSpec, prefix: str, path:
                 raise ValueError
             values["fps"] = parse_rate(v)
         except ValueError:
-            raise _bad(prefix + "fps", v, 'a rational such as "24", "25" or "30000/1001"', path) from None
+            raise bad_value(
+                prefix + "fps", v, 'a rational such as "24", "25" or "30000/1001"', path
+            ) from None
         if not (Fraction(1) <= values["fps"] <= Fraction(240)):
-            raise _bad(prefix + "fps", v, "a rate between 1 and 240", path)
+            raise bad_value(prefix + "fps", v, "a rate between 1 and 240", path)
     if "codec" in table:
         if table["codec"] not in CODECS:
-            raise _bad(prefix + "codec", table["codec"], " | ".join(CODECS), path)
+            raise bad_value(prefix + "codec", table["codec"], " | ".join(CODECS), path)
         values["codec"] = table["codec"]
     if "quality" in table:
         v = table["quality"]
         if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 51:
-            raise _bad(prefix + "quality", v, "an integer from 0 to 51 (crf)", path)
+            raise bad_value(prefix + "quality", v, "an integer from 0 to 51 (crf)", path)
         values["quality"] = v
     if "preset" in table:
         if table["preset"] not in PRESETS:
-            raise _bad(prefix + "preset", table["preset"], " | ".join(PRESETS), path)
+            raise bad_value(prefix + "preset", table["preset"], " | ".join(PRESETS), path)
         values["preset"] = table["preset"]
     if "fit" in table:
         if table["fit"] not in FITS:
-            raise _bad(prefix + "fit", table["fit"], " | ".join(FITS), path)
+            raise bad_value(prefix + "fit", table["fit"], " | ".join(FITS), path)
         values["fit"] = table["fit"]
     values.update(output_hdr(table, prefix, path))
     spec = _output_depth(table, replace(base, **values), prefix, path)
@@ -191,9 +186,9 @@ def _output_depth(table: Mapping[str, Any], spec: OutputSpec, prefix: str, path:
     # an h264 variant under a 10-bit [output] is 8-bit unless it asks for 10
     depth = table.get("bit_depth", 8 if spec.codec == "h264" else spec.bit_depth)
     if isinstance(depth, bool) or depth not in (8, 10):
-        raise _bad(prefix + "bit_depth", depth, "8 | 10", path)
+        raise bad_value(prefix + "bit_depth", depth, "8 | 10", path)
     if spec.codec == "dnxhr" and (spec.width < 256 or spec.height < 120):
-        raise _bad(
+        raise bad_value(
             prefix + "codec",
             spec.codec,
             f'"dnxhr" for outputs of at least 256x120 (FFmpeg\'s DNxHR), not {spec.width}x{spec.height}',
@@ -202,7 +197,7 @@ def _output_depth(table: Mapping[str, Any], spec: OutputSpec, prefix: str, path:
     if spec.codec in MOV_CODECS:
         return replace(spec, bit_depth=10)
     if spec.codec == "h264" and depth == 10:
-        raise _bad(
+        raise bad_value(
             prefix + "bit_depth",
             depth,
             '8 with codec "h264"; 10 with codec "hevc" (Main10) or a mezzanine ('
@@ -215,15 +210,15 @@ def _output_depth(table: Mapping[str, Any], spec: OutputSpec, prefix: str, path:
 
 def _resolve(root: Path, value: Any, key: str, path: Path) -> Path:
     if not isinstance(value, str) or not value:
-        raise _bad(key, value, "a path (relative to the project file's folder, or absolute)", path)
+        raise bad_value(key, value, "a path (relative to the project file's folder, or absolute)", path)
     if "\0" in value:
-        raise _bad(key, value, "a path without NUL characters", path)
+        raise bad_value(key, value, "a path without NUL characters", path)
     p = Path(value).expanduser()
     return (p if p.is_absolute() else root / p).resolve()
 
 
 def _parse_look(table: Mapping[str, Any], base: LookSpec, prefix: str, root: Path, path: Path) -> LookSpec:
-    _unknown(table, _LOOK_KEYS, prefix, path)
+    reject_unknown_keys(table, _LOOK_KEYS, prefix, path)
     values: dict[str, Any] = {}
     for key in ("lut", "reference"):
         if key in table:
@@ -231,22 +226,22 @@ def _parse_look(table: Mapping[str, Any], base: LookSpec, prefix: str, root: Pat
             values[key] = None if table[key] == "" else _resolve(root, table[key], prefix + key, path)
     if "method" in table:
         if table["method"] not in LOOK_METHODS:
-            raise _bad(prefix + "method", table["method"], " | ".join(LOOK_METHODS), path)
+            raise bad_value(prefix + "method", table["method"], " | ".join(LOOK_METHODS), path)
         values["method"] = table["method"]
     if "strength" in table:
         v = table["strength"]
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
-            raise _bad(prefix + "strength", v, "a number from 0.0 to 1.0", path)
+            raise bad_value(prefix + "strength", v, "a number from 0.0 to 1.0", path)
         values["strength"] = float(v)
     if "ocio_look" in table:
         v = table["ocio_look"]
         if not isinstance(v, str):
-            raise _bad(prefix + "ocio_look", v, "the name of a look in the OpenColorIO config", path)
+            raise bad_value(prefix + "ocio_look", v, "the name of a look in the OpenColorIO config", path)
         values["ocio_look"] = v or None  # an empty string switches an inherited look off
     if "ocio_config" in table:
         v = table["ocio_config"]
         if not isinstance(v, str) or not v:
-            raise _bad(prefix + "ocio_config", v, "an OpenColorIO config file or an ocio:// URI", path)
+            raise bad_value(prefix + "ocio_config", v, "an OpenColorIO config file or an ocio:// URI", path)
         if not v.startswith("ocio://"):
             v = str(_resolve(root, v, prefix + "ocio_config", path))
             if not Path(v).is_file():
@@ -280,31 +275,31 @@ def load_project(path: str | Path) -> Project:
 def parse_project(raw: Mapping[str, Any], path: Path) -> Project:
     """Validate an already-parsed project table; ``path`` is where it came from."""
     root = path.parent
-    _unknown(raw, _TOP_KEYS, "", path)
+    reject_unknown_keys(raw, _TOP_KEYS, "", path)
     for key in ("output", "look", "variants", "render"):
         if key in raw and not isinstance(raw[key], dict):
-            raise _bad(key, raw[key], f"a table [{key}]", path)
+            raise bad_value(key, raw[key], f"a table [{key}]", path)
     output = _parse_output(raw.get("output", {}), OutputSpec(), "output.", path)
     look = _parse_look(
         raw.get("look", {}), LookSpec(colour=parse_colour(raw, root, path)), "look.", root, path
     )
 
     render = raw.get("render", {})
-    _unknown(render, _RENDER_KEYS, "render.", path)
+    reject_unknown_keys(render, _RENDER_KEYS, "render.", path)
     segment_seconds = Fraction(2)
     if "segment_seconds" in render:
         v = render["segment_seconds"]
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.1 <= v <= 600:
-            raise _bad("render.segment_seconds", v, "a number of seconds from 0.1 to 600", path)
+            raise bad_value("render.segment_seconds", v, "a number of seconds from 0.1 to 600", path)
         segment_seconds = Fraction(v).limit_denominator(1000)
 
     roots = raw.get("media_roots", [])
     if not isinstance(roots, list):
-        raise _bad("media_roots", roots, "a list of folders", path)
+        raise bad_value("media_roots", roots, "a list of folders", path)
     media_roots = tuple(_resolve(root, r, "media_roots", path) for r in roots)
     search = raw.get("media_search", [])
     if not isinstance(search, list):
-        raise _bad("media_search", search, "a list of folders", path)
+        raise bad_value("media_search", search, "a list of folders", path)
     media_search = tuple(_resolve(root, r, "media_search", path) for r in search)
     for folder in media_search:
         if not folder.is_dir():
@@ -325,18 +320,20 @@ def parse_project(raw: Mapping[str, Any], path: Path) -> Project:
     for name, table in variants_raw.items():
         prefix = f"variants.{name}."
         if not isinstance(table, dict):
-            raise _bad(prefix.rstrip("."), table, "a table with timeline = PATH", path)
+            raise bad_value(prefix.rstrip("."), table, "a table with timeline = PATH", path)
         if not VARIANT_NAME.fullmatch(name):
-            raise _bad(f"variants.{name!r}", name, VARIANT_NAME_RULE, path)
-        _unknown(table, _VARIANT_KEYS, prefix, path)
+            raise bad_value(f"variants.{name!r}", name, VARIANT_NAME_RULE, path)
+        reject_unknown_keys(table, _VARIANT_KEYS, prefix, path)
         if "timeline" not in table:
             raise ProjectError(f"[variants.{name}] has no timeline", Where(variant=name, path=str(path)))
         for sub in ("output", "look"):
             if sub in table and not isinstance(table[sub], dict):
-                raise _bad(prefix + sub, table[sub], f"a table [variants.{name}.{sub}]", path)
+                raise bad_value(prefix + sub, table[sub], f"a table [variants.{name}.{sub}]", path)
         timeline_name = table.get("timeline_name")
         if timeline_name is not None and (not isinstance(timeline_name, str) or not timeline_name):
-            raise _bad(prefix + "timeline_name", timeline_name, "the name of a timeline in the file", path)
+            raise bad_value(
+                prefix + "timeline_name", timeline_name, "the name of a timeline in the file", path
+            )
         timeline_rate = None
         if "timeline_rate" in table:
             v = table["timeline_rate"]
@@ -346,7 +343,7 @@ def parse_project(raw: Mapping[str, Any], path: Path) -> Project:
                 timeline_rate = parse_rate(v)
             except ValueError:
                 allowed = 'a rational such as "24" or "30000/1001"'
-                raise _bad(prefix + "timeline_rate", v, allowed, path) from None
+                raise bad_value(prefix + "timeline_rate", v, allowed, path) from None
         variants[name] = VariantSpec(
             name=name,
             timeline_name=timeline_name,
