@@ -59,7 +59,10 @@ def sharing(project: Path, cache: Path) -> dict:
 PEERS = {"ffmpeg": False, "ffmpeg_float_lut": True}
 
 
-def bench_scenario(scenario: str, work: Path, lut: Path, scale: float, repeat: int, startup: dict) -> dict:
+def bench_scenario(  # noqa: C901
+    scenario: str, work: Path, lut: Path, scale: float, repeat: int, startup: dict, joined: dict
+) -> dict:
+    """FFmpeg's commands, then farm with a Ray of its own, then joining ``joined`` (``farm up``'s Ray)."""
     cuts = layout(scenario, scale)
     project = write_project(work, scenario, cuts, lut, scale)
     runs = work / "runs" / scenario
@@ -71,6 +74,8 @@ def bench_scenario(scenario: str, work: Path, lut: Path, scale: float, repeat: i
     )
 
     farm_times, reports, reruns, steps = [], [], [], []
+    joined_times: list[float] = []
+    joined_reports: list[dict] = []
     peer_times: dict[str, list[float]] = {p: [] for p in PEERS}
     peer_variants: dict[str, dict[str, dict]] = {p: {} for p in PEERS}
     for _ in range(repeat):
@@ -110,14 +115,22 @@ def bench_scenario(scenario: str, work: Path, lut: Path, scale: float, repeat: i
             shutil.rmtree(cache, ignore_errors=True)
             shutil.rmtree(out, ignore_errors=True)
 
-        t = timed("farm render", cmd, runs / "logs" / "farm.log", steps, prepare=cold)
+        # a Ray of its own: FARM_RAY_STATE names no running head
+        own = {"FARM_RAY_STATE": str(work / "no-farm-up.json")}
+        t = timed("farm render", cmd, runs / "logs" / "farm.log", steps, prepare=cold, env=own)
         farm_times.append(t["seconds"])
         reports.append(json.loads(report.read_text()))
-        print(f"  farm render (cold cache): {t['seconds']:.1f}s", flush=True)
+        print(f"  farm render (cold cache, its own Ray): {t['seconds']:.1f}s", flush=True)
+        # the Ray `farm up` started, with its warm workers
+        log = runs / "logs" / "farm-joined.log"
+        t = timed("farm render joined", cmd, log, steps, prepare=cold, env=joined["env"])
+        joined_times.append(t["seconds"])
+        joined_reports.append(json.loads(report.read_text()))
+        print(f"  farm render (cold cache, joining farm up's Ray): {t['seconds']:.1f}s", flush=True)
         # re-run: the render is finished; nothing should be rendered
         report2 = runs / "report-rerun.json"
         cmd2 = [str(report2) if c == str(report) else c for c in cmd]
-        t2 = timed("farm re-run", cmd2, runs / "logs" / "farm-rerun.log", steps)
+        t2 = timed("farm re-run", cmd2, runs / "logs" / "farm-rerun.log", steps, env=joined["env"])
         rep2 = json.loads(report2.read_text())
         reruns.append(
             {
@@ -160,20 +173,34 @@ def bench_scenario(scenario: str, work: Path, lut: Path, scale: float, repeat: i
             },
         }
     ff_s = peers["ffmpeg"]["seconds"]
+    best_s = peers["ffmpeg_float_lut"]["seconds"]
+    joined_s = statistics.median(joined_times)
+    jrep = joined_reports[-1]
     for st in steps:
         st["seconds"] = round(st["seconds"], 2)
     return {
         "variants": {v: [f"{s.name}[{a}s,{b}s)" for s, a, b in items] for v, items in cuts.items()},
         "project": str(project),
         "output_frames": {"farm": farm_frames, **{p: peers[p]["output_frames"] for p in PEERS}},
-        # the figure the issue asks for: farm's wall time over FFmpeg's (the command as typed by hand)
+        # the figure the target is about: farm joining the Ray `farm up` keeps (what a studio's or CI's
+        # machine runs) over FFmpeg's best-configured command (planar float before lut3d)
+        "ratio_joined_vs_ffmpeg_float_lut": round(joined_s / best_s, 3),
+        # farm starting and stopping a Ray of its own, over FFmpeg's command as typed by hand, and its best
         "ratio": round(farm_s / ff_s, 3),
         # Ray's start and stop, measured on their own, taken out of farm's wall time
         "ratio_without_ray_startup": round((farm_s - ray_s) / ff_s, 3),
         # against FFmpeg given farm's planar-float LUT path too: the same filter work
         "ratio_vs_ffmpeg_float_lut": peers["ffmpeg_float_lut"]["farm_ratio"],
         "target_ratio_max": TARGETS[scenario],
-        "target_met": farm_s / ff_s <= TARGETS[scenario],
+        "target_met": joined_s / best_s <= TARGETS[scenario],
+        "farm_joined": {
+            "wall_seconds": round(joined_s, 2),
+            "wall_seconds_all": [round(x, 2) for x in joined_times],
+            "fps": round(farm_frames / joined_s, 2),
+            "report_seconds": jrep["seconds"],
+            "segments_rendered": sum(v["segments_rendered"] for v in jrep["variants"].values()),
+            "farm_up_seconds": joined["seconds"],
+        },
         "farm": {
             "command": " ".join(
                 farm
@@ -292,18 +319,21 @@ def versions() -> dict:
 
 
 def summary(name: str, r: dict) -> str:
-    f, g, s, rr = r["farm"], r["ffmpeg"], r["sharing"], r["rerun"]
+    f, j, g, best = r["farm"], r["farm_joined"], r["ffmpeg"], r["ffmpeg_float_lut"]
+    s, rr = r["sharing"], r["rerun"]
+    met = "met" if r["target_met"] else "NOT met"
     lines = [
         f"{name}: {len(r['variants'])} variant(s), {r['output_frames']['farm']} output frames "
         f"({s['frames_unique_to_one_variant']} unique to one variant, {s['distinct_frames']} distinct)",
-        f"  farm   {f['wall_seconds']:6.1f}s  {f['fps']:5.1f} fps  ({f['frames_rendered']} frames rendered, "
-        f"{f['wall_seconds_without_ray_startup']:.1f}s without Ray's start-up)",
-        f"  ffmpeg {g['seconds']:6.1f}s  {g['fps']:5.1f} fps  ({r['output_frames']['ffmpeg']} frames)",
-        f"  ffmpeg with farm's float LUT path {r['ffmpeg_float_lut']['seconds']:.1f}s "
-        f"{r['ffmpeg_float_lut']['fps']:.1f} fps: farm/that {r['ratio_vs_ffmpeg_float_lut']:.2f}",
-        f"  ratio farm/ffmpeg {r['ratio']:.2f} (target <= {r['target_ratio_max']}; "
-        f"{r['ratio_without_ray_startup']:.2f} without Ray's start-up; "
-        f"floor from sharing {s['ideal_ratio']:.2f})",
+        f"  farm, joining farm up's Ray {j['wall_seconds']:6.1f}s  {j['fps']:5.1f} fps",
+        f"  farm, a Ray of its own      {f['wall_seconds']:6.1f}s  {f['fps']:5.1f} fps  "
+        f"({f['frames_rendered']} frames rendered)",
+        f"  ffmpeg, best command        {best['seconds']:6.1f}s  {best['fps']:5.1f} fps  "
+        "(planar float before lut3d)",
+        f"  ffmpeg, plain command       {g['seconds']:6.1f}s  {g['fps']:5.1f} fps",
+        f"  farm joined / ffmpeg best {r['ratio_joined_vs_ffmpeg_float_lut']:.2f} (target <= "
+        f"{r['target_ratio_max']}: {met}; floor from sharing {s['ideal_ratio']:.2f}); its own Ray / best "
+        f"{r['ratio_vs_ffmpeg_float_lut']:.2f}, / plain {r['ratio']:.2f}",
         f"  re-run {rr['wall_seconds']:.1f}s, {rr['segments_rendered']} segments rendered",
     ]
     noisy = [st["step"] for st in r["steps"] if st["used"] and st["disturbed"]]

@@ -67,7 +67,7 @@ class LoadWatch(threading.Thread):
         while changed:  # descendants of the child (Ray may start new sessions)
             changed = False
             for pid, (ppid, sid, _, _) in table.items():
-                if pid not in ours and (ppid in ours or sid == self.child):
+                if pid not in ours and (ppid in ours or sid == self.child or sid in OUR_SESSIONS):
                     ours.add(pid)
                     changed = True
         for pid, (_, _, cpu, start) in table.items():
@@ -109,17 +109,25 @@ def wait_for_idle(max_wait: float, busy_below: float = 0.25) -> dict:
             }
 
 
+#: sessions whose processes count as the timed command's own: a ``farm up`` Ray's, which the renders use
+OUR_SESSIONS: set[int] = set()
 _MAX_IDLE_WAIT = 120.0  # set by --idle-wait
 _RETRIES = 3  # set by --retries
 
 
-def run(cmd: list[str], log: Path) -> dict:
+def run(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> dict:
     """Run ``cmd`` (its output into ``log``) on a machine as idle as it gets; time it. Fails loudly."""
     idle = wait_for_idle(_MAX_IDLE_WAIT)
     busy0 = _machine_busy()
     t0 = time.perf_counter()
     with open(log, "w") as fh:
-        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, **(env or {})},
+        )
         watch = LoadWatch(proc.pid)
         watch.start()
         rc = proc.wait()
@@ -143,7 +151,7 @@ def disturbed(t: dict) -> bool:
     return not t["idle_before"] or t["other_processes_cpu_seconds"] > 0.05 * t["seconds"] * cores
 
 
-def timed(step: str, cmd: list[str], log: Path, steps: list[dict], prepare=None) -> dict:  # type: ignore[no-untyped-def]
+def timed(step: str, cmd: list[str], log: Path, steps: list[dict], prepare=None, env=None) -> dict:  # type: ignore[no-untyped-def]
     """``run`` a command; measure it again (up to --retries times) while others disturbed it.
 
     Every attempt is recorded in ``steps``; the last one is the measurement used.
@@ -151,7 +159,7 @@ def timed(step: str, cmd: list[str], log: Path, steps: list[dict], prepare=None)
     for attempt in range(1, _RETRIES + 2):
         if prepare is not None:
             prepare()
-        t = {"step": step, "attempt": attempt, **run(cmd, log)}
+        t = {"step": step, "attempt": attempt, **run(cmd, log, env)}
         t["disturbed"] = disturbed(t)
         t["used"] = False
         steps.append(t)

@@ -36,6 +36,27 @@ def jobs_seen_by(address: str, env: dict[str, str]) -> int:
     return int(out.stdout.strip().splitlines()[-1])
 
 
+def worker_pids(cache: Path) -> set[int]:
+    """The processes that rendered the segments in ``cache`` (each record names its worker)."""
+    return {json.loads(p.read_text())["pid"] for p in (cache / "segments").glob("*/*.json")}
+
+
+def warm_pids(session: int) -> list[int]:
+    """farm's warm worker processes in the session of farm up's head."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmd = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(stat[stat.rindex(")") + 2 :].split()[3]) == session and b"CpuWorker" in cmd:
+            found.append(int(entry.name))
+    return found
+
+
 def test_renders_join_the_ray_that_farm_up_started(project_dir: Path, tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "FARM_RAY_STATE": str(tmp_path / "ray.json")}
     items = [Shot("s24", 2, 12), Shot("s25", 0, 10)]
@@ -45,6 +66,8 @@ def test_renders_join_the_ray_that_farm_up_started(project_dir: Path, tmp_path: 
     try:
         record = json.loads((tmp_path / "ray.json").read_text())
         assert farm_cli("up", env=env).stdout.count("already running") == 1  # one head, not two
+        warm = set(warm_pids(record["pid"]))  # the workers farm up started
+        assert len(warm) == 2
         before = jobs_seen_by(record["address"], env)
         out = farm_cli("render", str(project), "--backend", "cpu", "--quiet", env=env)
         assert out.returncode == 0, out.stderr
@@ -52,6 +75,15 @@ def test_renders_join_the_ray_that_farm_up_started(project_dir: Path, tmp_path: 
         # the render ran as a driver of the head (and one more asked), and the head is still up
         assert jobs_seen_by(record["address"], env) == before + 2
         assert pid_alive(record["pid"])
+        # a second render, into another cache, is served by the same warm worker processes, which
+        # farm up started and which outlive each render
+        first = worker_pids(project_dir / ".farm-cache")
+        again = farm_cli(
+            "render", str(project), "--backend", "cpu", "--quiet", "--cache", str(tmp_path / "c2"), env=env
+        )
+        assert again.returncode == 0, again.stderr
+        assert first and first <= warm and worker_pids(tmp_path / "c2") <= warm
+        assert set(warm_pids(record["pid"])) == warm  # all still alive
     finally:
         stopped = farm_cli("down", env=env)
     assert stopped.returncode == 0 and "stopped" in stopped.stdout

@@ -25,7 +25,7 @@ from media_check import frame_codes
 import farm
 from farm.backends import warm
 from farm.backends.segment import render_segments
-from farm.execute.cpu_pool import BATCH_FRAMES, BATCH_JOBS, TINY_FRAMES, CallQueue, make_calls
+from farm.execute.calls import BATCH_FRAMES, BATCH_JOBS, TINY_FRAMES, CallQueue, make_calls
 from farm.output.cache import Cache
 from farm.planning.units import SegmentJob
 
@@ -135,15 +135,38 @@ def test_short_segments_of_one_source_are_batched_in_source_order_and_long_ones_
     assert (jobs[6],) in calls  # not short: alone
     sizes = [sum(j.count for j in c) for c in calls]
     assert sizes == sorted(sizes, reverse=True)  # the longest first
-    # an idle worker that decoded "c" up to frame 100 takes the nearest "c" call ahead of it next
     queue = CallQueue(calls)
-    nxt = queue.pop(("c", 100))
-    assert nxt is not None and nxt[0].source is not None and nxt[0].source.path == "c"
-    assert nxt[0].frames[0] == min(
-        c[0].frames[0] for c in calls if c[0].source.path == "c" and c[0].frames[0] >= 100
-    )  # type: ignore[union-attr]
     rest = [queue.pop() for _ in range(len(queue))]
-    assert queue.pop() is None and len(rest) + 1 == len(calls)
+    assert queue.pop() is None and len(rest) == len(calls)
+
+
+def _first(call: tuple[SegmentJob, ...] | None) -> tuple[str | None, int]:
+    assert call is not None and call[0].source is not None
+    return call[0].source.path, call[0].frames[0]
+
+
+@pytest.mark.usefixtures("template")
+def test_calls_are_handed_out_so_each_source_is_read_forwards_by_few_workers() -> None:
+    # three sources: "a" 10 calls of 48 frames, "b" 4, "c" 2
+    jobs = [_job("a", f * 48, 48) for f in range(10)] + [_job("b", f * 48, 48) for f in range(4)]
+    jobs += [_job("c", f * 48, 48) for f in range(2)]
+    queue = CallQueue(make_calls(jobs, workers=2))
+    # two idle workers: the first takes the source with the most frames from its start, the second another
+    assert _first(queue.pop(None, busy=set())) == ("a", 0)
+    assert _first(queue.pop(None, busy={"a"})) == ("b", 0)
+    # a worker that stopped at a's frame 47 goes on from 48: no seek
+    assert _first(queue.pop(("a", 47), busy={"b"})) == ("a", 48)
+    # one that stopped far from any call of its source takes the biggest source nobody reads
+    assert _first(queue.pop(("b", 47 + 100), busy={"a"})) == ("b", 48)
+    # when every source left is being read, the biggest is split: its middle call left
+    left_a = [48 * f for f in range(2, 10)]
+    got = _first(queue.pop(("x", 0), busy={"a", "b", "c"}))
+    assert got == ("a", left_a[len(left_a) // 2])
+    # and the rest is handed out once each
+    rest = []
+    while (call := queue.pop(None, busy=set())) is not None:
+        rest.append(_first(call))
+    assert len(rest) == len(set(rest)) == len(jobs) - 5
 
 
 @pytest.mark.usefixtures("ray_session")
@@ -213,3 +236,21 @@ def test_every_call_pushed_back_is_handed_out_once() -> None:
     while (call := queue.pop()) is not None:
         out += len(call)
     assert len(queue) == 0 and out == 30 + 2000
+
+
+def test_a_warm_workers_codecs_take_its_share_of_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    from farm.backends.host_encode import codec_threads, set_default_threads
+    from farm.execute.warm_workers import threads_per_worker
+
+    monkeypatch.delenv("FARM_CODEC_THREADS", raising=False)
+    assert threads_per_worker(1) == (os.cpu_count() or 1)
+    assert threads_per_worker(10 * (os.cpu_count() or 1)) == 1
+    try:
+        set_default_threads(1)
+        assert codec_threads() == 1
+        monkeypatch.setenv("FARM_CODEC_THREADS", "3")  # the user's word wins
+        assert codec_threads() == 3
+    finally:
+        set_default_threads(0)
+    monkeypatch.delenv("FARM_CODEC_THREADS")
+    assert codec_threads() == 0

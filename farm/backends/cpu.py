@@ -177,6 +177,7 @@ def _open(src: SourceRef) -> av.container.InputContainer:
 
 def _build_graph(source: SourceRef, chain: list[tuple[str, str]], pix_fmt: str) -> Graph:
     graph = Graph()
+    graph.threads = codec_threads()  # a warm worker's share of the cores, like its codecs
     tb = source.time_base
     sar = source.sar
     buffer = graph.add(

@@ -41,16 +41,27 @@ _X265_VUI = {"pq": "colorprim=bt2020:transfer=smpte2084", "hlg": "colorprim=bt20
 _BT2020_DISPLAY = "G(8500,39850)B(6550,2300)R(35400,14600)WP(15635,16450)"
 
 
-def codec_threads() -> int:
-    """Threads each decoder and encoder of one worker may use (0: the codec decides).
+#: threads per codec when ``FARM_CODEC_THREADS`` is unset (0: the codec decides); a warm worker
+#: sets it to its share of the node's cores (see :func:`set_default_threads`)
+_default_threads = 0
 
-    ``FARM_CODEC_THREADS`` overrides it; the default leaves it to the codec, which
-    sizes itself to the machine's cores.
+
+def set_default_threads(count: int) -> None:
+    """This process's codecs and filter graphs use ``count`` threads each (0: they decide)."""
+    global _default_threads
+    _default_threads = max(0, count)
+
+
+def codec_threads() -> int:
+    """Threads each decoder, encoder and filter graph of one worker may use (0: the codec decides).
+
+    ``FARM_CODEC_THREADS`` overrides it; otherwise a warm worker's share of its
+    node's cores (:func:`set_default_threads`), else what the codec sizes itself to.
     """
     try:
-        return max(0, int(os.environ.get("FARM_CODEC_THREADS", "0")))
+        return max(0, int(os.environ.get("FARM_CODEC_THREADS", "")))
     except ValueError:
-        return 0
+        return _default_threads
 
 
 def encoder_name(spec: EncodeSpec) -> Literal["libx264", "libx265", "prores_ks", "dnxhd"]:

@@ -64,6 +64,7 @@ def _render(cache: Cache, job: SegmentJob, backend: str) -> dict[str, Any]:
             "seconds": time.perf_counter() - t0,
             "label": job.label,
             "host": os.uname().nodename,
+            "pid": os.getpid(),  # which worker process: a warm one serves many segments and renders
         }
         meta.update(clock.notes)  # what the backend measured beyond timings
         with clock.stage("cache write"):

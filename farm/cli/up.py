@@ -17,15 +17,18 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
 
 
 def run(args: argparse.Namespace) -> int:
-    """Start the local Ray (or find the running one) and say where it is."""
+    """Start the local Ray (or find the running one), start its warm workers, and say where it is."""
     from farm.execute.local_ray import state_path, up
+    from farm.execute.warm_workers import prewarm
 
     t0 = time.perf_counter()
     record, started = up(args.workers)
     what = f"started in {time.perf_counter() - t0:.1f} s" if started else "already running"
+    t1 = time.perf_counter()
+    ready = prewarm(record["address"], int(record["workers"]))
     print(
         f"farm: local Ray {what} at {record['address']} with {record['workers']} workers "
-        f"(process {record['pid']}, recorded in {state_path()}); "
-        "`farm render` joins it, `farm down` stops it"
+        f"({ready} warm, {time.perf_counter() - t1:.1f} s; process {record['pid']}, recorded in "
+        f"{state_path()}); `farm render` joins it, `farm down` stops it"
     )
     return 0

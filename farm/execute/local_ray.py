@@ -49,6 +49,11 @@ def _farm_dir() -> str:
     return os.path.dirname(os.path.abspath(farm.__file__))
 
 
+def _python() -> str:
+    """This interpreter, links resolved (``python`` and ``python3`` of one install are one)."""
+    return os.path.realpath(sys.executable)
+
+
 def _answers(address: str, timeout: float = 1.0) -> bool:
     host, _, port = address.rpartition(":")
     try:
@@ -66,7 +71,7 @@ def running(path: Path | None = None) -> dict[str, Any] | None:
         address, pid = str(record["address"]), int(record["pid"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    if record.get("farm") != _farm_dir() or record.get("python") != sys.executable:
+    if record.get("farm") != _farm_dir() or record.get("python") != _python():
         return None  # another checkout's or interpreter's Ray: its workers would run other code
     if not pid_alive(pid) or not _answers(address):
         return None
@@ -132,7 +137,7 @@ def up(workers: int | None = None, path: Path | None = None) -> tuple[dict[str, 
         "pid": proc.pid,
         "workers": count,
         "farm": _farm_dir(),
-        "python": sys.executable,
+        "python": _python(),
         "started": time.time(),
     }
     deadline = time.monotonic() + START_TIMEOUT

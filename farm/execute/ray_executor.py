@@ -187,6 +187,7 @@ class RayExecutor:
         import ray
 
         from farm.execute.cpu_pool import CpuWorker, WarmFeed
+        from farm.execute.warm_workers import WarmWorkers, threads_per_worker
 
         # audio beside the actors, which hold a CPU each: asking for one too, it would wait for them
         # all to finish (and the stitches with it); at most as many at a time as there are workers
@@ -207,9 +208,17 @@ class RayExecutor:
 
         for _ in range(max(1, self.workers)):
             start_audio()
-        env: dict[str, Any] = {"runtime_env": {"env_vars": task_env}} if task_env else {}
-        worker = ray.remote(num_cpus=1, max_restarts=0, max_task_retries=0, **env)(CpuWorker)
         cache, backend = batch.cache_location, batch.backend
+        # on this machine the workers share its cores: a thread each per codec and graph when there are
+        # as many workers as cores, rather than every codec sizing itself to the whole machine
+        threads = 0 if self.address else threads_per_worker(self.workers)
+        make_actor: Callable[[int], Any]
+        if self.joined:  # the farm up Ray's workers: found warm, left running for the next render
+            make_actor = WarmWorkers(backend, self.versions, task_env, threads).get
+        else:
+            env: dict[str, Any] = {"runtime_env": {"env_vars": task_env}} if task_env else {}
+            worker = ray.remote(num_cpus=1, max_restarts=0, max_task_retries=0, **env)(CpuWorker)
+            make_actor = lambda _n: worker.remote(backend, self.versions, threads)  # noqa: E731
 
         def settle(job: SegmentJob, outcome: Outcome, node: str | None) -> Outcome | None:
             return self._settle(_Unit("segment", job.key, lambda: None), outcome, node)
@@ -217,7 +226,10 @@ class RayExecutor:
         WarmFeed(
             jobs=batch.segments,
             workers=self.workers,
-            make_actor=lambda: worker.remote(cache, backend, self.versions, self._driver),
+            cache_root=cache,
+            driver=self._driver,
+            make_actor=make_actor,
+            keep=self.joined is not None,
             settle=settle,
             submit_task=lambda job: self._submit_segment(tasks.segment, job, cache, backend),
             avoid=self.budget.avoid,

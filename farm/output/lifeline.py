@@ -5,8 +5,10 @@ process group), and would keep rendering and committing segments nobody will
 stitch.  A task body calls :func:`follow_driver` with the driver's host and
 pid: on the driver's host a daemon thread then ends the worker process within
 :data:`POLL_SECONDS` of the driver's death, and :func:`check_driver` (called
-before every commit) refuses to publish anything once it is gone.  Workers on
-other hosts cannot see the driver's pid; Ray's own job clean-up ends them.
+before every commit) refuses to publish anything once it is gone.  A long-lived worker serving one
+render after another (a ``farm up`` Ray's) calls :func:`unfollow_driver` at the
+end of each call: between renders no driver's end is its end.  Workers on other
+hosts cannot see the driver's pid; Ray's own job clean-up ends them.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from farm.errors import InternalError
 POLL_SECONDS = 0.25
 
 _driver: tuple[str, int] | None = None
+_watching = False  # the watcher thread runs
 _lock = threading.Lock()
 
 
@@ -57,21 +60,35 @@ def driver_gone() -> bool:
 
 
 def follow_driver(driver: tuple[str, int] | None) -> None:
-    """In a worker: stop this process when ``driver`` dies (once per process; None: nothing to follow)."""
-    global _driver
+    """In a worker: stop this process when ``driver`` dies (None: nothing to follow).
+
+    One watcher thread per process looks at whichever driver is followed now, so a
+    long-lived worker serving one render after another follows each in turn.
+    """
+    global _driver, _watching
     if driver is None or driver[0] != _host() or driver[1] == os.getpid():
         return
     with _lock:
-        if _driver == driver:
-            return
         _driver = driver
-        threading.Thread(target=_watch, name="farm-lifeline", daemon=True).start()
+        if not _watching:
+            _watching = True
+            threading.Thread(target=_watch, name="farm-lifeline", daemon=True).start()
+
+
+def unfollow_driver() -> None:
+    """In a long-lived worker, between renders: no driver's death ends this process any more."""
+    global _driver
+    with _lock:
+        _driver = None
 
 
 def _watch() -> None:
-    while not driver_gone():
+    while True:
+        with _lock:
+            gone = driver_gone()
+        if gone:
+            os._exit(1)
         time.sleep(POLL_SECONDS)
-    os._exit(1)
 
 
 def check_driver() -> None:
