@@ -143,13 +143,18 @@ def ffmpeg_audio_command(items: list[tuple[str, int, int, int]], media: Path, ou
 
 
 def timed(
-    cmds: list[list[str]], env: dict[str, str], parallel: bool = False, cwd: Path = REPO
+    cmds: list[list[str]],
+    env: dict[str, str],
+    parallel: bool = False,
+    cwd: Path = REPO,
+    sessions: set[int] | None = None,
 ) -> tuple[float, float]:
     """Run ``cmds`` (one after the other, or side by side); their wall seconds and CPU seconds.
 
-    The CPU seconds count every process the commands start, Ray's included (``cpu_meter``).
+    The CPU seconds count every process the commands start, Ray's included, and what the
+    processes of ``sessions`` (a ``farm up`` Ray's) use meanwhile (``cpu_meter``).
     """
-    meter = CpuMeter()
+    meter = CpuMeter(sessions)
     env = {**env, **meter.env}
     t0 = time.perf_counter()
     with meter:
@@ -158,11 +163,10 @@ def timed(
                 subprocess.Popen(c, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
                 for c in cmds
             ]
-            for p in procs:
+            for c, p in zip(cmds, procs, strict=True):
                 if p.wait() != 0:
-                    raise SystemExit(
-                        f"failed: {p.args[:8]}...: {p.stderr.read().decode()[-2000:] if p.stderr else ''}"
-                    )
+                    err = p.stderr.read().decode()[-2000:] if p.stderr else ""
+                    raise SystemExit(f"failed: {' '.join(c[:8])}...: {err}")
         else:
             for c in cmds:
                 r = subprocess.run(c, env=env, cwd=cwd, capture_output=True, text=True)
@@ -304,6 +308,8 @@ def main(argv: list[str] | None = None) -> int:
         "load_before": os.getloadavg(),
     }
 
+    joined: set[int] = set()  # farm up's session, while it runs
+
     def render(tag: str, repo: Path = REPO) -> float:
         report = work / f"report-{tag}.json"
         cmd = [
@@ -321,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
             str(report),
         ]
         # run from the checkout: ``python -m`` puts the working directory first on sys.path
-        seconds, cpu = timed([cmd], {**env, "PYTHONPATH": str(repo)}, cwd=repo)
+        seconds, cpu = timed([cmd], {**env, "PYTHONPATH": str(repo)}, cwd=repo, sessions=joined)
         data = json.loads(report.read_text())
         result[f"farm_{tag}_segments_rendered"] = sum(
             v["segments_rendered"] for v in data["variants"].values()
@@ -367,10 +373,13 @@ def main(argv: list[str] | None = None) -> int:
         if up.returncode != 0:
             raise SystemExit(up.stderr)
         try:
+            joined.add(int(json.loads((work / "ray-head.json").read_text())["pid"]))
             clean()
-            result["farm_joined_seconds"] = render("joined")  # CPU: the driver's only (Ray is farm up's)
+            # CPU: the driver's, and what farm up's Ray (its warm workers) used meanwhile
+            result["farm_joined_seconds"] = render("joined")
             result["farm_joined_rerun_seconds"] = render("joined_rerun")
         finally:
+            joined.clear()
             subprocess.run([*farm, "down"], env=env, capture_output=True)
     ff = [ffmpeg_command(items, media, work / f"ffmpeg-{v}.mp4") for v, items in cuts.items()]
     result["ffmpeg_sequential_seconds"], result["ffmpeg_sequential_cpu_seconds"] = timed(ff, env)
@@ -392,6 +401,7 @@ def main(argv: list[str] | None = None) -> int:
         result["cpu_ratio_baseline"] = result["farm_baseline_cpu_seconds"] / ff_cpu
     if not args.no_joined:
         result["ratio_joined"] = result["farm_joined_seconds"] / best
+        result["cpu_ratio_joined"] = result["farm_joined_cpu_seconds"] / ff_cpu
     result["load_after"] = os.getloadavg()
     text = json.dumps(result, indent=2)
     print(text)

@@ -8,6 +8,10 @@ inherits a marker in its environment, and a thread samples ``/proc`` every
 :data:`PERIOD` seconds, keeping the last CPU time seen of each marked process
 (by pid and start time).  What a process uses in the last sample period
 before it exits is missed: a few tens of milliseconds per process.
+
+A render that joins a ``farm up`` Ray has its segments rendered by that Ray's
+warm workers, which were started before the meter: processes of the sessions
+named in ``sessions`` count with the CPU they use while the meter runs.
 """
 
 from __future__ import annotations
@@ -24,8 +28,10 @@ _CLK = os.sysconf("SC_CLK_TCK")
 class CpuMeter(threading.Thread):
     """``with CpuMeter() as m: run(env={**env, **m.env})`` then ``m.seconds``."""
 
-    def __init__(self) -> None:
+    def __init__(self, sessions: set[int] | None = None) -> None:
         super().__init__(daemon=True)
+        self.sessions = sessions or set()
+        self._base: dict[tuple[int, str], float] = {}  # a session process's CPU when first seen
         self.marker = uuid.uuid4().hex
         self.env = {"FARM_BENCH_CPU_METER": self.marker}
         self._needle = f"FARM_BENCH_CPU_METER={self.marker}".encode()
@@ -37,19 +43,24 @@ class CpuMeter(threading.Thread):
             if not entry.name.isdigit():
                 continue
             try:
-                if self._needle not in Path(entry.path, "environ").read_bytes():
-                    continue
                 text = Path(entry.path, "stat").read_text()
-            except OSError:
+                f = text[text.rindex(")") + 2 :].split()
+                ours = int(f[3]) in self.sessions
+                if not ours and self._needle not in Path(entry.path, "environ").read_bytes():
+                    continue
+            except (OSError, ValueError):
                 continue
-            f = text[text.rindex(")") + 2 :].split()
-            self._seen[(int(entry.name), f[19])] = (int(f[11]) + int(f[12])) / _CLK
+            key, cpu = (int(entry.name), f[19]), (int(f[11]) + int(f[12])) / _CLK
+            if ours:
+                cpu -= self._base.setdefault(key, cpu)
+            self._seen[key] = cpu
 
     def run(self) -> None:
         while not self._halt.wait(PERIOD):
             self._sample()
 
     def __enter__(self) -> CpuMeter:
+        self._sample()  # the session processes' CPU so far is not this command's
         self.start()
         return self
 

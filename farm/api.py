@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -106,7 +107,11 @@ def render(
             return executor
         # a local Ray advertises this machine's engines; a cluster's nodes advertise their own
         local_backend = "cpu" if on_cluster else backend_name
-        made.append(RayExecutor(workers=workers, address=address, backend=local_backend))
+        made.append(
+            RayExecutor(
+                workers=workers, address=address, backend=local_backend, notes=progress_stream or sys.stderr
+            )
+        )
         return made[-1]
 
     session = ExecutorSession(make)

@@ -84,6 +84,9 @@ def test_renders_join_the_ray_that_farm_up_started(project_dir: Path, tmp_path: 
         assert again.returncode == 0, again.stderr
         assert first and first <= warm and worker_pids(tmp_path / "c2") <= warm
         assert set(warm_pids(record["pid"])) == warm  # all still alive
+        # the record as another checkout would write it: renders here do not join it, farm down stops it
+        (tmp_path / "ray.json").write_text(json.dumps({**record, "farm": "/elsewhere/farm"}))
+        assert local_ray.running(tmp_path / "ray.json") is None
     finally:
         stopped = farm_cli("down", env=env)
     assert stopped.returncode == 0 and "stopped" in stopped.stdout

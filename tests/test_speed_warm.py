@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
 import time
 import uuid
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -254,3 +256,43 @@ def test_a_warm_workers_codecs_take_its_share_of_the_cores(monkeypatch: pytest.M
         set_default_threads(0)
     monkeypatch.delenv("FARM_CODEC_THREADS")
     assert codec_threads() == 0
+
+
+@dataclass(frozen=True)
+class _Src:
+    path: str
+
+
+@dataclass(frozen=True)
+class _Fake:
+    """What the queue reads of a segment: its source's path, frames, count and layers."""
+
+    key: str
+    count: int
+    frames: tuple[int, ...]
+    source: _Src | None
+    layers: tuple[()] = ()
+
+
+def test_the_queue_hands_out_every_call_once_whatever_the_sources_and_retries() -> None:
+    """Sources of every kind (None: fills and composites), empty segments, retries, any worker state."""
+    rng = random.Random(13)
+    for _ in range(400):
+        jobs = []
+        for i in range(rng.randint(1, 12)):
+            path = rng.choice(["a", "b", None])
+            first, count = rng.randint(0, 100), rng.randint(0, 60)
+            src = _Src(path) if path else None
+            jobs.append(_Fake(f"k{i}", count, tuple(range(first, first + count)), src))
+        queue = CallQueue(make_calls(jobs, workers=2))  # type: ignore[arg-type]
+        seen, retries = [], 0
+        while len(queue):
+            if rng.random() < 0.1:
+                retries += 1
+                queue.push((_Fake(f"r{retries}", 3, (1, 2, 3), _Src("a")),))  # type: ignore[arg-type]
+            after = rng.choice([None, ("a", rng.randint(0, 100)), ("b", rng.randint(0, 100))])
+            call = queue.pop(after, busy=set(rng.sample(["a", "b", None], rng.randint(0, 3))))
+            assert call is not None
+            seen += [j.key for j in call]
+        assert queue.pop() is None
+        assert sorted(seen) == sorted([j.key for j in jobs] + [f"r{n}" for n in range(1, retries + 1)])

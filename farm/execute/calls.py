@@ -84,6 +84,7 @@ class CallQueue:
     def __init__(self, calls: Sequence[Call]) -> None:
         self._calls: list[Call] = list(calls)  # by entry number (a retry is a new entry)
         self._planned = len(self._calls)
+        self._planned_left = self._planned  # of those, not taken
         self._retry: deque[int] = deque()
         self._taken: set[int] = set()
         self._by_path: dict[str | None, list[int]] = {}
@@ -92,6 +93,7 @@ class CallQueue:
         self._firsts = {p: [_first_frame(self._calls[n][0]) for n in ns] for p, ns in self._by_path.items()}
         self._low = dict.fromkeys(self._by_path, 0)  # entries before this index are taken
         self._left = {p: sum(_frames(self._calls[n]) for n in ns) for p, ns in self._by_path.items()}
+        self._calls_left = {p: len(ns) for p, ns in self._by_path.items()}
         self._heap = [(-left, i, p) for i, (p, left) in enumerate(self._left.items())]
         heapq.heapify(self._heap)
 
@@ -109,6 +111,8 @@ class CallQueue:
         path = path_of(call[0])
         if n < self._planned:  # a retry's frames were never counted
             self._left[path] -= _frames(call)
+            self._calls_left[path] -= 1
+            self._planned_left -= 1
         return call
 
     def _untaken(self, path: str | None, start: int) -> int | None:
@@ -131,9 +135,9 @@ class CallQueue:
             i = self._untaken(path, bisect.bisect_left(self._firsts[path], after[1]))
             if i is not None and self._firsts[path][i] - after[1] <= CONTINUE_FRAMES:
                 return self._take(self._by_path[path][i])
-        path = self._most_left(busy)
-        if path is None:
+        if self._planned_left == 0:
             return None
+        path = self._most_left(busy)
         low = self._untaken(path, self._low[path])
         assert low is not None
         self._low[path] = low
@@ -143,23 +147,26 @@ class CallQueue:
         return self._take(rest[len(rest) // 2])
 
     def _most_left(self, busy: Collection[str | None]) -> str | None:
-        """The source with the most frames left, preferring one nobody reads; None when none is left."""
+        """The source with the most frames left, preferring one nobody reads (there is one left).
+
+        ``None`` is a source too: the segments that read none (fills, composites).
+        """
         skipped: list[tuple[int, int, str | None]] = []
-        found = None
+        found, chosen = None, False
         while self._heap:
             entry = heapq.heappop(self._heap)
             left = self._left[entry[2]]
-            if left <= 0:
+            if self._calls_left[entry[2]] == 0:
                 continue
             if -entry[0] != left:  # stale: the source has fewer frames left now
                 heapq.heappush(self._heap, (-left, entry[1], entry[2]))
                 continue
             skipped.append(entry)
             if entry[2] not in busy:
-                found = entry[2]
+                found, chosen = entry[2], True
                 break
         for entry in skipped:
             heapq.heappush(self._heap, entry)
-        if found is None and skipped:
+        if not chosen:
             found = skipped[0][2]  # everything left is being read: share the biggest
         return found

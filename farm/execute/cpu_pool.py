@@ -32,7 +32,7 @@ from typing import Any, cast
 from farm.errors import FarmError, InternalError
 from farm.execute.calls import Call, CallQueue, make_calls, path_of
 from farm.execute.protocol import OnDone, Outcome, SkipQuery, outcome_of
-from farm.planning.units import SegmentJob
+from farm.planning.units import AudioJob, SegmentJob
 
 
 def enabled() -> bool:
@@ -61,6 +61,16 @@ class CpuWorker:
         import farm.backends.segment  # noqa: F401  (the backends, PyAV, NumPy)
 
         return os.getpid()
+
+    def audio(self, job: AudioJob, out_path: str, driver: tuple[str, int] | None = None) -> dict[str, Any]:
+        """A variant's audio track, as the audio task renders it (no new process for it)."""
+        from farm.execute.tasks import _audio_task
+        from farm.output.lifeline import unfollow_driver
+
+        try:
+            return _audio_task(job, out_path, driver)
+        finally:
+            unfollow_driver()
 
     def render(
         self, jobs: Call, cache_root: str, driver: tuple[str, int] | None = None
@@ -129,6 +139,8 @@ class WarmFeed:
     retries: int = 3
     #: the actors outlive the render (a ``farm up`` Ray's): never killed for being idle or at the end
     keep: bool = False
+    #: called with the actors' handles once they exist, before any segment (audio starts on them)
+    started: Callable[[list[Any]], None] | None = None
     _tries: dict[str, int] = field(default_factory=dict)
 
     def run(self, on_done: OnDone, skip: SkipQuery, other: dict[Any, Callable[[Any], None]]) -> None:
@@ -142,6 +154,8 @@ class WarmFeed:
         queue = CallQueue(calls)
         count = min(self.workers, len(calls), max(1, int(cast(Any, ray).cluster_resources().get("CPU", 1))))
         idle = [_Actor(self.make_actor(n)) for n in range(count)]
+        if self.started is not None:
+            self.started([actor.handle for actor in idle])
         live = list(idle)
         flights: dict[Any, _Flight] = {}
         pending = other  # the caller's: a handler may start the next one

@@ -169,15 +169,32 @@ def _stop_group(pid: int, timeout: float) -> bool:
     return not pid_alive(pid)
 
 
+def _is_head(pid: int) -> bool:
+    """Whether process ``pid`` is a ``ray start --head`` (not another process that got its pid since)."""
+    try:
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return pid_alive(pid)  # no /proc: trust the record
+    return b"ray.scripts.scripts" in cmd and b"--head" in cmd
+
+
 def down(path: Path | None = None, timeout: float = 30.0) -> dict[str, Any] | None:
-    """Stop the recorded head and wait for it; returns its record, or None when none was running."""
+    """Stop the recorded head and wait for it; returns its record, or None when none was running.
+
+    A head that another farm checkout or Python started (which renders here do not join) is
+    stopped too: it is the one the record names.
+    """
     path = path or state_path()
-    record = running(path)
-    if record is None:
+    try:
+        record = json.loads(path.read_text())
+        pid = int(record["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
         path.unlink(missing_ok=True)
         return None
-    pid = int(record["pid"])
+    if not pid_alive(pid) or not _is_head(pid):
+        path.unlink(missing_ok=True)
+        return None
     if not _stop_group(pid, timeout):
         raise BackendUnavailableError(f"the local Ray (process {pid}) did not stop")
     path.unlink(missing_ok=True)
-    return record
+    return dict(record)

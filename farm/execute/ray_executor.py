@@ -12,16 +12,17 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from types import TracebackType
-from typing import Any, cast
+from typing import Any, TextIO, cast
 
 from farm.errors import BackendUnavailableError, InternalError
 from farm.execute.budget import FailureBudget
 from farm.execute.local_ray import join_running_head
-from farm.execute.protocol import OnDone, Outcome, SkipQuery, UnitKind, WorkBatch, outcome_of
+from farm.execute.protocol import AudioUnit, OnDone, Outcome, SkipQuery, UnitKind, WorkBatch, outcome_of
 from farm.execute.tasks import SEGMENT_RETRIES, Tasks, remote_tasks, store_env
 from farm.planning.units import SegmentJob
 
@@ -66,8 +67,10 @@ class RayExecutor:
         task_env: dict[str, str] | None = None,
         backend: str = "cpu",
         versions: dict[str, Any] | None = None,
+        notes: TextIO | None = None,
     ) -> None:
-        """``versions``: the codec library versions the keys claim (default: this process's)."""
+        """``versions``: the codec library versions the keys claim (default: this process's);
+        ``notes``: where to say what starting a Ray of its own cost (and how not to pay it)."""
         from farm.media.probe import codec_library_versions
 
         #: every segment task checks its worker has these (see farm.backends.versions)
@@ -84,17 +87,27 @@ class RayExecutor:
         self.budget = FailureBudget()  # nodes failing segments for system reasons are taken out
         self._driver: tuple[str, int] | None = None  # (host, pid) the workers follow; set by run()
         self._turn = 0  # round-robin over the nodes a pinned segment may use
+        self.notes = notes
 
     def __enter__(self) -> RayExecutor:
         import ray
 
         if not ray.is_initialized():
+            t0 = time.perf_counter()
             try:
                 self._init()
             except Exception as exc:  # ConnectionError, ValueError, RuntimeError... from Ray
                 where = f"the Ray cluster at {self.address}" if self.address else "a local Ray"
                 raise BackendUnavailableError(f"cannot start or join {where}: {exc}") from None
             self._started = True
+            took = time.perf_counter() - t0
+            if self.notes is not None and not self.address and not self.joined and took >= 1.0:
+                print(
+                    f"farm: started a local Ray in {took:.1f} s; `farm up` keeps one running, with warm "
+                    "workers, for the renders after this one",
+                    file=self.notes,
+                    flush=True,
+                )
         return self
 
     def _init(self) -> None:
@@ -183,31 +196,53 @@ class RayExecutor:
     def _run_warm(
         self, batch: WorkBatch, tasks: Tasks, task_env: dict[str, str], on_done: OnDone, skip: SkipQuery
     ) -> None:
-        """Audio as tasks, CPU segments on warm actors (:mod:`farm.execute.cpu_pool`)."""
+        """CPU segments on warm actors (:mod:`farm.execute.cpu_pool`); audio on them too, or pinned tasks."""
         import ray
 
         from farm.execute.cpu_pool import CpuWorker, WarmFeed
         from farm.execute.warm_workers import WarmWorkers, threads_per_worker
 
-        # audio beside the actors, which hold a CPU each: asking for one too, it would wait for them
-        # all to finish (and the stitches with it); at most as many at a time as there are workers
-        audio = tasks.audio.options(num_cpus=0)
-        waiting = [u for u in reversed(batch.audio)]
         pending: dict[Any, Callable[[Any], None]] = {}
-
-        def start_audio() -> None:
-            while waiting:
-                u = waiting.pop()
-                if not skip(u.key):
-                    pending[audio.remote(u.job, str(u.out_path), self._driver)] = partial(audio_done, u.key)
-                    return
 
         def audio_done(key: str, ref: Any) -> None:
             on_done(_outcome(ref, "audio", key)[0])
-            start_audio()
 
-        for _ in range(max(1, self.workers)):
-            start_audio()
+        def audio_on(handles: list[Any]) -> None:
+            """Each audio track on a worker, ahead of its segments: no process of its own to start."""
+            todo = [u for u in batch.audio if not skip(u.key)]
+            for n, u in enumerate(todo):
+                ref = handles[n % len(handles)].audio.remote(u.job, str(u.out_path), self._driver)
+                pending[ref] = partial(actor_audio_done, u)
+
+        def actor_audio_done(unit: AudioUnit, ref: Any) -> None:
+            try:
+                ray.get(ref)
+            except ray.exceptions.RayActorError:  # its worker died: as a task, retried like any
+                again = tasks.audio.options(num_cpus=0).remote(unit.job, str(unit.out_path), self._driver)
+                pending[again] = partial(audio_done, unit.key)
+                return
+            except ray.exceptions.RayError:
+                pass  # reported by audio_done
+            audio_done(unit.key, ref)
+
+        if batch.cache_url:  # audio runs where the driver stitches (tasks pinned there), not on any worker
+            audio = tasks.audio.options(num_cpus=0)  # beside the actors, which hold a CPU each
+            waiting = [u for u in reversed(batch.audio)]
+
+            def start_audio() -> None:
+                while waiting:
+                    u = waiting.pop()
+                    if not skip(u.key):
+                        ref = audio.remote(u.job, str(u.out_path), self._driver)
+                        pending[ref] = partial(task_audio_done, u.key)
+                        return
+
+            def task_audio_done(key: str, ref: Any) -> None:
+                audio_done(key, ref)
+                start_audio()
+
+            for _ in range(max(1, self.workers)):  # at most as many at a time as there are workers
+                start_audio()
         cache, backend = batch.cache_location, batch.backend
         # on this machine the workers share its cores: a thread each per codec and graph when there are
         # as many workers as cores, rather than every codec sizing itself to the whole machine
@@ -230,6 +265,7 @@ class RayExecutor:
             driver=self._driver,
             make_actor=make_actor,
             keep=self.joined is not None,
+            started=None if batch.cache_url else audio_on,
             settle=settle,
             submit_task=lambda job: self._submit_segment(tasks.segment, job, cache, backend),
             avoid=self.budget.avoid,
