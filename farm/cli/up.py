@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 from farm.cli.arguments import positive_int
@@ -25,10 +26,16 @@ def run(args: argparse.Namespace) -> int:
     record, started = up(args.workers)
     what = f"started in {time.perf_counter() - t0:.1f} s" if started else "already running"
     t1 = time.perf_counter()
-    ready = prewarm(record["address"], int(record["workers"]))
+    try:
+        ready = f"{prewarm(record['address'], int(record['workers']))} warm"
+    except Exception as exc:  # the head runs: renders still join it, and start workers themselves
+        first = (str(exc).strip().splitlines() or [""])[0]
+        why = f"{type(exc).__name__}: {first}"
+        print(f"farm: warning: the warm workers did not start ({why})", file=sys.stderr)
+        ready = "none warm"
     print(
         f"farm: local Ray {what} at {record['address']} with {record['workers']} workers "
-        f"({ready} warm, {time.perf_counter() - t1:.1f} s; process {record['pid']}, recorded in "
+        f"({ready}, {time.perf_counter() - t1:.1f} s; process {record['pid']}, recorded in "
         f"{state_path()}); `farm render` joins it, `farm down` stops it"
     )
     return 0
