@@ -60,11 +60,15 @@ class CutPoints:
     def __len__(self) -> int:
         return sum(len(p) for p in self._points.values())
 
-    def bounds(self, variant: str, context: str, grid: IntArray, frames: IntArray) -> IntArray:
-        """Where a plain run of ``context`` showing ``frames`` splits: the grid and every cut point."""
+    def bounds(self, variant: str, context: str, grid: IntArray, first: int, last: int) -> IntArray:
+        """Where a plain run of ``context`` showing source frames ``first`` to ``last`` splits: the
+        grid and every cut point."""
         points = self._points.get(context)
         count = len(points) if points else 0
-        self._runs.setdefault(context, []).append((variant, int(frames[0]), int(frames[-1]), count))
+        runs = self._runs.get(context)
+        if runs is None:
+            runs = self._runs[context] = []
+        runs.append((variant, first, last, count))
         if not points:
             return grid
         memo = (context, count, id(grid))
@@ -81,12 +85,14 @@ class CutPoints:
         item: ClipItem,
         info: SourceInfo,
         span: range,
-        frames: IntArray,
+        first: int,
+        last: int,
         total: int,
         rate: Fraction,
         tables: SourceTables,
     ) -> None:
-        """Record the cut points of a plain run ``span`` of ``item`` that starts or stops inside it."""
+        """Record the cut points of a plain run ``span`` of ``item`` (showing source frames ``first``
+        to ``last``) that starts or stops inside it."""
         full = output_frames_of(item.start, item.duration, rate)
         lo, hi = full.start, min(full.stop, total)
         if span.start <= lo and span.stop >= hi:
@@ -99,9 +105,9 @@ class CutPoints:
 
         edges = []
         if span.start > lo:
-            edges.append((frame_at(span.start - 1), int(frames[0])))
+            edges.append((frame_at(span.start - 1), first))
         if span.stop < hi:
-            edges.append((int(frames[-1]), frame_at(span.stop)))
+            edges.append((last, frame_at(span.stop)))
         for before, after in edges:
             if before == after or not (0 <= before < info.frames and 0 <= after < info.frames):
                 continue  # a held frame cannot be cut between: that edge stays unshared

@@ -50,7 +50,7 @@ class FrameRuns(Sequence[int]):
     @property
     def _flat(self) -> tuple[int, ...]:
         if self._f is None:
-            self._f = _greedy(list(self))[0]
+            self._f = rule_runs(*self._rule, self._len) if self._rule is not None else ()
         return self._f
 
     @classmethod
@@ -86,6 +86,11 @@ class FrameRuns(Sequence[int]):
         """The runs ``(start, step, count)``; a run of one value has step 0."""
         f = self._flat
         return [(f[i], f[i + 1], f[i + 2]) for i in range(0, len(f), 3)]
+
+    @property
+    def flat(self) -> tuple[int, ...]:
+        """The runs flattened: ``start, step, count`` of each run, in order."""
+        return self._flat
 
     @property
     def run_count(self) -> int:
@@ -131,7 +136,8 @@ class FrameRuns(Sequence[int]):
             first, last = self._ends_of_rule()
             if abs(self._rule[1]) < self._rule[2]:  # steps of 0 or 1: every value between
                 return list(range(min(first, last), max(first, last) + 1))
-            values = list(self)
+            a, b, c = self._rule
+            values = [(a + k * b) // c for k in range(self._len)]
             return values if first <= last else values[::-1]
         f = self._flat
         out: list[int] = []
@@ -269,6 +275,40 @@ def _from_flat(flat: tuple[int, ...], length: int) -> FrameRuns:
     out = FrameRuns.__new__(FrameRuns)
     out._f, out._len, out._ends, out._rule = flat, length, None, None
     return out
+
+
+def rule_runs(a: int, b: int, c: int, count: int) -> tuple[int, ...]:
+    """The greedy runs of ``(a + k * b) // c`` for ``k < count`` (``c > 0``), flattened, in O(runs).
+
+    Equal to ``FrameRuns(values).runs`` flattened, without the values: the steps
+    are ``q = b // c`` or ``q + 1``, and how many of one kind follow each other
+    is read off the remainder ``x = (a + k * b) mod c``, which grows by
+    ``r = b mod c`` per step and wraps (the larger step) once it reaches ``c - r``.
+    """
+    if count <= 0:
+        return ()
+    q, r = divmod(b, c)
+    v, x = divmod(a, c)
+    if count == 1:
+        return (v, 0, 1)
+    if not r:  # one step throughout: one run
+        return (v, q, count)
+    flat: list[int] = []
+    last = count - 1
+    i = 0
+    wrap = c - r
+    while i < last:
+        if x < wrap:  # steps of q while the remainder stays below c - r
+            same, step = (wrap - x + r - 1) // r, q
+        else:  # steps of q + 1 while it stays at or above c - r
+            same, step = (x - wrap) // wrap + 1, q + 1
+        end = min(i + same, last)  # the run's steps are those from i to end: values i..end
+        flat += (v, step, end - i + 1)
+        i = end + 1
+        v, x = divmod(a + i * b, c)
+    if i == last:
+        flat += (v, 0, 1)
+    return tuple(flat)
 
 
 def _greedy(values: Iterable[int] | npt.NDArray[Any]) -> tuple[tuple[int, ...], int]:

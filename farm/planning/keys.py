@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import struct
 from collections.abc import Sequence
 from dataclasses import asdict, is_dataclass
 from fractions import Fraction
@@ -13,11 +14,13 @@ from typing import Any
 import numpy as np
 
 from farm.media.probe import codec_library_versions
+from farm.planning.frameruns import FrameRuns
 
 #: Bump when the bytes a backend writes for the same inputs change, or when a key's form changes
 #: (3: a clip segment's frames are hashed as their exact int64 list, not as JSON runs; 4: the CPU
-#: backend reads 4:2:0 chroma where the source says it sits and writes it left-sited).
-KEY_VERSION = 4
+#: backend reads 4:2:0 chroma where the source says it sits and writes it left-sited; 5: a clip
+#: segment's frames are hashed as their greedy runs ``(start, step, count)``, int64, not frame by frame).
+KEY_VERSION = 5
 
 
 def _canonical(value: Any) -> Any:
@@ -114,21 +117,28 @@ class FramesKey:
     """Keys of segments that differ only in their source frames: everything else hashed once.
 
     ``FramesKey(kind, **parts).key(frames)`` hashes the canonical JSON of ``parts`` (as
-    :func:`content_key` does), a separator, then the exact frame list as little-endian
-    int64 — one hash update per segment instead of a JSON document per segment.
+    :func:`content_key` does), a separator, then the frame list's greedy runs
+    (:class:`~farm.planning.frameruns.FrameRuns`: ``start, step, count`` per run) as
+    little-endian int64 — one hash update per segment, its size the number of runs, not of
+    frames.  Equal lists have equal greedy runs, so equal frames give equal keys however the
+    list was described (a clip's rule, an array, runs).
     """
 
     def __init__(self, kind: str, **parts: Any) -> None:
         if "frames" in parts:
             raise ValueError("the frames are given to key(), not to the prefix")
-        self._prefix = hashlib.sha256(_document(kind, parts) + b"\nframes:int64le\n")
+        self._prefix = hashlib.sha256(_document(kind, parts) + b"\nframes:runs:int64le\n")
         #: names everything but the frames: segments with equal prefixes differ only in their frames
         self.prefix = self._prefix.hexdigest()[:40]
 
-    def key(self, frames: np.ndarray[Any, Any] | Sequence[int]) -> str:
+    def key(self, frames: FrameRuns | np.ndarray[Any, Any] | Sequence[int]) -> str:
         """The key of a segment showing ``frames`` (source frame per output frame, in order)."""
+        return self.key_runs(FrameRuns.of(frames).flat)
+
+    def key_runs(self, flat: Sequence[int]) -> str:
+        """:meth:`key` of the list whose greedy runs, flattened, are ``flat``."""
         h = self._prefix.copy()
-        h.update(np.ascontiguousarray(frames, dtype="<i8").tobytes())
+        h.update(struct.pack(f"<{len(flat)}q", *flat))
         return h.hexdigest()[:40]
 
 

@@ -27,6 +27,8 @@ IntArray = npt.NDArray[np.int64]
 
 #: sources whose grids and pts arrays are kept; one entry per (source, grid step)
 _MEMO_LIMIT = 4096
+#: clip runs whose pieces are kept (a few hundred bytes each, and their jobs)
+_PIECES_LIMIT = 200_000
 
 
 class SourceTables:
@@ -39,6 +41,17 @@ class SourceTables:
         #: a source's look decision ``(lut path, lut hash, job)`` per (look, source, cache):
         #: the LUT file is read and hashed once per plan, not once per clip
         self.looks: dict[tuple[Any, ...], tuple[str | None, str | None, LookJob | None]] = {}
+        #: a constant-rate clip run's pieces ``(offset, count, key, rule's A)`` per (key prefix, rule,
+        #: frames, chunk edges), with the edges' list (compared by identity): see ``plain.py``
+        self.pieces: dict[tuple[Any, ...], tuple[list[int], list[tuple[int, int, str, int]]]] = {}
+
+    def remember(
+        self, memo: tuple[Any, ...], edges: list[int], pieces: list[tuple[int, int, str, int]]
+    ) -> None:
+        """Keep a clip run's pieces for the next run with the same ``memo`` (bounded)."""
+        if len(self.pieces) >= _PIECES_LIMIT:
+            self.pieces.clear()
+        self.pieces[memo] = (edges, pieces)
 
     @staticmethod
     def pts_of(info: SourceInfo, frames: FrameRuns, values: IntArray | None = None) -> tuple[int, ...]:

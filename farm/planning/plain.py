@@ -1,0 +1,258 @@
+"""A plain run of one clip (nothing over it, nothing under it showing): its chunks, keys and jobs.
+
+The run's output frames map to source frames by the sampling rule; the run is
+cut where the source's chunk grid (and any shared cut point, ``boundaries.py``)
+falls, and each piece is one segment, keyed by everything that decides its
+bytes.  A constant-rate clip played forwards never has its frames listed: its
+rule ``(A + n * B) // C`` gives the chunk edges (``split_rule``), each chunk's
+greedy runs (``rule_runs``, what its key hashes) and the job's frames, in
+integers, per chunk.  Other clips (variable rate, speed changes, freezes,
+reverse, stills) are evaluated frame by frame, once per clip, in NumPy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from farm.edit.cut import ClipItem
+from farm.edit.project import VariantSpec
+from farm.look.bake import plan_look
+from farm.media.probe import SourceInfo
+from farm.planning.boundaries import CutPoints
+from farm.planning.frameruns import FrameRuns, RunCutter, rule_runs
+from farm.planning.keys import FramesKey
+from farm.planning.sampling import SourceTables, split_by_chunk, split_rule
+from farm.planning.sources import source_frames, source_ref
+from farm.planning.units import EncodeSpec, Geometry, LookJob, SegmentJob, SourceRef, fit_geometry
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """A job's place in one variant: output frames ``[start, start + count)``."""
+
+    start: int
+    count: int
+    key: str
+    clip: str | None  # None for black (gap)
+
+
+@dataclass(frozen=True)
+class ClipContext:
+    """What every clip of one source in one variant shares: decided once per source."""
+
+    source: SourceRef
+    geometry: Geometry
+    lut_path: str | None
+    lut_hash: str | None
+    look_job: LookJob | None
+    keyer: FramesKey  # the key's prefix: everything but the frames
+    bounds: np.ndarray[Any, np.dtype[np.int64]]  # the source's chunk grid
+    ascending: list[int]  # the same, as a list (bisected)
+
+
+class PlainClips:
+    """One variant's plain clip runs → its placements, and the jobs no earlier clip or variant had.
+
+    ``seen`` holds the keys already listed (by another variant, or an earlier clip);
+    new jobs are appended to ``jobs`` and every piece to ``placements``, in order.
+    """
+
+    def __init__(
+        self,
+        spec: VariantSpec,
+        encode: EncodeSpec,
+        tables: SourceTables,
+        cache_root: Path | None,
+        segment_seconds: Fraction,
+        cuts: CutPoints | None,
+        note_cuts: bool,
+        seen: set[str],
+        placements: list[Placement],
+        jobs: list[SegmentJob],
+        looks: list[LookJob],
+    ) -> None:
+        self.spec, self.encode, self.tables = spec, encode, tables
+        self.cache_root, self.segment_seconds = cache_root, segment_seconds
+        self.cuts, self.note_cuts = cuts, note_cuts
+        self.seen, self.placements, self.jobs, self.looks = seen, placements, jobs, looks
+        self.contexts: dict[tuple[str, str], ClipContext] = {}
+
+    def context(self, info: SourceInfo) -> ClipContext:
+        """The source's context in this variant, decided on its first clip."""
+        context = self.contexts.get((info.path, info.identity))
+        if context is None:
+            context = clip_context(
+                self.spec, info, self.encode, self.tables, self.cache_root, self.segment_seconds
+            )
+            self.contexts[(info.path, info.identity)] = context
+            if context.look_job is not None:
+                self.looks.append(context.look_job)
+        return context
+
+    def place(self, item: ClipItem, info: SourceInfo, span: range, total: int) -> None:
+        """Plan output frames ``span`` of ``item`` (of ``total`` in the variant), shown plain."""
+        tables, rate, variant = self.tables, self.spec.output.fps, self.spec.name
+        forwards = item.speed == 1 and not info.still  # frames non-decreasing
+        frames: np.ndarray[Any, np.dtype[np.int64]] | None = None
+        if forwards and not info.vfr:
+            terms = tables.cfr_terms(info, item.source_in, item.start, rate)
+            first = (terms[0] + span.start * terms[1]) // terms[2]
+            last = (terms[0] + (span.stop - 1) * terms[1]) // terms[2]
+        else:
+            terms = None
+            if forwards:
+                frames = tables.source_frames(info, item.source_in - item.start, rate, span)
+            else:  # speed changes, freeze frames, reverse, stills: the rule frame by frame
+                frames = np.asarray(source_frames(item, info, span, rate, variant), dtype=np.int64)
+            first, last = int(frames[0]), int(frames[-1])
+        if forwards and (last >= info.frames or first < 0):
+            source_frames(item, info, span, rate, variant)  # raises, naming the clip's range
+        context = self.context(info)
+        bounds, ascending = context.bounds, context.ascending
+        cuts = self.cuts
+        if cuts is not None:
+            prefix = context.keyer.prefix
+            if self.note_cuts:
+                cuts.note(variant, prefix, item, info, span, first, last, total, rate, tables)
+            bounds = cuts.bounds(variant, prefix, bounds, first, last)
+            if bounds is not context.bounds:  # other variants' cut points split this clip too
+                ascending = bounds.tolist()
+        if terms is not None:
+            self._place_rule(item, info, span, context, terms, ascending)
+        else:
+            assert frames is not None
+            self._place_frames(item, info, span, context, frames, bounds, ascending if forwards else None)
+
+    def _place_rule(
+        self,
+        item: ClipItem,
+        info: SourceInfo,
+        span: range,
+        context: ClipContext,
+        terms: tuple[int, int, int],
+        ascending: list[int],
+    ) -> None:
+        """A constant-rate clip, forwards: every chunk from the rule, in integers."""
+        big_a, big_b, big_c = terms
+        big_a += span.start * big_b  # k counts from the run's first frame
+        seen, placements, first, name = self.seen, self.placements, span.start, item.name
+        # the same frames of the same source, drawn the same way and cut at the same edges (the
+        # same shot in another variant of the same output, or again in this one): the same pieces
+        memo = (context.keyer.prefix, big_a, big_b, big_c, len(span), id(ascending))
+        hit = self.tables.pieces.get(memo)
+        if hit is not None and hit[0] is ascending:
+            pieces = hit[1]
+        else:
+            key_runs = context.keyer.key_runs
+            pieces = []
+            for a, b in split_rule((big_a, big_b, big_c), len(span), ascending):
+                here = big_a + a * big_b
+                pieces.append((a, b - a, key_runs(rule_runs(here, big_b, big_c, b - a)), here))
+            self.tables.remember(memo, ascending, pieces)
+        for a, count, key, here in pieces:
+            if key not in seen:
+                seen.add(key)
+                chunk = FrameRuns.rule(here, big_b, big_c, count)  # three integers, whatever the conform
+                self.jobs.append(self._job(key, chunk, self.tables.pts_of(info, chunk), context, item))
+            placements.append(Placement(first + a, count, key, name))
+
+    def _place_frames(
+        self,
+        item: ClipItem,
+        info: SourceInfo,
+        span: range,
+        context: ClipContext,
+        frames: np.ndarray[Any, np.dtype[np.int64]],
+        bounds: np.ndarray[Any, np.dtype[np.int64]],
+        ascending: list[int] | None,
+    ) -> None:
+        """Any other clip: its frames listed once, each chunk's runs cut from them."""
+        cutter = RunCutter(frames)
+        key_runs, seen, placements = context.keyer.key_runs, self.seen, self.placements
+        for a, b in split_by_chunk(frames, bounds, ascending):
+            chunk = cutter.cut(a, b)
+            key = key_runs(chunk.flat)
+            if key not in seen:
+                seen.add(key)
+                pts = self.tables.pts_of(info, chunk, frames[a:b])
+                self.jobs.append(self._job(key, chunk, pts, context, item))
+            placements.append(Placement(span.start + a, b - a, key, item.name))
+
+    def _job(
+        self, key: str, chunk: FrameRuns, pts: tuple[int, ...], context: ClipContext, item: ClipItem
+    ) -> SegmentJob:
+        """The chunk's job, built without ``SegmentJob.__post_init__``: what it checks holds by
+        construction here (one chunk of a clip's monotonic frames, ``pts`` its distinct frames'
+        timestamps, a source with its geometry, a look's path with its hash), and a frozen
+        dataclass's field-by-field ``__init__`` is most of a job's cost in a large plan.  The
+        tests rebuild planned jobs through the checks (``dataclasses.replace``)."""
+        job: SegmentJob = object.__new__(SegmentJob)
+        job.__dict__.update(
+            key=key,
+            frames=chunk,
+            frame_pts=pts,
+            count=len(chunk),
+            source=context.source,
+            geometry=context.geometry,
+            lut_path=context.lut_path,
+            lut_hash=context.lut_hash,
+            encode=self.encode,
+            label=f"{self.spec.name}/{item.name}",
+            fill="black",
+            layers=(),
+        )
+        return job
+
+
+def clip_context(
+    spec: VariantSpec,
+    info: SourceInfo,
+    encode: EncodeSpec,
+    tables: SourceTables,
+    cache_root: Path | None,
+    segment_seconds: Fraction,
+) -> ClipContext:
+    """Geometry, look, key prefix and chunk grid of ``info``'s clips in ``spec``."""
+    out = spec.output
+    dw, dh = info.display_size
+    geometry = fit_geometry(dw, dh, info.rotation, out.width, out.height, out.fit)
+    source = source_ref(info)
+    # the output's transfer decides the LUT's output transform
+    memo_key = (spec.look, out.transfer, out.peak_nits, info.path, info.identity, cache_root)
+    look = tables.looks.get(memo_key)
+    if look is None:
+        look = plan_look(spec.look, spec.name, info.path, info.identity, cache_root, info=info, output=out)
+        tables.looks[memo_key] = look
+    lut_path, lut_hash, look_job = look
+    keyer = FramesKey(
+        "clip",
+        source=info.identity,
+        geometry=geometry,
+        colour=[info.colorspace, info.color_range] + (["alpha over black"] if info.alpha else []),
+        # how the picture is read, when it is not the plain progressive, unmirrored case
+        **_reading(info),
+        lut=lut_hash,
+        encode=encode,
+    )
+    bounds = tables.grid(info, segment_seconds)
+    return ClipContext(
+        source, geometry, lut_path, lut_hash, look_job, keyer, bounds, tables.grid_list(info, segment_seconds)
+    )
+
+
+def _reading(info: SourceInfo) -> dict[str, object]:
+    """Key parts for deinterlacing, mirroring and chroma siting; empty for a plain progressive,
+    unmirrored source whose siting is not said."""
+    parts: dict[str, object] = {}
+    if info.chroma_location:
+        parts["chroma_loc"] = info.chroma_location
+    if info.interlaced:
+        parts["deinterlace"] = ["bwdif", info.field_order]
+    if info.mirrored:
+        parts["mirror"] = True
+    return parts
