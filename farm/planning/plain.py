@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -86,9 +87,18 @@ class PlainClips:
         """The source's context in this variant, decided on its first clip."""
         context = self.contexts.get((info.path, info.identity))
         if context is None:
-            context = clip_context(
-                self.spec, info, self.encode, self.tables, self.cache_root, self.segment_seconds
-            )
+            out = self.spec.output
+            # everything a context depends on but the variant's name (which only names a look's errors)
+            memo: tuple[object, ...] = (info.path, info.identity, self.encode, out.fit, self.spec.look)
+            memo += (out.transfer, out.peak_nits, self.cache_root, self.segment_seconds)
+            shared = self.tables.contexts.get(memo)
+            if shared is None or shared[0] is not info:
+                context = clip_context(
+                    self.spec, info, self.encode, self.tables, self.cache_root, self.segment_seconds
+                )
+                self.tables.contexts[memo] = (info, context)
+            else:
+                context = shared[1]
             self.contexts[(info.path, info.identity)] = context
             if context.look_job is not None:
                 self.looks.append(context.look_job)
@@ -158,7 +168,8 @@ class PlainClips:
             if key not in seen:
                 seen.add(key)
                 chunk = FrameRuns.rule(here, big_b, big_c, count)  # three integers, whatever the conform
-                self.jobs.append(self._job(key, chunk, self.tables.pts_of(info, chunk), context, item))
+                pts = rule_pts(info, here, big_b, big_c, count)
+                self.jobs.append(self._job(key, chunk, pts, context, item))
             placements.append(Placement(first + a, count, key, name))
 
     def _place_frames(
@@ -207,6 +218,17 @@ class PlainClips:
             layers=(),
         )
         return job
+
+
+def rule_pts(info: SourceInfo, a: int, b: int, c: int, count: int) -> tuple[int, ...]:
+    """The timestamps of the distinct frames ``(a + k * b) // c``, ``k < count`` (``b > 0``): one
+    slice of the probe's tuple when no frame is skipped (its int objects shared), else each frame's."""
+    pts = info.frame_pts
+    if b <= c:  # steps of 0 or 1: every frame from the first to the last
+        return pts[a // c : (a + (count - 1) * b) // c + 1]
+    if count == 1:
+        return (pts[a // c],)
+    return itemgetter(*[(a + k * b) // c for k in range(count)])(pts)  # type: ignore[no-any-return]
 
 
 def clip_context(

@@ -43,6 +43,9 @@ class SourceTables:
         self.looks: dict[tuple[Any, ...], tuple[str | None, str | None, LookJob | None]] = {}
         #: a constant-rate clip run's pieces ``(offset, count, key, rule's A)`` per (key prefix, rule,
         #: frames, chunk edges), with the edges' list (compared by identity): see ``plain.py``
+        #: a source's clip context (``plain.ClipContext``) per source and everything of a variant's
+        #: output it depends on: variants with the same output share it (and its key prefix)
+        self.contexts: dict[tuple[Any, ...], tuple[SourceInfo, Any]] = {}
         self.pieces: dict[tuple[Any, ...], tuple[list[int], list[tuple[int, int, str, int]]]] = {}
 
     def remember(
