@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import random
 import sys
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_timing import brute_force, fake_source, spec
@@ -69,10 +71,16 @@ def _two_variant_cut(name: str, clips: list[tuple[str, Fraction, Fraction, Fract
     return Cut(name, Path(f"/cuts/{name}.otio"), items, None, items[-1].start + items[-1].duration)
 
 
-def test_a_shot_repeated_elsewhere_shares_its_pieces_and_shows_its_frames() -> None:
+@pytest.mark.parametrize("vfr", [False, True])
+def test_a_shot_repeated_elsewhere_shares_its_pieces_and_shows_its_frames(vfr: bool) -> None:
     """The same shot at another timeline place (and in another variant of the same output) takes
     its pieces from the first; every frame is still the rule's, and keys are shared exactly."""
-    src = fake_source("a", Fraction(25), 2000)
+    times = None
+    if vfr:  # 25 fps with a jitter of up to a third of a frame, as a variable-rate phone clip
+        rnd = random.Random(5)
+        times = [Fraction(i, 25) + Fraction(rnd.randint(-30, 30), 2250) for i in range(2000)]
+        times[0] = Fraction(0)
+    src = fake_source("a", Fraction(25), 2000, times)
     sources = {"/media/a.mp4": src}
     shot = (Fraction(100, 24), Fraction(7, 2))  # source in, duration
     cut_a = _two_variant_cut(

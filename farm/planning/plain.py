@@ -109,19 +109,19 @@ class PlainClips:
         tables, rate, variant = self.tables, self.spec.output.fps, self.spec.name
         forwards = item.speed == 1 and not info.still  # frames non-decreasing
         frames: np.ndarray[Any, np.dtype[np.int64]] | None = None
-        if forwards and not info.vfr:
-            terms = tables.cfr_terms(info, item.source_in, item.start, rate)
-            first = (terms[0] + span.start * terms[1]) // terms[2]
-            last = (terms[0] + (span.stop - 1) * terms[1]) // terms[2]
-        else:
-            terms = None
-            if forwards:
-                frames = tables.source_frames(info, item.source_in - item.start, rate, span)
-            else:  # speed changes, freeze frames, reverse, stills: the rule frame by frame
-                frames = np.asarray(source_frames(item, info, span, rate, variant), dtype=np.int64)
+        terms: tuple[int, int, int] | None = None
+        if forwards:  # the rule in integers: source frame (constant rate) or tick (variable) of k
+            rule = tables.vfr_terms if info.vfr else tables.cfr_terms
+            big_a, big_b, big_c = rule(info, item.source_in, item.start, rate)
+            terms = (big_a + span.start * big_b, big_b, big_c)  # k counts from the run's first frame
+            first, last = terms[0] // big_c, (terms[0] + (len(span) - 1) * big_b) // big_c
+            if info.vfr:
+                first, last = tables.vfr_frame(info, first), tables.vfr_frame(info, last)
+            elif last >= info.frames or first < 0:
+                source_frames(item, info, span, rate, variant)  # raises, naming the clip's range
+        else:  # speed changes, freeze frames, reverse, stills: the rule frame by frame
+            frames = np.asarray(source_frames(item, info, span, rate, variant), dtype=np.int64)
             first, last = int(frames[0]), int(frames[-1])
-        if forwards and (last >= info.frames or first < 0):
-            source_frames(item, info, span, rate, variant)  # raises, naming the clip's range
         context = self.context(info)
         bounds, ascending = context.bounds, context.ascending
         cuts = self.cuts
@@ -133,10 +133,10 @@ class PlainClips:
             if bounds is not context.bounds:  # other variants' cut points split this clip too
                 ascending = bounds.tolist()
         if terms is not None:
-            self._place_rule(item, info, span, context, terms, ascending)
+            self._place_rule(item, info, span, context, terms, bounds, ascending)
         else:
             assert frames is not None
-            self._place_frames(item, info, span, context, frames, bounds, ascending if forwards else None)
+            self._place_frames(item, info, span, context, frames, bounds)
 
     def _place_rule(
         self,
@@ -145,11 +145,12 @@ class PlainClips:
         span: range,
         context: ClipContext,
         terms: tuple[int, int, int],
+        bounds: np.ndarray[Any, np.dtype[np.int64]],
         ascending: list[int],
     ) -> None:
-        """A constant-rate clip, forwards: every chunk from the rule, in integers."""
+        """A clip played forwards, from its rule: a constant-rate one's chunks in integers, a
+        variable-rate one's frames looked up once; the pieces remembered for the same run again."""
         big_a, big_b, big_c = terms
-        big_a += span.start * big_b  # k counts from the run's first frame
         seen, placements, first, name = self.seen, self.placements, span.start, item.name
         # the same frames of the same source, drawn the same way and cut at the same edges (the
         # same shot in another variant of the same output, or again in this one): the same pieces
@@ -158,17 +159,26 @@ class PlainClips:
         if hit is not None and hit[0] is ascending:
             pieces = hit[1]
         else:
-            key_runs = context.keyer.key_runs
-            pieces = []
-            for a, b in split_rule((big_a, big_b, big_c), len(span), ascending):
-                here = big_a + a * big_b
-                pieces.append((a, b - a, key_runs(rule_runs(here, big_b, big_c, b - a)), here))
+            key_runs, pieces = context.keyer.key_runs, []
+            if info.vfr:
+                frames = self.tables.vfr_frames(info, terms, len(span))
+                cutter = RunCutter(frames)
+                for a, b in split_by_chunk(frames, bounds, ascending):
+                    runs = cutter.cut(a, b)
+                    pieces.append((a, b - a, key_runs(runs.flat), runs))
+            else:
+                for a, b in split_rule(terms, len(span), ascending):
+                    here = big_a + a * big_b
+                    pieces.append((a, b - a, key_runs(rule_runs(here, big_b, big_c, b - a)), here))
             self.tables.remember(memo, ascending, pieces)
-        for a, count, key, here in pieces:
+        for a, count, key, held in pieces:
             if key not in seen:
                 seen.add(key)
-                chunk = FrameRuns.rule(here, big_b, big_c, count)  # three integers, whatever the conform
-                pts = rule_pts(info, here, big_b, big_c, count)
+                if isinstance(held, FrameRuns):
+                    chunk, pts = held, self.tables.pts_of(info, held)
+                else:  # a constant-rate chunk: the rule from its first frame, three integers
+                    chunk = FrameRuns.rule(held, big_b, big_c, count)
+                    pts = rule_pts(info, held, big_b, big_c, count)
                 self.jobs.append(self._job(key, chunk, pts, context, item))
             placements.append(Placement(first + a, count, key, name))
 
@@ -180,12 +190,12 @@ class PlainClips:
         context: ClipContext,
         frames: np.ndarray[Any, np.dtype[np.int64]],
         bounds: np.ndarray[Any, np.dtype[np.int64]],
-        ascending: list[int] | None,
     ) -> None:
-        """Any other clip: its frames listed once, each chunk's runs cut from them."""
+        """A clip under a speed change, a freeze, a reverse or a still: its frames listed once,
+        each chunk's runs cut from them."""
         cutter = RunCutter(frames)
         key_runs, seen, placements = context.keyer.key_runs, self.seen, self.placements
-        for a, b in split_by_chunk(frames, bounds, ascending):
+        for a, b in split_by_chunk(frames, bounds):
             chunk = cutter.cut(a, b)
             key = key_runs(chunk.flat)
             if key not in seen:

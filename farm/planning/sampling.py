@@ -18,12 +18,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from farm.edit.timing import linear_terms, source_frames_cfr, source_frames_vfr
+from farm.edit.timing import floor_terms, linear_terms, source_frames_cfr, source_frames_vfr
 from farm.media.probe import SourceInfo
 from farm.planning.frameruns import FrameRuns
 from farm.planning.units import LookJob
 
 IntArray = npt.NDArray[np.int64]
+#: one piece of a clip run: offset in the run, frames, key, and the rule's ``A`` from its first
+#: frame (a constant-rate clip) or its frames (a variable-rate one)
+Piece = tuple[int, int, str, int | FrameRuns]
 
 #: sources whose grids and pts arrays are kept; one entry per (source, grid step)
 _MEMO_LIMIT = 4096
@@ -38,19 +41,18 @@ class SourceTables:
         self._pts: dict[tuple[str, str], tuple[SourceInfo, IntArray]] = {}
         self._grids: dict[tuple[str, str, Fraction], tuple[SourceInfo, IntArray]] = {}
         self._grid_lists: dict[int, tuple[IntArray, list[int]]] = {}
+        self._relative: dict[tuple[str, str], tuple[SourceInfo, IntArray, list[int]]] = {}
         #: a source's look decision ``(lut path, lut hash, job)`` per (look, source, cache):
         #: the LUT file is read and hashed once per plan, not once per clip
         self.looks: dict[tuple[Any, ...], tuple[str | None, str | None, LookJob | None]] = {}
-        #: a constant-rate clip run's pieces ``(offset, count, key, rule's A)`` per (key prefix, rule,
-        #: frames, chunk edges), with the edges' list (compared by identity): see ``plain.py``
         #: a source's clip context (``plain.ClipContext``) per source and everything of a variant's
         #: output it depends on: variants with the same output share it (and its key prefix)
         self.contexts: dict[tuple[Any, ...], tuple[SourceInfo, Any]] = {}
-        self.pieces: dict[tuple[Any, ...], tuple[list[int], list[tuple[int, int, str, int]]]] = {}
+        #: a forwards clip run's pieces ``(offset, count, key, the rule's A or the frames)`` per
+        #: (key prefix, rule, length, chunk edges), with the edges' list (compared by identity)
+        self.pieces: dict[tuple[Any, ...], tuple[list[int], list[Piece]]] = {}
 
-    def remember(
-        self, memo: tuple[Any, ...], edges: list[int], pieces: list[tuple[int, int, str, int]]
-    ) -> None:
+    def remember(self, memo: tuple[Any, ...], edges: list[int], pieces: list[Piece]) -> None:
         """Keep a clip run's pieces for the next run with the same ``memo`` (bounded)."""
         if len(self.pieces) >= _PIECES_LIMIT:
             self.pieces.clear()
@@ -118,11 +120,41 @@ class SourceTables:
         r, s = start.as_integer_ratio()
         return linear_terms((p * s - r * q, q * s), rate, info.rate)
 
+    @staticmethod
+    def vfr_terms(
+        info: SourceInfo, source_in: Fraction, start: Fraction, rate: Fraction
+    ) -> tuple[int, int, int]:
+        """A variable-rate clip's rule: output frame ``n`` is sampled at tick ``(A + n * B) // C`` of
+        the source's time base from its first frame (the frame shown: :meth:`vfr_frames`)."""
+        p, q = source_in.as_integer_ratio()
+        r, s = start.as_integer_ratio()
+        return linear_terms((p * s - r * q, q * s), rate, 1 / info.time_base)
+
+    def relative_pts(self, info: SourceInfo) -> tuple[IntArray, list[int]]:
+        """The source's pts from its first frame, as an array and as a list (memoised)."""
+        key = (info.path, info.identity)
+        hit = self._relative.get(key)
+        if hit is None or hit[0] is not info:
+            if len(self._relative) >= _MEMO_LIMIT:
+                self._relative.clear()
+            pts = self.pts(info)
+            relative = pts - pts[0]
+            hit = self._relative[key] = (info, relative, relative.tolist())
+        return hit[1], hit[2]
+
+    def vfr_frame(self, info: SourceInfo, tick: int) -> int:
+        """The frame of a variable-rate source on screen at ``tick`` (see ``source_frames_vfr``)."""
+        return max(bisect.bisect_right(self.relative_pts(info)[1], tick) - 1, 0)
+
+    def vfr_frames(self, info: SourceInfo, terms: tuple[int, int, int], count: int) -> IntArray:
+        """The frames shown at ticks ``(A + k * B) // C``, ``k < count`` (``terms``: :meth:`vfr_terms`)."""
+        found = np.searchsorted(self.relative_pts(info)[0], floor_terms(terms, range(count)), side="right")
+        return np.maximum(found - 1, 0).astype(np.int64)
+
     def source_frames(self, info: SourceInfo, offset: Fraction, rate: Fraction, span: range) -> IntArray:
         """Source frame shown by each output frame in ``span`` of a clip with ``offset = in - start``."""
         if info.vfr:
-            pts = self.pts(info)
-            return source_frames_vfr(offset, rate, span, info.time_base, pts - pts[0])
+            return source_frames_vfr(offset, rate, span, info.time_base, self.relative_pts(info)[0])
         return source_frames_cfr(offset, rate, span, info.rate)
 
 
