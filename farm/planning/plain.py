@@ -155,23 +155,25 @@ class PlainClips:
         # the same frames of the same source, drawn the same way and cut at the same edges (the
         # same shot in another variant of the same output, or again in this one): the same pieces
         memo = (context.keyer.prefix, big_a, big_b, big_c, len(span), id(ascending))
-        hit = self.tables.pieces.get(memo)
-        if hit is not None and hit[0] is ascending:
-            pieces = hit[1]
-        else:
-            key_runs, pieces = context.keyer.key_runs, []
+        pieces = self.tables.pieces.get(memo)
+        if pieces is None or pieces[0] is not ascending:
+            # the chunk edges, then offset, frames, key and (the rule's A or the frames) per piece,
+            # in one tuple: one object for the collector, however many pieces
+            parts: list[Any] = [ascending]
+            key_runs = context.keyer.key_runs
             if info.vfr:
                 frames = self.tables.vfr_frames(info, terms, len(span))
                 cutter = RunCutter(frames)
                 for a, b in split_by_chunk(frames, bounds, ascending):
                     runs = cutter.cut(a, b)
-                    pieces.append((a, b - a, key_runs(runs.flat), runs))
+                    parts += (a, b - a, key_runs(runs.flat), runs)
             else:
                 for a, b in split_rule(terms, len(span), ascending):
                     here = big_a + a * big_b
-                    pieces.append((a, b - a, key_runs(rule_runs(here, big_b, big_c, b - a)), here))
-            self.tables.remember(memo, ascending, pieces)
-        for a, count, key, held in pieces:
+                    parts += (a, b - a, key_runs(rule_runs(here, big_b, big_c, b - a)), here)
+            pieces = self.tables.remember(memo, tuple(parts))
+        for i in range(1, len(pieces), 4):
+            a, count, key, held = pieces[i], pieces[i + 1], pieces[i + 2], pieces[i + 3]
             if key not in seen:
                 seen.add(key)
                 if isinstance(held, FrameRuns):

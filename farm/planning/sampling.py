@@ -24,9 +24,6 @@ from farm.planning.frameruns import FrameRuns
 from farm.planning.units import LookJob
 
 IntArray = npt.NDArray[np.int64]
-#: one piece of a clip run: offset in the run, frames, key, and the rule's ``A`` from its first
-#: frame (a constant-rate clip) or its frames (a variable-rate one)
-Piece = tuple[int, int, str, int | FrameRuns]
 
 #: sources whose grids and pts arrays are kept; one entry per (source, grid step)
 _MEMO_LIMIT = 4096
@@ -48,15 +45,17 @@ class SourceTables:
         #: a source's clip context (``plain.ClipContext``) per source and everything of a variant's
         #: output it depends on: variants with the same output share it (and its key prefix)
         self.contexts: dict[tuple[Any, ...], tuple[SourceInfo, Any]] = {}
-        #: a forwards clip run's pieces ``(offset, count, key, the rule's A or the frames)`` per
-        #: (key prefix, rule, length, chunk edges), with the edges' list (compared by identity)
-        self.pieces: dict[tuple[Any, ...], tuple[list[int], list[Piece]]] = {}
+        #: a forwards clip run's pieces per (key prefix, rule, length, chunk edges): the edges' list
+        #: (compared by identity), then offset, frames, key and the rule's A from the piece's first
+        #: frame (constant rate) or its frames (variable rate) of each piece, flat (see ``plain.py``)
+        self.pieces: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 
-    def remember(self, memo: tuple[Any, ...], edges: list[int], pieces: list[Piece]) -> None:
-        """Keep a clip run's pieces for the next run with the same ``memo`` (bounded)."""
+    def remember(self, memo: tuple[Any, ...], pieces: tuple[Any, ...]) -> tuple[Any, ...]:
+        """Keep a clip run's pieces for the next run with the same ``memo`` (bounded); returns them."""
         if len(self.pieces) >= _PIECES_LIMIT:
             self.pieces.clear()
-        self.pieces[memo] = (edges, pieces)
+        self.pieces[memo] = pieces
+        return pieces
 
     @staticmethod
     def pts_of(info: SourceInfo, frames: FrameRuns, values: IntArray | None = None) -> tuple[int, ...]:
