@@ -34,7 +34,7 @@ def plan_audio(
                 audio_only = probe_audio(item.path, where)
                 if not audio_only.has_video:
                     clips.append(
-                        _audio_clip(
+                        AudioClip(
                             path=audio_only.path,
                             identity=audio_only.identity,
                             has_audio=audio_only.has_audio,
@@ -57,7 +57,7 @@ def plan_audio(
             if known is None or known[0] is not info:  # the sync reference, once per source
                 known = origins[id(info)] = (info, info.start_pts * info.time_base)
             clips.append(
-                _audio_clip(
+                AudioClip(
                     path=info.path,
                     identity=info.identity,
                     has_audio=info.has_audio,
@@ -74,12 +74,3 @@ def plan_audio(
         tracks.append(tuple(clips))
     duration = Fraction(total_frames) / rate
     return AudioJob(key=audio_key(tuple(tracks), duration), tracks=tuple(tracks), duration=duration)
-
-
-def _audio_clip(**fields: object) -> AudioClip:
-    """``AudioClip(**fields)`` with every field given, checked by its ``__post_init__``, without the
-    frozen dataclass's eleven ``object.__setattr__`` calls (one clip per clip of every variant)."""
-    clip: AudioClip = object.__new__(AudioClip)
-    clip.__dict__.update(fields)
-    clip.__post_init__()
-    return clip
