@@ -15,7 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_timing import brute_force, fake_source, spec
 
-from farm.edit.cut import ClipItem, Cut
+from farm.edit.cut import ClipItem, Cut, GapItem, GeneratorItem
+from farm.edit.generators import Fill
 from farm.edit.project import LookSpec, OutputSpec, VariantSpec
 from farm.planning.boundaries import CutPoints
 from farm.planning.frameruns import FrameRuns, RunCutter, rule_runs
@@ -167,3 +168,49 @@ def test_the_collector_is_paused_only_while_planning() -> None:
     cut = _two_variant_cut("v", [("s", Fraction(0), Fraction(2), Fraction(0))])
     plan_variant(spec(Fraction(24)), cut, lambda p, w: src)
     assert gc.isenabled()
+
+
+def _with_titles(cut: Cut, seed: int) -> Cut:
+    """``cut`` with an upper track of opaque titles (bars) here and there: its clips stop under
+    them, so every variant gets cut points there (``boundaries.py``)."""
+    rnd = random.Random(seed)
+    items: list[GapItem | GeneratorItem] = []
+    t = Fraction(0)
+    while t < cut.duration:
+        gap = min(Fraction(rnd.randint(24, 24 * 12), 24), cut.duration - t)
+        items.append(GapItem(t, gap))
+        t += gap
+        if t < cut.duration:
+            d = min(Fraction(rnd.randint(12, 36), 24), cut.duration - t)
+            items.append(GeneratorItem(f"title{len(items)}", Fill("bars"), t, d))
+            t += d
+    return dataclasses.replace(cut, upper=(tuple(items),))
+
+
+def test_remembered_pieces_change_nothing_under_shared_cut_points() -> None:
+    """Variants with titles (cut points) planned with one shared table, as a project is, place
+    exactly what each planned with its own tables places (nothing remembered across them)."""
+    sources = synthetic_sources(6, seconds=120, vfr_every=3)
+    variants = [
+        (vspec, _with_titles(cut, i) if i % 2 else cut)
+        for i, (vspec, cut) in enumerate(synthetic_variants(4, sources, 40, share=0.5))
+    ]
+
+    def plan_all(shared: bool) -> dict[str, list[tuple[int, int, str, str | None]]]:
+        cuts, tables, known, out = CutPoints(), SourceTables(), set[str](), {}
+        for _ in range(2):  # the second pass settles every variant's cut points
+            for vspec, cut in variants:
+                plan, _, _ = plan_variant(
+                    vspec,
+                    cut,
+                    lambda p, w: sources[str(p)],
+                    tables=tables if shared else SourceTables(),
+                    known=known,
+                    cuts=cuts,
+                )
+                out[vspec.name] = [(p.start, p.count, p.key, p.clip) for p in plan.placements]
+        assert len(cuts) > 0
+        return out
+
+    shared = plan_all(True)
+    assert shared == plan_all(False)

@@ -131,7 +131,7 @@ class PlainClips:
                 cuts.note(variant, prefix, item, info, span, first, last, total, rate, tables)
             bounds = cuts.bounds(variant, prefix, bounds, first, last)
             if bounds is not context.bounds:  # other variants' cut points split this clip too
-                ascending = bounds.tolist()
+                ascending = tables.listed(bounds)
         if terms is not None:
             self._place_rule(item, info, span, context, terms, bounds, ascending)
         else:

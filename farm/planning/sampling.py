@@ -90,13 +90,17 @@ class SourceTables:
 
     def grid_list(self, info: SourceInfo, segment_seconds: Fraction) -> list[int]:
         """:meth:`grid` as a list (for bisection), memoised with it."""
-        grid = self.grid(info, segment_seconds)
-        hit = self._grid_lists.get(id(grid))
-        if hit is None or hit[0] is not grid:
+        return self.listed(self.grid(info, segment_seconds))
+
+    def listed(self, edges: IntArray) -> list[int]:
+        """A grid's array (or a grid with cut points) as a list, one list per array while it lives:
+        the same edges are the same list, which the remembered pieces compare by identity."""
+        hit = self._grid_lists.get(id(edges))
+        if hit is None or hit[0] is not edges:
             if len(self._grid_lists) >= _MEMO_LIMIT:
                 self._grid_lists.clear()
-            hit = (grid, grid.tolist())
-            self._grid_lists[id(grid)] = hit
+            hit = (edges, edges.tolist())
+            self._grid_lists[id(edges)] = hit
         return hit[1]
 
     def grid(self, info: SourceInfo, segment_seconds: Fraction) -> IntArray:
