@@ -25,6 +25,7 @@ def plan_audio(
     tracks = []
     origins: dict[int, tuple[SourceInfo, Fraction]] = {}
     probed: dict[Path, SourceInfo] = {}  # sources that probed: once each
+    by_id: dict[int, tuple[Path, SourceInfo]] = {}
     for track in cut.audio_clips():
         clips = []
         for item in track:
@@ -49,10 +50,15 @@ def plan_audio(
                         )
                     )
                     continue
-            info = probed.get(item.path)
-            if info is None:
-                where = Where(variant=cut.variant, clip=item.name, path=str(item.path))
-                info = probed[item.path] = probe_source(item.path, where)
+            hit = by_id.get(id(item.path))  # the path object seen before: no Path.__eq__
+            if hit is not None and hit[0] is item.path:
+                info = hit[1]
+            else:
+                if item.path not in probed:
+                    where = Where(variant=cut.variant, clip=item.name, path=str(item.path))
+                    probed[item.path] = probe_source(item.path, where)
+                info = probed[item.path]
+                by_id[id(item.path)] = (item.path, info)
             known = origins.get(id(info))
             if known is None or known[0] is not info:  # the sync reference, once per source
                 known = origins[id(info)] = (info, info.start_pts * info.time_base)
