@@ -5,10 +5,12 @@ tenth variable-rate, 10 minutes each), as if every probe were cached; the cuts
 are 1–5 s shots.  What is timed is the planner proper (``plan_variant`` for every
 variant, jobs deduplicated across variants), in this process, after the inputs
 are built.  ``--baseline DIR`` runs the same scenario with the ``farm`` package
-found in DIR (an older checkout) in a subprocess, for an A/B in one run.
+found in DIR (an older checkout) in a subprocess, for an A/B in one run;
+``--rounds N`` alternates the two N times, so both see the same load.
 
     python benchmarks/bench_scale.py [--clips 2000 8000] [--variants 10] [--repeat 5]
-        [--memory-clips 4000] [--baseline /path/to/old/checkout [--baseline-clips 2000]] [--out FILE]
+        [--memory-clips 4000] [--baseline /path/to/old/checkout [--baseline-clips 2000]
+        [--baseline-repeat 5] [--rounds 3]] [--out FILE]
 """
 
 from __future__ import annotations
@@ -84,8 +86,29 @@ def time_plan(n_variants: int, clips: int, repeat: int) -> dict[str, Any]:
         "wall_median": statistics.median(wall),
         "wall_min": min(wall),
         "cpu_median": statistics.median(cpu),
+        "cpu_min": min(cpu),
         "us_per_clip_placement_min": 1e6 * min(wall) / (n_variants * clips),
     }
+
+
+def merged(rounds: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """One timing per size from several rounds: every time kept, min and median over all."""
+    out = []
+    for sizes in zip(*rounds, strict=True):
+        first = dict(sizes[0])
+        wall = [t for p in sizes for t in p["wall_seconds"]]
+        cpu = [t for p in sizes for t in p["cpu_seconds"]]
+        first.update(
+            wall_seconds=wall,
+            cpu_seconds=cpu,
+            wall_median=statistics.median(wall),
+            wall_min=min(wall),
+            cpu_median=statistics.median(cpu),
+            cpu_min=min(cpu),
+            us_per_clip_placement_min=1e6 * min(wall) / first["clip_placements"],
+        )
+        out.append(first)
+    return out
 
 
 def measure_memory(n_variants: int, clips: int) -> dict[str, Any]:
@@ -142,6 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline", type=Path, help="a checkout whose farm/ is the A side of an A/B")
     parser.add_argument("--baseline-clips", type=int, nargs="+", default=[2000], help="its clips per variant")
     parser.add_argument("--baseline-repeat", type=int, default=1, help="its repeats (it is slow)")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="alternate this checkout and the baseline N times"
+    )
     parser.add_argument("--out", type=Path)
     parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -152,8 +178,16 @@ def main(argv: list[str] | None = None) -> int:
         "farm": str(Path(farm.__file__).parent),
         "cpus": os.cpu_count(),
         "load_before": os.getloadavg(),
-        "plan": [time_plan(args.variants, c, args.repeat) for c in args.clips],
+        "rounds": args.rounds,
     }
+    # with a baseline, the rounds alternate: this checkout's timings, then the baseline's, so
+    # both see the same load; times are CPU seconds of this process (time.process_time)
+    ours_rounds, base_rounds = [], []
+    for _ in range(args.rounds):
+        ours_rounds.append([time_plan(args.variants, c, args.repeat) for c in args.clips])
+        if args.baseline and not args.inner:
+            base_rounds.append(run_baseline(args.baseline, args))
+    result["plan"] = merged(ours_rounds)
     if args.memory_clips:
         result["memory"] = measure_memory(args.variants, args.memory_clips)
     result["load_after"] = os.getloadavg()
@@ -161,13 +195,15 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result))
         return 0
     if args.baseline:
-        base = run_baseline(args.baseline, args)
+        base = dict(base_rounds[0])
+        base["plan"] = merged([b["plan"] for b in base_rounds])
         result["baseline"] = base
         ours = {p["clips_per_variant"]: p for p in result["plan"]}
         result["ratios_min"] = [
             {
                 "clips": b["clips_per_variant"],
                 "new_over_old": ours[b["clips_per_variant"]]["wall_min"] / b["wall_min"],
+                "cpu_new_over_old": ours[b["clips_per_variant"]]["cpu_min"] / min(b["cpu_seconds"]),
             }
             for b in base["plan"]
             if b["clips_per_variant"] in ours
@@ -176,13 +212,14 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"plan {p['variants']} x {p['clips_per_variant']} clips: {p['segment_placements']} placements, "
             f"{p['unique_segments']} unique segments, {p['unique_frames']} frames: "
-            f"min {p['wall_min']:.3f} s, median {p['wall_median']:.3f} s (cpu {p['cpu_median']:.3f} s)",
+            f"cpu min {p['cpu_min']:.3f} s, median {p['cpu_median']:.3f} s "
+            f"(wall min {p['wall_min']:.3f} s)",
             file=sys.stderr,
         )
     for p in result.get("baseline", {}).get("plan", []):
         print(
-            f"baseline {p['variants']} x {p['clips_per_variant']}: min {p['wall_min']:.3f} s, "
-            f"median {p['wall_median']:.3f} s",
+            f"baseline {p['variants']} x {p['clips_per_variant']}: cpu min {min(p['cpu_seconds']):.3f} s, "
+            f"median {p['cpu_median']:.3f} s (wall min {p['wall_min']:.3f} s)",
             file=sys.stderr,
         )
     if "memory" in result:
