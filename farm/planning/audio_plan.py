@@ -24,8 +24,7 @@ def plan_audio(
     """
     tracks = []
     origins: dict[int, tuple[SourceInfo, Fraction]] = {}
-    probed: dict[Path, SourceInfo] = {}  # sources that probed: once each
-    by_id: dict[int, tuple[Path, SourceInfo]] = {}
+    probed: dict[str, SourceInfo] = {}  # sources that probed: once each
     for track in cut.audio_clips():
         clips = []
         for item in track:
@@ -50,15 +49,11 @@ def plan_audio(
                         )
                     )
                     continue
-            hit = by_id.get(id(item.path))  # the path object seen before: no Path.__eq__
-            if hit is not None and hit[0] is item.path:
-                info = hit[1]
-            else:
-                if item.path not in probed:
-                    where = Where(variant=cut.variant, clip=item.name, path=str(item.path))
-                    probed[item.path] = probe_source(item.path, where)
-                info = probed[item.path]
-                by_id[id(item.path)] = (item.path, info)
+            name = str(item.path)  # a str key: Path's own __hash__ and __eq__ are Python code
+            info = probed.get(name)
+            if info is None:
+                where = Where(variant=cut.variant, clip=item.name, path=name)
+                info = probed[name] = probe_source(item.path, where)
             known = origins.get(id(info))
             if known is None or known[0] is not info:  # the sync reference, once per source
                 known = origins[id(info)] = (info, info.start_pts * info.time_base)

@@ -158,23 +158,17 @@ def plan_variant(
     layered: dict[int, ClipSource] = {}  # composited clips: their source, decided once per clip
     mixed_8bit: list[range] = []  # composited frames the nvidia kernels mix at 8 bits for a deeper output
 
-    probed: dict[Path, SourceInfo] = {}
-    by_id: dict[int, tuple[Path, SourceInfo]] = {}  # the same, by the path object (no Path.__eq__)
+    probed: dict[str, SourceInfo] = {}
 
     def info_of(item: ClipItem) -> SourceInfo:
         if item.sequence is not None:
             seq = probe_sequence(item.sequence, spec.name, item.name)
             assert isinstance(seq, SourceInfo)
             return seq
-        hit = by_id.get(id(item.path))
-        if hit is not None and hit[0] is item.path:
-            return hit[1]
-        info = probed.get(item.path)
+        name = str(item.path)  # a str key: Path's own __hash__ and __eq__ are Python code
+        info = probed.get(name)
         if info is None:  # a source that probes is probed once; one that fails raises for this clip
-            info = probed[item.path] = probe_source(
-                item.path, Where(variant=spec.name, clip=item.name, path=str(item.path))
-            )
-        by_id[id(item.path)] = (item.path, info)
+            info = probed[name] = probe_source(item.path, Where(variant=spec.name, clip=item.name, path=name))
         return info
 
     def source_of(item: ClipItem) -> ClipSource:
