@@ -101,7 +101,8 @@ def canonical_key(kind: str, **parts: Any) -> str:
 def fraction_text(value: Any) -> Any:
     """A Fraction's canonical form in a key (``"num/den"``); anything else canonicalised as usual."""
     if type(value) is Fraction:
-        return f"{value.numerator}/{value.denominator}"
+        num, den = value.as_integer_ratio()  # one call (numerator and denominator are two properties)
+        return f"{num}/{den}"
     return _canonical(value)
 
 

@@ -327,9 +327,10 @@ class AudioClip:
 
 def _before(t: Fraction, start: Fraction, duration: Fraction) -> bool:
     """``t < start + duration`` in integers (no Fraction built: this runs for every clip pair)."""
-    a, b = start.numerator, start.denominator
-    c, d = duration.numerator, duration.denominator
-    return t.numerator * b * d < (a * d + c * b) * t.denominator
+    a, b = start.as_integer_ratio()
+    c, d = duration.as_integer_ratio()
+    p, q = t.as_integer_ratio()
+    return p * b * d < (a * d + c * b) * q
 
 
 @dataclass(frozen=True)
