@@ -6,8 +6,12 @@ falls, and each piece is one segment, keyed by everything that decides its
 bytes.  A constant-rate clip played forwards never has its frames listed: its
 rule ``(A + n * B) // C`` gives the chunk edges (``split_rule``), each chunk's
 greedy runs (``rule_runs``, what its key hashes) and the job's frames, in
-integers, per chunk.  Other clips (variable rate, speed changes, freezes,
-reverse, stills) are evaluated frame by frame, once per clip, in NumPy.
+integers, per chunk.  A variable-rate clip played forwards has a rule too, in
+ticks of its time base: its frames are looked up once per run, in NumPy.  The
+pieces of either are remembered for the plan (``SourceTables.pieces``), so the
+same run again (the shot repeated, or another variant of the same output) is
+a lookup.  Other clips (speed changes, freezes, reverse, stills) are evaluated
+frame by frame, once per clip.
 """
 
 from __future__ import annotations
@@ -44,7 +48,8 @@ class Placement:
 
 @dataclass(frozen=True)
 class ClipContext:
-    """What every clip of one source in one variant shares: decided once per source."""
+    """What every clip of one source in one variant shares: decided once per source, and shared
+    by the variants whose output draws it the same way (``PlainClips.context``)."""
 
     source: SourceRef
     geometry: Geometry
