@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import pickle
 import random
 import sys
 from fractions import Fraction
@@ -22,6 +23,7 @@ from farm.planning.boundaries import CutPoints
 from farm.planning.frameruns import FrameRuns, RunCutter, rule_runs
 from farm.planning.keys import KEY_VERSION, FramesKey
 from farm.planning.planner import collector_paused, plan_variant
+from farm.planning.pts import PtsSlice, pts_slice
 from farm.planning.sampling import SourceTables
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -214,3 +216,41 @@ def test_remembered_pieces_change_nothing_under_shared_cut_points() -> None:
 
     shared = plan_all(True)
     assert shared == plan_all(False)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    pts=st.lists(st.integers(-(10**12), 10**12), min_size=1, max_size=60).map(tuple),
+    data=st.data(),
+)
+def test_a_pts_view_is_the_tuple_it_stands_for(pts: tuple[int, ...], data: st.DataObject) -> None:
+    start = data.draw(st.integers(0, len(pts) - 1))
+    stop = data.draw(st.integers(start + 1, len(pts)))
+    view, values = PtsSlice(pts, start, stop), pts[start:stop]
+    assert view == values and values == view and hash(view) == hash(values) and len(view) == len(values)
+    assert list(view) == list(values) and tuple(view) == values and view.values == values
+    assert [view[i] for i in range(-len(values), len(values))] == [
+        values[i] for i in range(-len(values), len(values))
+    ]
+    assert view[1:] == values[1:] and view[::-1] == values[::-1]
+    with pytest.raises(IndexError):
+        view[len(values)]
+    copied = pickle.loads(pickle.dumps(view))
+    assert type(copied) is tuple and copied == values  # a worker gets the timestamps, not the source's
+    assert view != values + (1,) and PtsSlice(pts, start, stop) == view
+    assert pts_slice(pts, start, stop) == values
+
+
+def test_planned_jobs_hold_views_of_their_sources_pts_and_travel_as_tuples() -> None:
+    sources = synthetic_sources(3, seconds=30)
+    (vspec, cut), _ = synthetic_variants(2, sources, 8, share=1.0)
+    _, jobs, _ = plan_variant(vspec, cut, lambda p, w: sources[str(p)], Fraction(2))
+    views = [j for j in jobs if isinstance(j.frame_pts, PtsSlice)]
+    assert views
+    for job in views:
+        assert job.source is not None
+        info = sources[job.source.path]
+        low, high = job.frames.bounds()
+        assert job.frame_pts == info.frame_pts[low : high + 1]
+        copied = pickle.loads(pickle.dumps(job))
+        assert type(copied.frame_pts) is tuple and copied == job and hash(copied) == hash(job)

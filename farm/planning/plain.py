@@ -16,6 +16,7 @@ frame by frame, once per clip.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from operator import itemgetter
@@ -31,6 +32,7 @@ from farm.media.probe import SourceInfo
 from farm.planning.boundaries import CutPoints
 from farm.planning.frameruns import FrameRuns, RunCutter, rule_runs
 from farm.planning.keys import FramesKey
+from farm.planning.pts import pts_slice
 from farm.planning.sampling import SourceTables, split_by_chunk, split_rule
 from farm.planning.sources import source_frames, source_ref
 from farm.planning.units import EncodeSpec, Geometry, LookJob, SegmentJob, SourceRef, fit_geometry
@@ -212,7 +214,7 @@ class PlainClips:
             placements.append(Placement(span.start + a, b - a, key, item.name))
 
     def _job(
-        self, key: str, chunk: FrameRuns, pts: tuple[int, ...], context: ClipContext, item: ClipItem
+        self, key: str, chunk: FrameRuns, pts: Sequence[int], context: ClipContext, item: ClipItem
     ) -> SegmentJob:
         """The chunk's job, built without ``SegmentJob.__post_init__``: what it checks holds by
         construction here (one chunk of a clip's monotonic frames, ``pts`` its distinct frames'
@@ -238,12 +240,12 @@ class PlainClips:
         return job
 
 
-def rule_pts(info: SourceInfo, a: int, b: int, c: int, count: int) -> tuple[int, ...]:
-    """The timestamps of the distinct frames ``(a + k * b) // c``, ``k < count`` (``b > 0``): one
-    slice of the probe's tuple when no frame is skipped (its int objects shared), else each frame's."""
+def rule_pts(info: SourceInfo, a: int, b: int, c: int, count: int) -> Sequence[int]:
+    """The timestamps of the distinct frames ``(a + k * b) // c``, ``k < count`` (``b > 0``): a
+    view of the probe's tuple when no frame is skipped (``pts.PtsSlice``), else each frame's."""
     pts = info.frame_pts
     if b <= c:  # steps of 0 or 1: every frame from the first to the last
-        return pts[a // c : (a + (count - 1) * b) // c + 1]
+        return pts_slice(pts, a // c, (a + (count - 1) * b) // c + 1)
     if count == 1:
         return (pts[a // c],)
     return itemgetter(*[(a + k * b) // c for k in range(count)])(pts)  # type: ignore[no-any-return]

@@ -21,6 +21,7 @@ import numpy.typing as npt
 from farm.edit.timing import floor_terms, linear_terms, source_frames_cfr, source_frames_vfr
 from farm.media.probe import SourceInfo
 from farm.planning.frameruns import FrameRuns
+from farm.planning.pts import pts_slice
 from farm.planning.units import LookJob
 
 IntArray = npt.NDArray[np.int64]
@@ -58,19 +59,19 @@ class SourceTables:
         return pieces
 
     @staticmethod
-    def pts_of(info: SourceInfo, frames: FrameRuns, values: IntArray | None = None) -> tuple[int, ...]:
+    def pts_of(info: SourceInfo, frames: FrameRuns, values: IntArray | None = None) -> Sequence[int]:
         """The timestamps of the distinct values of monotonic ``frames``, ascending.
 
-        Consecutive frames (the common case) are one slice of the probe's tuple
-        (its int objects shared, a pointer each); a conform that skips frames is
-        looked up frame by frame.  ``values``: ``frames`` as an array, when the
+        Consecutive frames (the common case) are a view of the probe's tuple
+        (``pts.PtsSlice``: no copy); a conform that skips frames is looked up
+        frame by frame.  ``values``: ``frames`` as an array, when the
         caller has it (used when every value is distinct).
         """
         pts = info.frame_pts
         low, high = frames.bounds()
         distinct_count = frames.distinct()
         if distinct_count == high - low + 1:
-            return pts[low : high + 1]
+            return pts_slice(pts, low, high + 1)
         if values is not None and distinct_count == len(values) and values[0] <= values[-1]:
             listed: list[int] = values.tolist()
             return (pts[listed[0]],) if len(listed) == 1 else itemgetter(*listed)(pts)

@@ -13,6 +13,7 @@ CPU and GPU backends cannot disagree about them.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -246,8 +247,10 @@ class SegmentJob:
     #: for a clip played backwards (``reversed``); empty for a fill.  Held as run-length ranges
     #: (any int sequence given is converted); iterate or index it for the per-frame values
     frames: FrameRuns
-    #: presentation time (source time_base) of each distinct frame in ``frames``, ascending
-    frame_pts: tuple[int, ...]
+    #: presentation time (source time_base) of each distinct frame in ``frames``, ascending: a
+    #: tuple, or a view of the source's (``farm.planning.pts.PtsSlice``, equal to its tuple and
+    #: pickled as it)
+    frame_pts: Sequence[int]
     count: int  # output frames (> 0)
     source: SourceRef | None  # None: a black (gap) segment
     geometry: Geometry | None  # where the source picture lands; None exactly when ``source`` is None
