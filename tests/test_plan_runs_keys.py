@@ -23,7 +23,7 @@ from farm.planning.boundaries import CutPoints
 from farm.planning.frameruns import FrameRuns, RunCutter, rule_runs
 from farm.planning.keys import KEY_VERSION, FramesKey
 from farm.planning.planner import collector_paused, plan_variant
-from farm.planning.pts import PtsSlice, pts_slice
+from farm.planning.pts import PtsView, pts_slice, pts_view
 from farm.planning.sampling import SourceTables
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -226,7 +226,7 @@ def test_remembered_pieces_change_nothing_under_shared_cut_points() -> None:
 def test_a_pts_view_is_the_tuple_it_stands_for(pts: tuple[int, ...], data: st.DataObject) -> None:
     start = data.draw(st.integers(0, len(pts) - 1))
     stop = data.draw(st.integers(start + 1, len(pts)))
-    view, values = PtsSlice(pts, start, stop), pts[start:stop]
+    view, values = PtsView(pts, start, 1, 1, stop - start), pts[start:stop]
     assert view == values and values == view and hash(view) == hash(values) and len(view) == len(values)
     assert list(view) == list(values) and tuple(view) == values and view.values == values
     assert [view[i] for i in range(-len(values), len(values))] == [
@@ -237,20 +237,27 @@ def test_a_pts_view_is_the_tuple_it_stands_for(pts: tuple[int, ...], data: st.Da
         view[len(values)]
     copied = pickle.loads(pickle.dumps(view))
     assert type(copied) is tuple and copied == values  # a worker gets the timestamps, not the source's
-    assert view != values + (1,) and PtsSlice(pts, start, stop) == view
+    assert view != values + (1,) and PtsView(pts, start, 1, 1, stop - start) == view
     assert pts_slice(pts, start, stop) == values
+    b = data.draw(st.integers(1, 5))  # a rule's frames (conformed down): (a + k * b) // c, b >= c
+    c = data.draw(st.integers(1, b))
+    count = (((len(pts) - 1) * c - start) // b) + 1  # as many as the tuple holds
+    rule = [pts[(start + k * b) // c] for k in range(count)]
+    assert pts_view(pts, start, b, c, count) == tuple(rule) and list(PtsView(pts, start, b, c, count)) == rule
+    assert PtsView(pts, start, b, c, count)[-1] == rule[-1] and hash(
+        pts_view(pts, start, b, c, count)
+    ) == hash(tuple(rule))
 
 
 def test_planned_jobs_hold_views_of_their_sources_pts_and_travel_as_tuples() -> None:
     sources = synthetic_sources(3, seconds=30)
     (vspec, cut), _ = synthetic_variants(2, sources, 8, share=1.0)
     _, jobs, _ = plan_variant(vspec, cut, lambda p, w: sources[str(p)], Fraction(2))
-    views = [j for j in jobs if isinstance(j.frame_pts, PtsSlice)]
+    views = [j for j in jobs if isinstance(j.frame_pts, PtsView)]
     assert views
     for job in views:
         assert job.source is not None
         info = sources[job.source.path]
-        low, high = job.frames.bounds()
-        assert job.frame_pts == info.frame_pts[low : high + 1]
+        assert job.frame_pts == tuple(info.frame_pts[f] for f in job.frames.distinct_values())
         copied = pickle.loads(pickle.dumps(job))
         assert type(copied.frame_pts) is tuple and copied == job and hash(copied) == hash(job)

@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,7 @@ from farm.media.probe import SourceInfo
 from farm.planning.boundaries import CutPoints
 from farm.planning.frameruns import FrameRuns, RunCutter, rule_runs
 from farm.planning.keys import FramesKey
-from farm.planning.pts import pts_slice
+from farm.planning.pts import pts_slice, pts_view
 from farm.planning.sampling import SourceTables, split_by_chunk, split_rule
 from farm.planning.sources import source_frames, source_ref
 from farm.planning.units import EncodeSpec, Geometry, LookJob, SegmentJob, SourceRef, fit_geometry
@@ -242,13 +241,11 @@ class PlainClips:
 
 def rule_pts(info: SourceInfo, a: int, b: int, c: int, count: int) -> Sequence[int]:
     """The timestamps of the distinct frames ``(a + k * b) // c``, ``k < count`` (``b > 0``): a
-    view of the probe's tuple when no frame is skipped (``pts.PtsSlice``), else each frame's."""
-    pts = info.frame_pts
-    if b <= c:  # steps of 0 or 1: every frame from the first to the last
-        return pts_slice(pts, a // c, (a + (count - 1) * b) // c + 1)
-    if count == 1:
-        return (pts[a // c],)
-    return itemgetter(*[(a + k * b) // c for k in range(count)])(pts)  # type: ignore[no-any-return]
+    view of the probe's tuple (``pts.PtsView``), of every frame from the first to the last when
+    some repeat (``b < c``), else of the rule's frames themselves."""
+    if b < c:  # steps of 0 or 1: every frame from the first to the last
+        return pts_slice(info.frame_pts, a // c, (a + (count - 1) * b) // c + 1)
+    return pts_view(info.frame_pts, a, b, c, count)
 
 
 def clip_context(

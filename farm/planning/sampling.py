@@ -63,7 +63,7 @@ class SourceTables:
         """The timestamps of the distinct values of monotonic ``frames``, ascending.
 
         Consecutive frames (the common case) are a view of the probe's tuple
-        (``pts.PtsSlice``: no copy); a conform that skips frames is looked up
+        (``pts.PtsView``: no copy); a conform that skips frames is looked up
         frame by frame.  ``values``: ``frames`` as an array, when the
         caller has it (used when every value is distinct).
         """

@@ -248,7 +248,7 @@ class SegmentJob:
     #: (any int sequence given is converted); iterate or index it for the per-frame values
     frames: FrameRuns
     #: presentation time (source time_base) of each distinct frame in ``frames``, ascending: a
-    #: tuple, or a view of the source's (``farm.planning.pts.PtsSlice``, equal to its tuple and
+    #: tuple, or a view of the source's (``farm.planning.pts.PtsView``, equal to its tuple and
     #: pickled as it)
     frame_pts: Sequence[int]
     count: int  # output frames (> 0)
