@@ -12,6 +12,7 @@ the affected segments.  One LUT per clip and constant over it: nothing flickers.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from pathlib import Path
@@ -51,15 +52,24 @@ LOOK_FRAMES = 8
 
 
 def _plain_cube(path: Path, where: Where) -> bool:
-    """Whether a creative .cube can go to lut3d as it is (no shaper, [0, 1] domain)."""
-    from farm.kernels import read_cube
+    """Whether a creative .cube can go to lut3d as it is (no shaper, [0, 1] domain).
 
+    Read once per file version: a cut's clips share their variant's look.
+    """
     try:
-        lut = read_cube(path)
+        st = path.stat()
+        return _plain_cube_of(str(path), st.st_mtime_ns, st.st_size)
     except FarmError as exc:
         raise exc.with_where(variant=where.variant) from None
     except (OSError, ValueError) as exc:
         raise ProjectError(f"cannot read the look LUT ({exc})", where) from None
+
+
+@functools.lru_cache(maxsize=64)
+def _plain_cube_of(path: str, mtime_ns: int, size: int) -> bool:
+    from farm.kernels import read_cube
+
+    lut = read_cube(Path(path))
     return lut.shaper1d is None and bool(np.all(lut.domain_min == 0) and np.all(lut.domain_max == 1))
 
 
