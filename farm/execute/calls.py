@@ -152,21 +152,19 @@ class CallQueue:
         ``None`` is a source too: the segments that read none (fills, composites).
         """
         skipped: list[tuple[int, int, str | None]] = []
-        found, chosen = None, False
-        while self._heap:
-            entry = heapq.heappop(self._heap)
-            left = self._left[entry[2]]
-            if self._calls_left[entry[2]] == 0:
-                continue
-            if -entry[0] != left:  # stale: the source has fewer frames left now
-                heapq.heappush(self._heap, (-left, entry[1], entry[2]))
-                continue
-            skipped.append(entry)
-            if entry[2] not in busy:
-                found, chosen = entry[2], True
-                break
-        for entry in skipped:
-            heapq.heappush(self._heap, entry)
-        if not chosen:
-            found = skipped[0][2]  # everything left is being read: share the biggest
-        return found
+        try:
+            while self._heap:
+                entry = heapq.heappop(self._heap)
+                left = self._left[entry[2]]
+                if self._calls_left[entry[2]] == 0:
+                    continue
+                if -entry[0] != left:  # stale: the source has fewer frames left now
+                    heapq.heappush(self._heap, (-left, entry[1], entry[2]))
+                    continue
+                skipped.append(entry)
+                if entry[2] not in busy:
+                    return entry[2]
+            return skipped[0][2]  # everything left is being read: share the biggest
+        finally:
+            for entry in skipped:
+                heapq.heappush(self._heap, entry)
