@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from farm.backends.select import select_backend
 from farm.edit.project import OutputSpec, Project, load_project
@@ -20,7 +21,10 @@ from farm.output.lease import hold_render, release_render
 from farm.output.metrics import RenderMetrics
 from farm.output.report import RenderReport, VariantResult
 from farm.output.store import is_object_store, parse_location
-from farm.planning.planner import RenderPlan, plan_project
+from farm.planning.planner import RenderPlan, plan_project, start_cut_reads
+
+if TYPE_CHECKING:
+    from farm.edit.cut import Cut
 
 __all__ = ["RenderReport", "VariantResult", "default_paths", "open_cache", "plan", "render"]
 
@@ -122,7 +126,9 @@ def render(
             family = encode_family(backend_name)  # part of every key: "cpu" | "nvenc" | "nvdec+cpu"
         outputs = [output_path(out_dir, n, proj.variants[n].output.codec) for n in names]
         if not on_cluster and executor is None and not all(p.is_file() for p in outputs):
-            the_plan = _plan_while_starting(session, proj, variants, cache_.root, family)
+            # the cuts are read by children forked now, while this process still runs one thread
+            reads = start_cut_reads(proj)
+            the_plan = _plan_while_starting(session, proj, variants, cache_.root, family, reads)
         else:
             the_plan = plan_project(proj, variants, cache_.root, family=family)
         check_space(the_plan, out_dir, cache_)
@@ -163,7 +169,12 @@ def _join_cluster(
 
 
 def _plan_while_starting(
-    session: ExecutorSession, proj: Project, variants: list[str] | None, cache_root: Path, family: str
+    session: ExecutorSession,
+    proj: Project,
+    variants: list[str] | None,
+    cache_root: Path,
+    family: str,
+    reads: Mapping[str, Callable[[], Cut]],
 ) -> RenderPlan:
     """Plan (probing every source) in a thread while the executor starts.
 
@@ -171,7 +182,7 @@ def _plan_while_starting(
     work (an output is missing).  Ray must be started from the main thread.
     """
     with ThreadPoolExecutor(1, thread_name_prefix="farm-plan") as pool:
-        planning = pool.submit(plan_project, proj, variants, cache_root, family)
+        planning = pool.submit(plan_project, proj, variants, cache_root, family, reads)
         try:
             session.executor()
         finally:

@@ -130,7 +130,8 @@ def test_a_cut_that_crashes_its_reader_is_a_cut_error_naming_the_file(tmp_path: 
 def test_reading_a_cut_in_a_subprocess_costs_little(project_dir: Path) -> None:
     """Measured, not asserted as a time: the child's cost is printed beside the in-process read."""
     from farm.edit.cut import load_cut
-    from farm.edit.read_cut import read_in_subprocess
+    from farm.edit.read_cut import _ForkedRead, read_in_subprocess
+    from farm.errors import Where
 
     write_project(project_dir, {"a": [Shot("s24", 0, 12)]})
     cut = project_dir / "cuts" / "a.otio"
@@ -139,8 +140,90 @@ def test_reading_a_cut_in_a_subprocess_costs_little(project_dir: Path) -> None:
     t1 = time.perf_counter()
     there = read_in_subprocess("a", cut, project_dir)
     t2 = time.perf_counter()
-    assert here == there
-    print(f"cut read in-process {t1 - t0:.3f}s, in a subprocess {t2 - t1:.3f}s")
+    forked = _ForkedRead(("a", cut, project_dir, None, {}), Where(variant="a", path=str(cut))).wait()
+    t3 = time.perf_counter()
+    assert here == there == forked
+    print(f"cut read in-process {t1 - t0:.3f}s, in a subprocess {t2 - t1:.3f}s, forked {t3 - t2:.3f}s")
+
+
+def test_a_forked_reader_that_crashes_is_a_cut_error_naming_the_file(tmp_path: Path) -> None:
+    """The same safety net when the reader is a child forked from a single-threaded process."""
+    import threading
+
+    from farm.edit.read_cut import _ForkedRead
+    from farm.errors import CutError, Where
+
+    assert threading.active_count() == 1  # a fork is only taken from a process running one thread
+    cut = tmp_path / "crash.otio"
+    cut.write_text('{"OTIO_SCHEMA": "Timeline.1", "tracks": null}')
+    where = Where(variant="a", path=str(cut))
+    with pytest.raises(CutError, match="crashed") as caught:
+        _ForkedRead(("a", cut, tmp_path, None, {}), where).wait()
+    assert caught.value.exit_code == 65 and caught.value.where.path == str(cut)
+
+
+def test_reads_started_together_give_each_variant_its_cut_or_its_error(
+    project_dir: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Forked reads of every variant at once: each gets its own cut, a missing one its own error
+    when it is waited for, and nothing a child does reaches this process's output."""
+    import threading
+
+    from farm.edit.cut import load_cut
+    from farm.edit.read_cut import start_read
+    from farm.errors import MissingInputError
+
+    write_project(project_dir, {"a": [Shot("s24", 0, 12)], "b": [Shot("s24", 3, 9), Shot("s24", 0, 4)]})
+    cuts = project_dir / "cuts"
+    assert threading.active_count() == 1
+    reads = {n: start_read(n, cuts / f"{n}.otio", project_dir) for n in ("a", "b")}
+    missing = start_read("c", cuts / "c.otio", project_dir)  # refused when waited for, not now
+    for name, wait in reads.items():
+        assert wait() == load_cut(name, cuts / f"{name}.otio", project_dir)
+        assert wait() is wait()  # a second wait gives the same answer
+    with pytest.raises(MissingInputError, match="timeline not found"):
+        missing()
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
+
+
+def test_a_process_running_threads_reads_in_a_fresh_interpreter(project_dir: Path) -> None:
+    """No fork from a process with other threads (they may hold locks a fork would copy held)."""
+    import threading
+
+    from farm.edit.cut import load_cut
+    from farm.edit.read_cut import start_read
+
+    write_project(project_dir, {"a": [Shot("s24", 0, 12)]})
+    cut = project_dir / "cuts" / "a.otio"
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()
+    try:
+        before = _children()
+        wait = start_read("a", cut, project_dir)
+        assert _children() == before  # nothing forked: the child starts when waited for
+        assert wait() == load_cut("a", cut, project_dir)
+    finally:
+        release.set()
+        other.join()
+
+
+def _children() -> set[int]:
+    """This process's child processes, from /proc."""
+    import os
+
+    mine = os.getpid()
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == mine:
+                found.add(int(entry))
+    return found
 
 
 # ------------------------------------------------------------------ 9, 10: farm.toml

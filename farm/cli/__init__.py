@@ -11,13 +11,12 @@ output), argparse's usage errors 2, Ctrl-C 130. A reader that goes away
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
-from collections.abc import Callable
-from types import ModuleType
+from collections.abc import Callable, Sequence
 
 from farm import __version__
-from farm.cli import bench, cache, check, demo, doctor, down, look, plan, render, up
 from farm.errors import FarmError
 
 __all__ = ["build_parser", "main"]
@@ -25,35 +24,51 @@ __all__ = ["build_parser", "main"]
 #: exit status of a command whose reader closed stdout: a process killed by SIGPIPE (128 + 13)
 EXIT_BROKEN_PIPE = 141
 
-_COMMANDS: tuple[tuple[str, ModuleType, str], ...] = (
-    ("render", render, render.HELP),
-    ("plan", plan, plan.HELP),
-    ("demo", demo, demo.HELP),
-    ("doctor", doctor, "GPUs, NVDEC/NVENC, backend choice and Ray resources of this machine"),
-    ("look", look, look.HELP),
-    ("cache", cache, cache.HELP),
-    ("check", check, check.HELP),
-    ("bench", bench, bench.HELP),
-    ("up", up, up.HELP),
-    ("down", down, down.HELP),
+#: each command, its module under ``farm.cli`` and its one-line help. Only the module of the command
+#: being run is imported (a render never loads the code of ``bench``, ``doctor`` or ``cache``).
+_COMMANDS: tuple[tuple[str, str], ...] = (
+    ("render", "render variants of a project to MP4 files"),
+    ("plan", "show each variant's frames and segments, what they share, and what the cache already holds"),
+    ("demo", 'write the "In a City" demo project and render it'),
+    ("doctor", "GPUs, NVDEC/NVENC, backend choice and Ray resources of this machine"),
+    ("look", "match a clip's colour to a reference and write the look as a .cube"),
+    ("cache", "list, measure and trim the segment cache"),
+    ("check", "compare each variant's render with its approved golden (JUnit for CI)"),
+    ("bench", "time a cold render stage by stage (JSON, Chrome trace, picture), optionally against FFmpeg"),
+    ("up", "start a local Ray that later renders join (no start-up per render)"),
+    ("down", "stop the local Ray that farm up started"),
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``farm`` parser; each subcommand's ``run`` is in ``args.run``."""
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The ``farm`` parser; each subcommand's ``run`` is in ``args.run``.
+
+    With ``only``, just that command's module is imported and its options configured (the others
+    are listed with their help, for ``farm --help``); by default every command is.
+    """
     parser = argparse.ArgumentParser(prog="farm", description="Render every variant cut of a film, fast.")
     parser.add_argument("--version", action="version", version=f"farm {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, module, help_text in _COMMANDS:
+    for name, help_text in _COMMANDS:
         command = sub.add_parser(name, help=help_text)
-        module.configure_parser(command)
-        command.set_defaults(run=module.run)
+        if only is None or name == only:
+            module = importlib.import_module(f"farm.cli.{name}")
+            module.configure_parser(command)
+            command.set_defaults(run=module.run)
     return parser
+
+
+def _command_of(argv: Sequence[str]) -> str | None:
+    """The command ``argv`` names (its first word that is not an option), if it is one of farm's."""
+    for word in argv:
+        if not word.startswith("-"):
+            return word if word in dict(_COMMANDS) else None
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run one ``farm`` command and return its exit status."""
-    parser = build_parser()
+    parser = build_parser(_command_of(sys.argv[1:] if argv is None else argv))
     try:
         args = parser.parse_args(argv)
         run: Callable[[argparse.Namespace], int] = args.run

@@ -25,8 +25,6 @@ from farm.cli.arguments import positive_int
 from farm.errors import OutputError, Where
 from farm.output.atomic import write_text_atomic
 
-HELP = "time a cold render stage by stage (JSON, Chrome trace, picture), optionally against FFmpeg"
-
 
 def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("project", type=Path, nargs="?", help="the project file (farm.toml)")

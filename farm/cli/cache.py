@@ -27,7 +27,6 @@ from farm.output.cache import Cache
 from farm.output.lease import held_keys, lease_seconds
 from farm.output.store import StoredObject
 
-HELP = "list, measure and trim the segment cache"
 FAMILIES = ("cpu", "nvenc", "nvdec+cpu")
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 

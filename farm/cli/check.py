@@ -20,7 +20,6 @@ from typing import Any
 from farm.errors import FarmError, MissingInputError, OutputError, Where
 from farm.output.junit import Check, VariantChecks
 
-HELP = "compare each variant's render with its approved golden (JUnit for CI)"
 EXIT_REGRESSION = 1
 #: facts that must be equal; duration and A/V offset are compared within half a frame / 1 ms
 EXACT_FACTS = (

@@ -25,7 +25,6 @@ from farm.cli.arguments import positive_int
 from farm.cli.table import print_table
 from farm.output.atomic import atomic_write, write_text_atomic
 
-HELP = 'write the "In a City" demo project and render it'
 NTSC = Fraction(30000, 1001)
 
 

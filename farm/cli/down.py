@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "stop the local Ray that farm up started"
-
 
 def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """``farm down`` takes no arguments."""

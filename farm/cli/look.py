@@ -7,8 +7,6 @@ import argparse
 from farm.cli.arguments import bounded_int, strength
 from farm.edit.project import LOOK_METHODS
 
-HELP = "match a clip's colour to a reference and write the look as a .cube"
-
 
 def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add the arguments of ``farm look`` to ``parser``."""

@@ -19,8 +19,6 @@ from farm.cli.table import print_plan_table
 from farm.output.cache import Cache
 from farm.planning.planner import RenderPlan
 
-HELP = "show each variant's frames and segments, what they share, and what the cache already holds"
-
 
 def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add the arguments of ``farm plan`` to ``parser``."""

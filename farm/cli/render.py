@@ -14,8 +14,6 @@ from farm.cli.table import print_table
 from farm.errors import OutputError, Where
 from farm.output.atomic import write_text_atomic
 
-HELP = "render variants of a project to MP4 files"
-
 
 def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add the arguments of ``farm render`` to ``parser``."""

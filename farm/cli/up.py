@@ -8,8 +8,6 @@ import time
 
 from farm.cli.arguments import positive_int
 
-HELP = "start a local Ray that later renders join (no start-up per render)"
-
 
 def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add the arguments of ``farm up`` to ``parser``."""

@@ -10,7 +10,7 @@ lies inside both trims.  Identical segments across variants are one job.
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -20,7 +20,7 @@ from typing import Any
 
 from farm.edit.cut import ClipItem, Cut, GeneratorItem
 from farm.edit.project import Project, VariantSpec
-from farm.edit.read_cut import load_cut_isolated
+from farm.edit.read_cut import start_read
 from farm.edit.timing import frame_count
 from farm.errors import FarmError, MissingInputError, Where
 from farm.look.output import encode_transfer
@@ -225,10 +225,15 @@ def plan_project(
     variants: Iterable[str] | None = None,
     cache_dir: Path | None = None,
     family: str = "cpu",
+    reads: Mapping[str, Callable[[], Cut]] | None = None,
 ) -> RenderPlan:
     """Plan the named variants (all by default).  A variant that cannot be planned is
-    recorded in ``failed`` with its error; the others are planned regardless."""
+    recorded in ``failed`` with its error; the others are planned regardless.
+
+    ``reads``: every variant's cut, as :func:`start_cut_reads` started them (started here
+    when not given)."""
     names = list(variants) if variants else list(project.variants)
+    reads = start_cut_reads(project) if reads is None else reads
     plan = RenderPlan()
     probes: dict[Path, SourceInfo | FarmError] = {}
     tables = SourceTables()  # pts and chunk grids, once per source for every variant
@@ -268,16 +273,7 @@ def plan_project(
             continue
         spec = project.variants[name]
         try:
-            cut_of[name] = cut = load_cut_isolated(
-                name,
-                spec.timeline,
-                project.root,
-                project.allowed_roots(),
-                output_rate=spec.output.fps,
-                timeline_rate=spec.timeline_rate,
-                timeline_name=spec.timeline_name,
-                media_search=project.media_search,
-            )
+            cut_of[name] = cut = reads[name]()
             vplan, jobs, looks = plan_one(spec, cut, known=set(plan.jobs))
         except FarmError as exc:
             if name in names:  # one not asked for only lends its cut points: its errors are its own
@@ -295,3 +291,23 @@ def plan_project(
     # variants that a cut point found later splits are planned again
     reshare(plan, cuts, lambda name: plan_one(project.variants[name], cut_of[name], known=set(plan.jobs)))
     return plan
+
+
+def start_cut_reads(project: Project) -> dict[str, Callable[[], Cut]]:
+    """Every variant's cut read, started now (:func:`farm.edit.read_cut.start_read`); call one for its cut.
+
+    Started from a process that runs one thread, the reads run in forked children side by side,
+    beside whatever this process does next (a render starts Ray meanwhile)."""
+    return {
+        name: start_read(
+            name,
+            spec.timeline,
+            project.root,
+            project.allowed_roots(),
+            output_rate=spec.output.fps,
+            timeline_rate=spec.timeline_rate,
+            timeline_name=spec.timeline_name,
+            media_search=project.media_search,
+        )
+        for name, spec in project.variants.items()
+    }
