@@ -1,8 +1,6 @@
 """``python -m farm``: the ``farm`` command line."""
 
-import sys
-
-from farm.cli import main
+from farm.cli import entry
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

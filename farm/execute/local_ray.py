@@ -30,6 +30,10 @@ from farm.output.lifeline import pid_alive
 
 #: how long ``farm up`` waits for the Ray head to answer
 START_TIMEOUT = 120.0
+#: set by the ``farm`` program (:func:`farm.cli.entry`), whose process ends right after its command:
+#: a render leaves the Ray it joined by that exit, which Ray sees as its driver going, rather than by
+#: ``ray.shutdown()``, which waits about 0.3 s for the driver's core worker to stop
+LEAVE_BY_EXIT = False
 #: what ``ray start`` prints once its processes are up
 _READY = b"Ray runtime started"
 
