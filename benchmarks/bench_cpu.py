@@ -84,7 +84,7 @@ from cpu_setup import (  # noqa: E402
     media_dir,
     write_look,
 )
-from cpu_timing import BenchError, farm_command  # noqa: E402
+from cpu_timing import BenchError, compile_farm, farm_command  # noqa: E402
 
 
 def farm_up(work: Path) -> dict:
@@ -161,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
 
     t_all = time.perf_counter()
     source_before = farm_source_state()
+    bytecode = compile_farm()
     try:
         media = ensure_media(work, scale)
         lut = write_look(work)
@@ -190,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
         "versions": versions(),
         # farm is measured from its working tree: the code at the start and at the end of the run
         "farm_source": {
+            "bytecode": bytecode,
+            "command": farm_command(),
             "at_start": source_before,
             "at_end": source_after,
             "changed_during_run": source_before["code_sha256"] != source_after["code_sha256"],
