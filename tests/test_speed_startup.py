@@ -84,6 +84,15 @@ def test_renders_join_the_ray_that_farm_up_started(project_dir: Path, tmp_path: 
         assert again.returncode == 0, again.stderr
         assert first and first <= warm and worker_pids(tmp_path / "c2") <= warm
         assert set(warm_pids(record["pid"])) == warm  # all still alive
+        # a render that needs other workers (one worker: two codec threads each) gets its own, and
+        # leaves the default ones alone: two such renders joined at once never end each other's
+        other = farm_cli(
+            "render", str(project), "--backend", "cpu", "--quiet", "--workers", "1",
+            "--cache", str(tmp_path / "c3"), "--out", str(tmp_path / "o3"), env=env,
+        )  # fmt: skip
+        assert other.returncode == 0, other.stderr
+        assert worker_pids(tmp_path / "c3") and not worker_pids(tmp_path / "c3") & warm
+        assert warm < set(warm_pids(record["pid"]))  # the default workers, and the new one, alive
         # the record as another checkout would write it: renders here do not join it, farm down stops it
         (tmp_path / "ray.json").write_text(json.dumps({**record, "farm": "/elsewhere/farm"}))
         assert local_ray.running(tmp_path / "ray.json") is None

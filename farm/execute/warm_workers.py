@@ -8,9 +8,12 @@ from one render to the next.  ``farm up`` starts them before it returns.
 
 Workers are only shared by renders that would make identical ones: the same
 farm code (every module's size and modification time), codec library versions,
-backend, environment and threads.  Their names carry a digest of that, so a
-changed farm gets new workers; workers of another digest are ended when new
-ones are made, and all of them end with ``farm down``.  They hold no CPU in
+backend, environment and threads.  Their names carry two digests: the code's,
+and the rest's.  A changed farm gets new workers, and the workers of older code
+are ended when they are made (nothing will ask for them again); workers of the
+same code but another environment (``--verify``, other threads) stay, so that
+two renders joined at once never end each other's.  All of them end with
+``farm down``.  They hold no CPU in
 Ray's accounts (the render decides how many calls run at once), so tasks of the
 render, such as looks and audio, are never left waiting behind them.
 """
@@ -46,25 +49,25 @@ def _code_fingerprint() -> list[tuple[str, int, int]]:
 
 
 def identity(backend: str, versions: dict[str, Any] | None, env: dict[str, str], threads: int) -> str:
-    """A digest of everything a worker's behaviour depends on besides its calls."""
-    about = {"code": _code_fingerprint(), "backend": backend, "versions": versions, "env": env}
-    blob = json.dumps(
-        {**about, "threads": threads},
-        sort_keys=True,
-        default=str,
-    )
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    """``CODE-REST``: a digest of the farm code a worker runs, and one of everything else it depends on."""
+
+    def digest(about: object) -> str:
+        blob = json.dumps(about, sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    rest = {"backend": backend, "versions": versions, "env": env, "threads": threads}
+    return f"{digest(_code_fingerprint())}-{digest(rest)}"
 
 
-def _end_others(keep: str) -> int:
-    """End every farm worker whose digest is not ``keep``; how many."""
+def _end_older_code(code: str) -> int:
+    """End every farm worker that runs other code than ``code`` (a code digest); how many."""
     import ray
     from ray.util import list_named_actors
 
     ended = 0
     for entry in list_named_actors(all_namespaces=True):
         name, namespace = entry.get("name", ""), entry.get("namespace")
-        if namespace == NAMESPACE and name.startswith(PREFIX) and not name.startswith(PREFIX + keep):
+        if namespace == NAMESPACE and name.startswith(PREFIX) and not name.startswith(f"{PREFIX}{code}-"):
             try:
                 ray.kill(ray.get_actor(name, namespace=NAMESPACE))
                 ended += 1
@@ -92,7 +95,7 @@ class WarmWorkers:
     def get(self, n: int) -> Any:
         """The n-th worker, started now (detached, named) unless it runs."""
         if not self._checked:
-            _end_others(self.digest)
+            _end_older_code(self.digest.split("-")[0])
             self._checked = True
         return self._cls.options(
             name=f"{PREFIX}{self.digest}-{n}",
