@@ -130,8 +130,7 @@ def test_a_cut_that_crashes_its_reader_is_a_cut_error_naming_the_file(tmp_path: 
 def test_reading_a_cut_in_a_subprocess_costs_little(project_dir: Path) -> None:
     """Measured, not asserted as a time: the child's cost is printed beside the in-process read."""
     from farm.edit.cut import load_cut
-    from farm.edit.read_cut import _ForkedRead, read_in_subprocess
-    from farm.errors import Where
+    from farm.edit.read_cut import read_in_subprocess, start_read
 
     write_project(project_dir, {"a": [Shot("s24", 0, 12)]})
     cut = project_dir / "cuts" / "a.otio"
@@ -140,51 +139,77 @@ def test_reading_a_cut_in_a_subprocess_costs_little(project_dir: Path) -> None:
     t1 = time.perf_counter()
     there = read_in_subprocess("a", cut, project_dir)
     t2 = time.perf_counter()
-    forked = _ForkedRead(("a", cut, project_dir, None, {}), Where(variant="a", path=str(cut))).wait()
+    started = start_read("a", cut, project_dir)()  # forked where this process runs one thread
     t3 = time.perf_counter()
-    assert here == there == forked
-    print(f"cut read in-process {t1 - t0:.3f}s, in a subprocess {t2 - t1:.3f}s, forked {t3 - t2:.3f}s")
+    assert here == there == started
+    print(f"cut read in-process {t1 - t0:.3f}s, in a subprocess {t2 - t1:.3f}s, started {t3 - t2:.3f}s")
+
+
+def _in_fresh_python(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run a test body in a fresh interpreter: forks are only taken from a process running one
+    thread, and this pytest process may hold Ray's threads from earlier tests."""
+    return subprocess.run(
+        [sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=120, env=ENV
+    )
+
+
+_FORKED_CRASH = """
+import sys, threading
+from pathlib import Path
+from farm.edit.read_cut import _ForkedRead
+from farm.errors import CutError, Where
+assert threading.active_count() == 1
+cut, project = Path(sys.argv[1]), Path(sys.argv[2])
+try:
+    _ForkedRead(("a", cut, project, None, {}), Where(variant="a", path=str(cut))).wait()
+except CutError as error:
+    print(error.exit_code, error.where.path, str(error), sep="\\n")
+"""
 
 
 def test_a_forked_reader_that_crashes_is_a_cut_error_naming_the_file(tmp_path: Path) -> None:
     """The same safety net when the reader is a child forked from a single-threaded process."""
-    import threading
-
-    from farm.edit.read_cut import _ForkedRead
-    from farm.errors import CutError, Where
-
-    assert threading.active_count() == 1  # a fork is only taken from a process running one thread
     cut = tmp_path / "crash.otio"
     cut.write_text('{"OTIO_SCHEMA": "Timeline.1", "tracks": null}')
-    where = Where(variant="a", path=str(cut))
-    with pytest.raises(CutError, match="crashed") as caught:
-        _ForkedRead(("a", cut, tmp_path, None, {}), where).wait()
-    assert caught.value.exit_code == 65 and caught.value.where.path == str(cut)
+    proc = _in_fresh_python(_FORKED_CRASH, str(cut), str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    code, path, message = proc.stdout.split("\n", 2)
+    assert (code, path) == ("65", str(cut)) and "crashed" in message, proc.stdout
 
 
-def test_reads_started_together_give_each_variant_its_cut_or_its_error(
-    project_dir: Path, capfd: pytest.CaptureFixture[str]
-) -> None:
-    """Forked reads of every variant at once: each gets its own cut, a missing one its own error
-    when it is waited for, and nothing a child does reaches this process's output."""
-    import threading
+_READS_TOGETHER = """
+import json, sys, threading
+from pathlib import Path
+from farm.edit.cut import load_cut
+from farm.edit.read_cut import start_read
+from farm.errors import MissingInputError
+project = Path(sys.argv[1])
+cuts = project / "cuts"
+assert threading.active_count() == 1
+reads = {n: start_read(n, cuts / f"{n}.otio", project) for n in ("a", "b")}
+missing = start_read("c", cuts / "c.otio", project)  # refused when waited for, not now
+same = {
+    n: wait() == load_cut(n, cuts / f"{n}.otio", project) and wait() is wait() for n, wait in reads.items()
+}
+try:
+    missing()
+    refused = ""
+except MissingInputError as error:
+    refused = str(error)
+sys.stderr.write(json.dumps({"same": same, "refused": refused}))
+"""
 
-    from farm.edit.cut import load_cut
-    from farm.edit.read_cut import start_read
-    from farm.errors import MissingInputError
 
+def test_reads_started_together_give_each_variant_its_cut_or_its_error(project_dir: Path) -> None:
+    """Forked reads of every variant at once: each gets its own cut (and a second wait the same
+    answer), a missing one its own error when it is waited for, and nothing a child does reaches
+    the process's output."""
     write_project(project_dir, {"a": [Shot("s24", 0, 12)], "b": [Shot("s24", 3, 9), Shot("s24", 0, 4)]})
-    cuts = project_dir / "cuts"
-    assert threading.active_count() == 1
-    reads = {n: start_read(n, cuts / f"{n}.otio", project_dir) for n in ("a", "b")}
-    missing = start_read("c", cuts / "c.otio", project_dir)  # refused when waited for, not now
-    for name, wait in reads.items():
-        assert wait() == load_cut(name, cuts / f"{name}.otio", project_dir)
-        assert wait() is wait()  # a second wait gives the same answer
-    with pytest.raises(MissingInputError, match="timeline not found"):
-        missing()
-    out, err = capfd.readouterr()
-    assert out == "" and err == ""
+    proc = _in_fresh_python(_READS_TOGETHER, str(project_dir))
+    assert proc.returncode == 0 and proc.stdout == "", (proc.stdout, proc.stderr)
+    answer = json.loads(proc.stderr)
+    assert answer["same"] == {"a": True, "b": True}, answer
+    assert "timeline not found" in answer["refused"], answer
 
 
 def test_a_process_running_threads_reads_in_a_fresh_interpreter(project_dir: Path) -> None:
