@@ -5,7 +5,7 @@ picture of a still, as float32 RGB (H, W, 3) in [0, 1]. Looks are analysed on
 these (``farm look`` and the per-source looks of a render).
 
 Video frames are converted with the colour decision the rest of farm makes:
-the matrix and range of :func:`farm.media.probe.frame_colour` (the tagged
+the matrix and range of :func:`farm.media.frame_tags.frame_colour` (the tagged
 matrix; untagged is BT.709 from 720 lines up and BT.601 below, never FFmpeg's
 BT.601 at every size) and the kernels' conversion (4:2:0 planes go through
 :func:`farm.kernels.yuv_to_rgb`, the reference the GPU path is tested against;
@@ -27,7 +27,7 @@ import numpy as np
 from farm.errors import BackendUnavailableError, MediaError, MissingInputError, Where
 from farm.kernels import yuv_to_rgb
 from farm.kernels._color import upsample_chroma, ycbcr_to_rgb_affine
-from farm.media.probe import frame_colour
+from farm.media.frame_tags import frame_colour
 
 if TYPE_CHECKING:
     import av

@@ -46,7 +46,8 @@ def probe_sequence(seq: Sequence, variant: str | None = None, clip: str | None =
 
     import av
 
-    from farm.media.probe import SourceInfo, frame_colour, has_alpha
+    from farm.media.frame_tags import frame_colour, has_alpha
+    from farm.media.probe import SourceInfo
 
     where = Where(variant=variant, clip=clip, path=seq.pattern)
     missing = [n for n in range(seq.start, seq.start + seq.count) if not seq.file(n).is_file()]
