@@ -83,7 +83,8 @@ def extend(writer: StitchWriter, pieces: Sequence[StitchPiece]) -> StitchWriter:
     ``pieces`` are in output order, the first ``writer.pieces`` of them already
     written.  A piece that decodes later than the file so far allows
     (:class:`~farm.media.stitch_writer.DelayGrew`) starts the file again, with
-    that delay, from the first piece.
+    that delay, from the first piece.  On any other failure the writer is
+    abandoned; the caller removes its file (:func:`discard`).
     """
     while True:
         try:
@@ -101,6 +102,9 @@ def extend(writer: StitchWriter, pieces: Sequence[StitchPiece]) -> StitchWriter:
                 comment=writer.comment,
                 max_delay=grew.delay,
             )
+        except BaseException:
+            writer.abandon()
+            raise
 
 
 def stitch(
