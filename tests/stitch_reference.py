@@ -1,8 +1,9 @@
-"""The stitcher's muxing as it was before it opened each file once: the reference for byte equality.
+"""The stitcher as it was before it opened each file once: the reference for bytes and for speed.
 
-Kept verbatim in substance (each segment opened three times, probing decodes a
-frame) so :mod:`tests.test_stitch` can check that the one-open writer muxes the
-very same packets with the very same timestamps, in the same order.
+Kept as it was (each segment opened three times, probing decodes a frame, the
+check reads the file twice) so ``test_stitch`` can check that the one-open
+writer muxes the very same packets with the very same timestamps, in the same
+order, and ``benchmarks/bench_stitch.py`` can time both.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from farm.errors import InternalError, Where
+from farm.media.audio import AAC_FRAME, SAMPLE_RATE
 from farm.media.stitch import StitchPiece
 
 
@@ -93,3 +96,62 @@ def reference_mux(
             for packet in heapq.merge(video, _audio_packets(ain), key=_dts_seconds):
                 packet.stream = aout if packet.stream.type == "audio" else vout
                 out.mux(packet)
+
+
+def reference_verify(
+    path: Path, fps: Fraction, frames: int, segments: int, has_audio: bool, where: Where
+) -> dict[str, Any]:
+    """The check as it was: one read for counts and times, a second to decode the keyframes."""
+    import av
+
+    def fail(msg: str) -> InternalError:
+        return InternalError(f"the stitched file failed its check: {msg}", where)
+
+    with av.open(str(path)) as c:
+        v = c.streams.video[0]
+        vtb = Fraction(v.time_base)
+        pts = []
+        audio_samples = 0
+        audio_start = None
+        for p in c.demux():
+            if not p.size:
+                continue
+            if p.stream.type == "video":
+                pts.append(p.pts)
+            elif p.stream.type == "audio":
+                audio_samples += p.duration or AAC_FRAME
+                t = p.pts * Fraction(p.time_base)
+                audio_start = t if audio_start is None else min(audio_start, t)
+        if len(pts) != frames:
+            raise fail(f"{len(pts)} video frames, the plan has {frames}")
+        pts.sort()
+        step = 1 / fps
+        for i, (a, b) in enumerate(zip(pts, pts[1:], strict=False)):
+            if (b - a) * vtb != step:
+                raise fail(f"frames {i} and {i + 1} are {float((b - a) * vtb):.6f}s apart, not one frame")
+        video_seconds = Fraction(frames) / fps
+        audio_seconds = Fraction(0)
+        if has_audio:
+            a = c.streams.audio[0]
+            # durations are in the audio stream's time base; the first frame is encoder priming
+            audio_seconds = audio_samples * Fraction(a.time_base) + min(audio_start or 0, 0)
+            if abs(audio_seconds - video_seconds) > Fraction(AAC_FRAME, SAMPLE_RATE) + step:
+                raise fail(f"audio lasts {float(audio_seconds):.3f}s, video {float(video_seconds):.3f}s")
+    # decode every keyframe (each segment starts with one) to prove the joins decode
+    with av.open(str(path)) as c:
+        v = c.streams.video[0]
+        v.codec_context.skip_frame = "NONKEY"
+        keyframes = 0
+        try:
+            for _ in c.decode(v):
+                keyframes += 1
+        except av.error.FFmpegError as exc:
+            raise fail(f"it does not decode ({exc})") from None
+        if keyframes < segments:
+            raise fail(f"{keyframes} keyframes decode, {segments} segments were joined")
+    return {
+        "frames": frames,
+        "video_seconds": float(video_seconds),
+        "audio_seconds": float(audio_seconds),
+        "keyframes": keyframes,
+    }
