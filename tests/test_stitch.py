@@ -15,9 +15,9 @@ from typing import Any
 import av
 import pytest
 from stitch_media import decoded_codes, write_audio, write_segment
-from stitch_reference import reference_mux
+from stitch_reference import reference_mux, reference_verify
 
-from farm.errors import InternalError
+from farm.errors import InternalError, Where
 from farm.media.stitch import StitchPiece, extend, start_stitch, stitch
 from farm.media.stitch_writer import NO_PROBE_DECODE
 
@@ -50,6 +50,9 @@ CASES = {
     "h264 B-frames with audio": dict(counts=[13, 12], bframes=[3, 3], audio=True),
     # the decode delay grows twice: the file starts again, each time from its first segment
     "delays differ": dict(counts=[12, 24, 7, 13], bframes=[0, 2, 0, 3], headers_in_band=True, audio=True),
+    "29.97 B-frames with audio": dict(
+        counts=[15, 16, 9], bframes=[2, 2, 2], fps=Fraction(30000, 1001), audio=True
+    ),
     "hevc": dict(counts=[12, 14], codec="libx265", audio=True),
     "prores": dict(counts=[5, 6], codec="prores_ks", audio=False),
 }
@@ -59,14 +62,17 @@ CASES = {
 def test_the_stitch_is_byte_identical_to_the_reference(tmp_path: Path, case: str) -> None:
     spec = dict(CASES[case])
     audio = spec.pop("audio")
+    fps = spec.get("fps", FPS)
     pieces = make_pieces(tmp_path, **spec)  # type: ignore[arg-type]
     frames = sum(p.count for p in pieces)
-    audio_path = write_audio(tmp_path / "a.m4a", Fraction(frames) / FPS) if audio else None
+    audio_path = write_audio(tmp_path / "a.m4a", Fraction(frames) / fps) if audio else None
     ext = ".mov" if spec.get("codec") == "prores_ks" else ".mp4"
-    reference_mux(tmp_path / f"ref{ext}", pieces, audio_path, FPS, "farm-plan:0123")
-    result = stitch(pieces, audio_path, tmp_path / f"out{ext}", FPS, frames, "v", plan_digest="0123")
+    reference_mux(tmp_path / f"ref{ext}", pieces, audio_path, fps, "farm-plan:0123")
+    result = stitch(pieces, audio_path, tmp_path / f"out{ext}", fps, frames, "v", plan_digest="0123")
     assert (tmp_path / f"out{ext}").read_bytes() == (tmp_path / f"ref{ext}").read_bytes()
     assert result["frames"] == frames and result["keyframes"] >= len(pieces)
+    # the one-read check finds what the two-read one did
+    assert result == reference_verify(tmp_path / f"out{ext}", fps, frames, len(pieces), audio, Where())
     assert decoded_codes(tmp_path / f"out{ext}") == expected_codes(pieces)
     assert temp_files(tmp_path) == []
 

@@ -185,43 +185,46 @@ def verify(
 
     pts = []
     audio_samples = 0
-    audio_start = None
+    audio_pts: list[int] = []
     keyframes = 0
     with open_input(path) as c:
         v = c.streams.video[0]
         vtb = Fraction(v.time_base)
+        audio = c.streams.audio[0] if c.streams.audio else None
         decoder = v.codec_context
         decoder.skip_frame = "NONKEY"
         try:
             for p in c.demux():
                 if not p.size:
                     continue
-                if p.stream.type == "video":
+                if p.stream_index == v.index:
                     pts.append(p.pts)
                     if p.is_keyframe:
                         keyframes += len(decoder.decode(p))
-                elif p.stream.type == "audio":
+                elif audio is not None and p.stream_index == audio.index:
                     audio_samples += p.duration or AAC_FRAME
-                    t = p.pts * Fraction(p.time_base)
-                    audio_start = t if audio_start is None else min(audio_start, t)
+                    audio_pts.append(p.pts)
             keyframes += len(decoder.decode(None))
         except av.error.FFmpegError as exc:
             raise fail(f"it does not decode ({exc})") from None
-        if len(pts) != frames:
-            raise fail(f"{len(pts)} video frames, the plan has {frames}")
-        pts.sort()
-        step = 1 / fps
-        for i, (a, b) in enumerate(zip(pts, pts[1:], strict=False)):
-            if (b - a) * vtb != step:
-                raise fail(f"frames {i} and {i + 1} are {float((b - a) * vtb):.6f}s apart, not one frame")
-        video_seconds = Fraction(frames) / fps
-        audio_seconds = Fraction(0)
-        if has_audio:
-            a = c.streams.audio[0]
-            # durations are in the audio stream's time base; the first frame is encoder priming
-            audio_seconds = audio_samples * Fraction(a.time_base) + min(audio_start or 0, 0)
-            if abs(audio_seconds - video_seconds) > Fraction(AAC_FRAME, SAMPLE_RATE) + step:
-                raise fail(f"audio lasts {float(audio_seconds):.3f}s, video {float(video_seconds):.3f}s")
+    if len(pts) != frames:
+        raise fail(f"{len(pts)} video frames, the plan has {frames}")
+    pts.sort()
+    step = 1 / fps
+    # one frame apart: (b - a) * vtb == 1 / fps, over integers
+    per_tick, frame_ticks = vtb.numerator * fps.numerator, vtb.denominator * fps.denominator
+    for i, (a, b) in enumerate(zip(pts, pts[1:], strict=False)):
+        if (b - a) * per_tick != frame_ticks:
+            raise fail(f"frames {i} and {i + 1} are {float((b - a) * vtb):.6f}s apart, not one frame")
+    video_seconds = Fraction(frames) / fps
+    audio_seconds = Fraction(0)
+    if has_audio:
+        atb = Fraction(audio.time_base) if audio is not None else Fraction(0)
+        audio_start = min(audio_pts) * atb if audio_pts else Fraction(0)
+        # durations are in the audio stream's time base; the first frame is encoder priming
+        audio_seconds = audio_samples * atb + min(audio_start, Fraction(0))
+        if abs(audio_seconds - video_seconds) > Fraction(AAC_FRAME, SAMPLE_RATE) + step:
+            raise fail(f"audio lasts {float(audio_seconds):.3f}s, video {float(video_seconds):.3f}s")
     if keyframes < segments:
         raise fail(f"{keyframes} keyframes decode, {segments} segments were joined")
     return {

@@ -54,8 +54,9 @@ def output_format(video_stream: Any) -> str:
     return "mov" if video_stream.codec_context.name in ("prores", "dnxhd") else "mp4"
 
 
-def _dts_seconds(packet: Any) -> Fraction:
-    return Fraction(packet.dts) * Fraction(packet.time_base)
+def _trunc_div(num: int, den: int) -> int:
+    """``int(Fraction(num, den))`` for ``den > 0`` (rounds toward zero), without building a Fraction."""
+    return num // den if num >= 0 else -(-num // den)
 
 
 class StitchWriter:
@@ -96,6 +97,9 @@ class StitchWriter:
         self._ain: Any = None
         self._audio: Any = None  # the audio input's packets
         self._next_audio: Any = None  # the first of them not muxed yet
+        #: its decode time as ``(dts * tb.numerator * fps.numerator, tb.denominator)``: it decodes
+        #: before a video packet of dts ``v`` (in ticks of 1/fps.numerator) when ``key[0] < v * key[1]``
+        self._next_audio_key = (0, 1)
 
     # ------------------------------------------------------------------ writing
 
@@ -192,29 +196,46 @@ class StitchWriter:
             audio = self._ain.streams.audio[0]
             self._aout = self._out.add_stream_from_template(audio)
             self._audio = (p for p in self._ain.demux(audio) if p.size)
-            self._next_audio = next(self._audio, None)
+            self._peek_audio()
 
     def _write_video(self, packets: list[Any], tb: Fraction, first_pts: int, delay: Fraction) -> None:
+        """Mux a segment's packets at output frame :attr:`frames`, retimed, the audio due before each.
+
+        Times are exact: in output ticks (1/fps.numerator s, a frame is fps.denominator ticks) a
+        packet's pts is ``(start + (pts - first_pts) * tb * fps) * fps.denominator``, its dts the same
+        less the delay it lacks (``max_delay - delay`` frames), each rounded toward zero; computed
+        here over integers, as one fraction each.
+        """
         assert self.max_delay is not None
-        fps, out_tb, start = self.fps, self._out_tb, self.frames
-        frame = 1 / fps
-        duration = int(frame / out_tb)
+        n, d = self.fps.numerator, self.fps.denominator
+        scale, b = tb.numerator * n, tb.denominator  # (ticks per input tick) = scale / b
+        lag = (self.max_delay - delay) * d  # in output ticks
+        base = self.frames * d * b
         for p in packets:
-            pts_frames = (p.pts - first_pts) * tb * fps
-            dts_frames = (p.dts - first_pts) * tb * fps - (self.max_delay - delay)
-            p.pts = int((start + pts_frames) * frame / out_tb)
-            p.dts = int((start + dts_frames) * frame / out_tb)
-            p.duration = duration
-            p.time_base = out_tb
+            p.pts = _trunc_div(base + (p.pts - first_pts) * scale, b)
+            p.dts = _trunc_div(
+                (base + (p.dts - first_pts) * scale) * lag.denominator - lag.numerator * b,
+                b * lag.denominator,
+            )
+            p.duration = d
+            p.time_base = self._out_tb
             if self._next_audio is not None:
-                due = _dts_seconds(p)
-                while self._next_audio is not None and _dts_seconds(self._next_audio) < due:
+                due = p.dts
+                while (
+                    self._next_audio is not None and self._next_audio_key[0] < due * self._next_audio_key[1]
+                ):
                     self._mux_audio()
             p.stream = self._vout
             self._out.mux(p)
 
+    def _peek_audio(self) -> None:
+        packet = self._next_audio = next(self._audio, None)
+        if packet is not None:
+            tb = packet.time_base
+            self._next_audio_key = (packet.dts * tb.numerator * self.fps.numerator, tb.denominator)
+
     def _mux_audio(self) -> None:
         packet = self._next_audio
-        self._next_audio = next(self._audio, None)
+        self._peek_audio()
         packet.stream = self._aout
         self._out.mux(packet)
