@@ -3,7 +3,8 @@
     python benchmarks/bench_stitch.py [--repeat 3] [--out FILE] [--tail] [--baseline OLD_CHECKOUT]
 
 Two sets of segments are made (libx264 ultrafast, closed GOPs, IDR first, as
-farm's encoders write them) with an AAC track: ``large`` (12 segments of 48
+farm's encoders write them; flat grey levels under a fixed noise, so an IDR
+costs about what a real picture's does to decode) with an AAC track: ``large`` (12 segments of 48
 frames at 1920x1080) and ``many`` (400 segments of 12-36 frames at 320x180, one
 variant of the 200-short-shots scenario).  Each is stitched by the old code
 (``tests/stitch_reference.py``: mux, then the old check), by farm's
@@ -35,7 +36,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-sys.path.insert(0, str(REPO / "tests"))
+sys.path[:0] = [str(REPO), str(REPO / "tests")]  # this checkout's farm, and the tests' media helpers
 
 FPS = Fraction(24)
 SCENARIOS = {
@@ -61,7 +62,7 @@ def make_segments(folder: Path, size: tuple[int, int], counts: list[int]) -> tup
     folder.mkdir(parents=True, exist_ok=True)
     pieces, start = [], 0
     for i, count in enumerate(counts):
-        path = write_segment(folder / f"seg{i:04d}.mp4", count, i, size=size, gop=48)
+        path = write_segment(folder / f"seg{i:04d}.mp4", count, i, size=size, gop=48, texture=True)
         pieces.append(StitchPiece(path, start, count))
         start += count
     return pieces, write_audio(folder / "audio.m4a", Fraction(start) / FPS)

@@ -31,11 +31,13 @@ def write_segment(
     codec: str = "libx264",
     gop: int = 12,
     headers_in_band: bool = False,
+    texture: bool = False,
 ) -> Path:
     """A segment of ``frames`` frames coding ``value``, ``value + 1``, ...; ``bframes`` sets the B-frames.
 
     ``headers_in_band`` repeats the parameter sets before every IDR (as hardware encoders do), so
-    segments of different settings still decode when joined.
+    segments of different settings still decode when joined.  ``texture`` adds a fixed noise
+    (as real pictures cost to decode; the flat ones cost nearly nothing).
     """
     width, height = size
     pix_fmt = "yuv422p10le" if codec == "prores_ks" else "yuv420p"
@@ -58,8 +60,11 @@ def write_segment(
         elif codec == "libx265":
             cc.options = {"preset": "ultrafast", "x265-params": f"keyint={gop}:open-gop=0:log-level=error"}
             cc.codec_tag = "hvc1"
+        noise = np.random.default_rng(value).integers(-12, 13, (height, width, 3)) if texture else None
         for i in range(frames):
             picture = np.full((height, width, 3), level(value + i), dtype=np.uint8)
+            if noise is not None:
+                picture = np.clip(picture + noise, 0, 255).astype(np.uint8)
             frame = av.VideoFrame.from_ndarray(picture, format="rgb24").reformat(format=pix_fmt)
             frame.pts = i
             frame.time_base = frame_tb
