@@ -12,9 +12,11 @@ Before anything runs, :func:`find_work` decides, once:
 :class:`RenderLoop` then hands the missing work to an executor as one
 :class:`~farm.execute.protocol.WorkBatch` and follows the outcomes: a failed
 unit fails every variant using it (a failed look fails its variants); a unit
-whose variants have all failed is skipped; a variant whose last piece lands is
-stitched on a thread of its own, so the executor keeps its workers fed
-meanwhile; a variant some of whose work never ran ends as an internal error.
+whose variants have all failed is skipped; a variant's segments are appended
+to its output, in output order, as they land (:mod:`farm.execute.stitching`),
+and when its last piece lands it is finished — the rest, the check, the rename —
+on a thread of its own, so the executor keeps its workers fed meanwhile; a
+variant some of whose work never ran ends as an internal error.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import hashlib
 import json
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +33,9 @@ from typing import TextIO
 
 from farm.errors import FarmError, InternalError, Where
 from farm.execute.protocol import AudioUnit, ExecutorSession, Outcome, WorkBatch
-from farm.media.stitch import StitchPiece, stitch, stitched_plan_digest
+from farm.execute.stitching import ProgressiveStitch
+from farm.media.stitch import StitchPiece, discard, extend, stitch, stitched_plan_digest
+from farm.media.stitch_writer import StitchWriter
 from farm.output.cache import Cache
 from farm.output.metrics import RenderMetrics
 from farm.output.progress import Progress
@@ -164,6 +168,17 @@ class RenderLoop:
         # and the last stitches overlap with stopping Ray
         self._stitcher = ThreadPoolExecutor(1, thread_name_prefix="farm-stitch")
         self._stitches: list[Future[None]] = []
+        active = {name: plan.variants[name] for name in self.work.active}
+        queued_audio = {unit.key for unit in self.work.batch.audio}
+        self._progressive = ProgressiveStitch(
+            active,
+            {name: output_path(out_dir, name, vp.spec.output.codec) for name, vp in active.items()},
+            {name: variant_digest(vp) for name, vp in active.items()},
+            cache,
+            self.results,
+            ready=self.work.cached | {vp.audio.key for vp in active.values()} - queued_audio,
+            extend=self._extend,
+        )
 
     def _record_plan(self) -> None:
         for name, err in self.plan.failed.items():
@@ -193,13 +208,19 @@ class RenderLoop:
             for name in self.plan.variants:
                 if not self._waiting.get(name):
                     self._stitch_later(name)
+            # what the cache already holds is appended while the executor starts
+            self._on_stitch_thread(self._progressive.advance, [n for n in self._waiting if self._waiting[n]])
             if not self.work.batch.empty:
                 executor = session.executor()
                 workers = executor.workers
                 executor.run(self.work.batch, self._on_done, self._skip)
             session.close()
+        except BaseException:
+            self._progressive.stop()  # interrupted: the stitches already due still run, appends do not
+            raise
         finally:
             self._stitcher.shutdown(wait=True)
+            self._progressive.discard_all()  # files of variants that never finished
         for done in self._stitches:
             done.result()  # _finish_variant turns FarmErrors into variant errors; anything else is a bug
         self._fail_incomplete()
@@ -221,7 +242,12 @@ class RenderLoop:
             return  # no variant waits for a look: the executor runs every look before any segment
         if outcome.kind == "segment":
             self._count_segment(outcome)
-        for name in sorted(self.work.users.get(outcome.key, ())):
+        users = sorted(self.work.users.get(outcome.key, ()))
+        if outcome.error is None:
+            # the variants that still wait for more; one whose last piece this is is finished below
+            growing = [n for n in users if self._waiting[n] - {outcome.key}]
+            self._on_stitch_thread(self._progressive.advance, growing, outcome.key)
+        for name in users:
             pending = self._waiting[name]
             pending.discard(outcome.key)
             if not pending and not self.results[name].done:
@@ -273,10 +299,13 @@ class RenderLoop:
 
     # ------------------------------------------------------------------ finishing a variant
 
+    def _on_stitch_thread(self, call: Callable[..., None], *args: object) -> None:
+        self._stitches.append(self._stitcher.submit(call, *args))
+
     def _stitch_later(self, name: str) -> None:
         if name not in self._finishing:
             self._finishing.add(name)
-            self._stitches.append(self._stitcher.submit(self._finish_variant, name))
+            self._on_stitch_thread(self._finish_variant, name)
 
     def _finish_variant(self, name: str) -> None:
         """On the stitch thread: write (or find up to date) one variant's output."""
@@ -305,7 +334,15 @@ class RenderLoop:
         return len(mine)
 
     def _stitch(self, vp: VariantPlan, final: Path) -> None:
-        pieces = [StitchPiece(self.cache.local_segment(p.key), p.start, p.count) for p in vp.placements]
+        """Finish ``vp``'s output: append what was not appended yet, check it, publish it."""
+        started, pieces = self._progressive.take(vp.name)
+        try:
+            for p in vp.placements[len(pieces) :]:
+                pieces.append(StitchPiece(self.cache.local_segment(p.key), p.start, p.count))
+        except BaseException:
+            if started is not None:
+                discard(started)
+            raise
         stitch(
             pieces,
             self.cache.audio_path(vp.audio.key),
@@ -314,4 +351,9 @@ class RenderLoop:
             vp.frames,
             vp.name,
             plan_digest=variant_digest(vp),
+            started=started,
         )
+
+    def _extend(self, name: str, writer: StitchWriter, pieces: list[StitchPiece]) -> StitchWriter:
+        """On the stitch thread: append ``pieces[writer.pieces:]`` to variant ``name``'s output so far."""
+        return extend(writer, pieces)

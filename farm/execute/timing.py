@@ -16,6 +16,8 @@ from typing import Any
 
 from farm.execute.loop import RenderLoop
 from farm.execute.protocol import Executor, OnDone, Outcome, SkipQuery, WorkBatch
+from farm.media.stitch import StitchPiece
+from farm.media.stitch_writer import StitchWriter
 from farm.planning.planner import VariantPlan
 
 __all__ = ["TimedExecutor", "TimedLoop", "phase"]
@@ -98,9 +100,18 @@ class TimedExecutor:
 
 
 class TimedLoop(RenderLoop):
-    """A :class:`RenderLoop` that records each stitch as a span (on a ``stitch`` track)."""
+    """A :class:`RenderLoop` that records each stitch and append as a span (on a ``stitch`` track)."""
 
     spans: list[dict[str, Any]]
+
+    def _extend(self, name: str, writer: StitchWriter, pieces: list[StitchPiece]) -> StitchWriter:
+        t, before = time.time(), writer.pieces
+        try:
+            return super()._extend(name, writer, pieces)
+        finally:
+            span = {"track": "stitch", "name": "append", "kind": "append", "start": t, "end": time.time()}
+            span["variant"], span["segments"] = name, len(pieces) - before
+            self.spans.append(span)
 
     def _stitch(self, vp: VariantPlan, final: Path) -> None:
         t = time.time()

@@ -1,25 +1,29 @@
 """Stitch: concatenate a variant's segments and its audio into one MP4, verify, rename.
 
 Segments start with an IDR frame and have closed GOPs, so their packets join
-without re-encoding.  Timestamps are rewritten to the variant's frame grid; a
+without re-encoding; :mod:`farm.media.stitch_writer` writes them, opening each
+segment once.  Timestamps are rewritten to the variant's frame grid; a
 segment's decode delay (B-frames) is normalised to the largest one so decode
-timestamps keep increasing across joins.  The file is checked — frame count,
-timestamps one frame apart, audio as long as the video, every segment's IDR
-decodes — before it is renamed to its final name.
+timestamps keep increasing across joins.  A render may append a variant's
+first segments while the others still render (:func:`start_stitch`,
+:func:`extend`) and hand that writer to :func:`stitch`.  The file is checked —
+frame count, timestamps one frame apart, audio as long as the video, every
+segment's IDR decodes — in one read, before it is renamed to its final name.
 """
 
 from __future__ import annotations
 
-import heapq
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from farm.errors import InternalError, OutputError, Where
+from farm.errors import FarmError, InternalError, OutputError, Where
 from farm.media.audio import AAC_FRAME, SAMPLE_RATE
-from farm.output.atomic import atomic_write
+from farm.media.stitch_writer import DelayGrew, StitchWriter, open_input
+from farm.output.atomic import atomic_write, temp_path
 
 #: a stitched file's ``comment`` tag: this prefix, then the digest of the plan it was made from
 PLAN_COMMENT_PREFIX = "farm-plan:"
@@ -48,51 +52,6 @@ def stitched_plan_digest(path: Path) -> str | None:
     return comment.removeprefix(PLAN_COMMENT_PREFIX) or None
 
 
-def _segment_packets(
-    piece: StitchPiece, fps: Fraction, out_tb: Fraction, max_delay: Fraction, where: Where
-) -> Iterator[Any]:
-    """A segment's video packets retimed onto the output grid (times in ``out_tb``)."""
-    import av
-
-    with av.open(str(piece.path)) as container:
-        stream = container.streams.video[0]
-        tb = Fraction(stream.time_base)
-        packets = [p for p in container.demux(stream) if p.size]
-        if len(packets) != piece.count:
-            raise InternalError(
-                f"segment {piece.path.name} holds {len(packets)} frames, the plan needs {piece.count}",
-                where,
-                hint="delete the cache entry and render again",
-            )
-        first_pts = min(p.pts for p in packets)
-        delay = (first_pts - min(p.dts for p in packets)) * tb * fps
-        frame = 1 / fps
-        for p in packets:
-            pts_frames = (p.pts - first_pts) * tb * fps
-            dts_frames = (p.dts - first_pts) * tb * fps - (max_delay - delay)
-            p.pts = int((piece.start + pts_frames) * frame / out_tb)
-            p.dts = int((piece.start + dts_frames) * frame / out_tb)
-            p.duration = int(frame / out_tb)
-            p.time_base = out_tb
-            yield p
-
-
-def _delay(path: Path, fps: Fraction) -> Fraction:
-    """A segment's decode delay in frames, from its first packet alone.
-
-    The first packet is the IDR, which shows first; its decode time is the
-    earliest, so ``pts - dts`` of that one packet is the whole segment's delay.
-    """
-    import av
-
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        for p in container.demux(stream):
-            if p.size:
-                return Fraction(p.pts - p.dts) * Fraction(stream.time_base) * fps
-    return Fraction(0)
-
-
 def _check_coverage(pieces: list[StitchPiece], frames: int, where: Where) -> None:
     """``pieces`` (sorted by start) cover output frames ``[0, frames)`` with no hole or overlap."""
     expected = 0
@@ -104,55 +63,48 @@ def _check_coverage(pieces: list[StitchPiece], frames: int, where: Where) -> Non
         raise InternalError(f"segments cover {expected} frames, the plan has {frames}", where)
 
 
-def _audio_packets(container: Any) -> Iterator[Any]:
-    stream = container.streams.audio[0]
-    for p in container.demux(stream):
-        if p.size:
-            yield p
+def start_stitch(
+    out_path: Path, fps: Fraction, audio_path: Path | None, variant: str, plan_digest: str | None = None
+) -> StitchWriter:
+    """A writer of ``out_path``'s stitched file under a temporary name beside it, holding no piece yet.
+
+    Append pieces with :func:`extend`, then give it to :func:`stitch` as ``started``.
+    """
+    where = Where(variant=variant, path=str(out_path))
+    with _output_errors(out_path, where):
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+    comment = PLAN_COMMENT_PREFIX + plan_digest if plan_digest else None
+    return StitchWriter(temp_path(out_path), fps, audio_path, where, comment=comment)
 
 
-def _dts_seconds(packet: Any) -> Fraction:
-    return Fraction(packet.dts) * Fraction(packet.time_base)
+def extend(writer: StitchWriter, pieces: Sequence[StitchPiece]) -> StitchWriter:
+    """``writer`` with ``pieces[writer.pieces:]`` appended; returns the writer now holding all of ``pieces``.
 
-
-def _mux(
-    dest: Path,
-    pieces: list[StitchPiece],
-    audio_path: Path | None,
-    fps: Fraction,
-    max_delay: Fraction,
-    comment: str | None,
-    where: Where,
-) -> None:
-    """Write the segments' packets, retimed, and the audio's into ``dest``, interleaved by time."""
-    import av
-
-    # in ticks of 1/numerator seconds every frame time is an integer (a frame is `denominator` ticks)
-    out_tb = Fraction(1, fps.numerator)
-    with av.open(str(pieces[0].path)) as first:
-        # ProRes and DNxHR segments are MOV and so is their output (MP4 cannot hold them)
-        container = "mov" if first.streams.video[0].codec_context.name in ("prores", "dnxhd") else "mp4"
-    with av.open(str(dest), "w", format=container, options={"movflags": "+faststart"}) as out:
-        with av.open(str(pieces[0].path)) as first:
-            vout = out.add_stream_from_template(first.streams.video[0])
-            if container == "mov":  # the muxer would otherwise name every ProRes "apch" (422 HQ)
-                vout.codec_tag = first.streams.video[0].codec_context.codec_tag
-        if vout.codec_context.codec.id == av.codec.Codec("hevc", "r").id:
-            vout.codec_tag = "hvc1"  # parameter sets out of band: what Apple players require
-        vout.time_base = out_tb
-        if comment:
-            out.metadata["comment"] = comment
-        video = (p for piece in pieces for p in _segment_packets(piece, fps, out_tb, max_delay, where))
-        if audio_path is None:
-            for packet in video:
-                packet.stream = vout
-                out.mux(packet)
-            return
-        with av.open(str(audio_path)) as ain:
-            aout = out.add_stream_from_template(ain.streams.audio[0])
-            for packet in heapq.merge(video, _audio_packets(ain), key=_dts_seconds):
-                packet.stream = aout if packet.stream.type == "audio" else vout
-                out.mux(packet)
+    ``pieces`` are in output order, the first ``writer.pieces`` of them already
+    written.  A piece that decodes later than the file so far allows
+    (:class:`~farm.media.stitch_writer.DelayGrew`) starts the file again, with
+    that delay, from the first piece.  On any other failure the writer is
+    abandoned; the caller removes its file (:func:`discard`).
+    """
+    while True:
+        try:
+            with _output_errors(Path(writer.where.path or writer.dest), writer.where):
+                for piece in pieces[writer.pieces :]:
+                    writer.append(piece.path, piece.count)
+            return writer
+        except DelayGrew as grew:
+            writer.abandon()
+            writer = StitchWriter(
+                writer.dest,
+                writer.fps,
+                writer.audio_path,
+                writer.where,
+                comment=writer.comment,
+                max_delay=grew.delay,
+            )
+        except BaseException:
+            writer.abandon()
+            raise
 
 
 def stitch(
@@ -163,85 +115,118 @@ def stitch(
     frames: int,
     variant: str,
     plan_digest: str | None = None,
+    *,
+    started: StitchWriter | None = None,
 ) -> dict[str, Any]:
     """Write ``out_path`` from ``pieces`` and the variant's AAC audio; check it; then publish it.
 
     ``plan_digest`` is stored in the file (see :func:`stitched_plan_digest`).
-    Nothing appears at ``out_path`` unless the whole file passed :func:`verify`.
+    ``started``: a writer from :func:`start_stitch` (same audio and digest) that
+    already holds the first pieces; only the rest is appended.
+    Nothing appears at ``out_path`` unless the whole file passed :func:`verify`;
+    the temporary file (``started``'s too) is removed whatever happens.
     """
     where = Where(variant=variant, path=str(out_path))
+    writer = started
     try:
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"cannot create the output folder ({exc.strerror})", where) from None
-    pieces = sorted(pieces, key=lambda p: p.start)
-    _check_coverage(pieces, frames, where)
-    max_delay = max(_delay(p.path, fps) for p in pieces)
-    comment = PLAN_COMMENT_PREFIX + plan_digest if plan_digest else None
+        pieces = sorted(pieces, key=lambda p: p.start)
+        _check_coverage(pieces, frames, where)
+        if writer is None:
+            writer = start_stitch(out_path, fps, audio_path, variant, plan_digest)
+        with _output_errors(out_path, where):
+            with atomic_write(out_path, make_parents=False, tmp=writer.dest) as tmp:
+                try:
+                    writer = extend(writer, pieces)
+                    writer.finish()
+                except BaseException:
+                    writer.abandon()  # closed before atomic_write removes it
+                    raise
+                result = verify(tmp, fps, frames, len(pieces), audio_path is not None, where)
+    finally:
+        if writer is not None:
+            discard(writer)
+    return result
+
+
+def discard(writer: StitchWriter) -> None:
+    """Close ``writer`` and remove its temporary file, if any (a file that will not be published)."""
+    writer.abandon()
+    writer.dest.unlink(missing_ok=True)
+
+
+@contextmanager
+def _output_errors(out_path: Path, where: Where) -> Iterator[None]:
+    """An OSError writing the output is an :class:`OutputError` (a full disk says so)."""
     try:
-        with atomic_write(out_path, make_parents=False) as tmp:
-            _mux(tmp, pieces, audio_path, fps, max_delay, comment, where)
-            result = verify(tmp, fps, frames, len(pieces), audio_path is not None, where)
+        yield
+    except FarmError:
+        raise  # already says what went wrong (a FarmError may also be an OSError)
     except OSError as exc:
         from farm.output.cache import is_no_space, no_space_error
 
         if is_no_space(exc):
             raise no_space_error(out_path.parent, "the output", where=where) from None
         raise OutputError(f"cannot write the output ({exc})", where) from None
-    return result
 
 
 def verify(
     path: Path, fps: Fraction, frames: int, segments: int, has_audio: bool, where: Where
 ) -> dict[str, Any]:
-    """Check a stitched file before it is given its final name."""
+    """Check a stitched file before it is given its final name, in one read of it.
+
+    Frame count, timestamps one frame apart, audio as long as the video, and
+    every keyframe (each segment starts with one) decodes: the keyframe packets
+    go to a decoder as they are demuxed, the others are only counted.
+    """
     import av
 
     def fail(msg: str) -> InternalError:
         return InternalError(f"the stitched file failed its check: {msg}", where)
 
-    with av.open(str(path)) as c:
+    pts = []
+    audio_samples = 0
+    audio_pts: list[int] = []
+    keyframes = 0
+    with open_input(path) as c:
         v = c.streams.video[0]
         vtb = Fraction(v.time_base)
-        pts = []
-        audio_samples = 0
-        audio_start = None
-        for p in c.demux():
-            if not p.size:
-                continue
-            if p.stream.type == "video":
-                pts.append(p.pts)
-            elif p.stream.type == "audio":
-                audio_samples += p.duration or AAC_FRAME
-                t = p.pts * Fraction(p.time_base)
-                audio_start = t if audio_start is None else min(audio_start, t)
-        if len(pts) != frames:
-            raise fail(f"{len(pts)} video frames, the plan has {frames}")
-        pts.sort()
-        step = 1 / fps
-        for i, (a, b) in enumerate(zip(pts, pts[1:], strict=False)):
-            if (b - a) * vtb != step:
-                raise fail(f"frames {i} and {i + 1} are {float((b - a) * vtb):.6f}s apart, not one frame")
-        video_seconds = Fraction(frames) / fps
-        audio_seconds = Fraction(0)
-        if has_audio:
-            a = c.streams.audio[0]
-            # durations are in the audio stream's time base; the first frame is encoder priming
-            audio_seconds = audio_samples * Fraction(a.time_base) + min(audio_start or 0, 0)
-            if abs(audio_seconds - video_seconds) > Fraction(AAC_FRAME, SAMPLE_RATE) + step:
-                raise fail(f"audio lasts {float(audio_seconds):.3f}s, video {float(video_seconds):.3f}s")
-    # decode every keyframe (each segment starts with one) to prove the joins decode
-    with av.open(str(path)) as c:
-        v = c.streams.video[0]
-        v.codec_context.skip_frame = "NONKEY"
-        keyframes = 0
+        audio = c.streams.audio[0] if c.streams.audio else None
+        decoder = v.codec_context
+        decoder.skip_frame = "NONKEY"
         try:
-            for _ in c.decode(v):
-                keyframes += 1
+            for p in c.demux():
+                if not p.size:
+                    continue
+                if p.stream_index == v.index:
+                    pts.append(p.pts)
+                    if p.is_keyframe:
+                        keyframes += len(decoder.decode(p))
+                elif audio is not None and p.stream_index == audio.index:
+                    audio_samples += p.duration or AAC_FRAME
+                    audio_pts.append(p.pts)
+            keyframes += len(decoder.decode(None))
         except av.error.FFmpegError as exc:
             raise fail(f"it does not decode ({exc})") from None
-        if keyframes < segments:
-            raise fail(f"{keyframes} keyframes decode, {segments} segments were joined")
+    if len(pts) != frames:
+        raise fail(f"{len(pts)} video frames, the plan has {frames}")
+    pts.sort()
+    step = 1 / fps
+    # one frame apart: (b - a) * vtb == 1 / fps, over integers
+    per_tick, frame_ticks = vtb.numerator * fps.numerator, vtb.denominator * fps.denominator
+    for i, (a, b) in enumerate(zip(pts, pts[1:], strict=False)):
+        if (b - a) * per_tick != frame_ticks:
+            raise fail(f"frames {i} and {i + 1} are {float((b - a) * vtb):.6f}s apart, not one frame")
+    video_seconds = Fraction(frames) / fps
+    audio_seconds = Fraction(0)
+    if has_audio:
+        atb = Fraction(audio.time_base) if audio is not None else Fraction(0)
+        audio_start = min(audio_pts) * atb if audio_pts else Fraction(0)
+        # durations are in the audio stream's time base; the first frame is encoder priming
+        audio_seconds = audio_samples * atb + min(audio_start, Fraction(0))
+        if abs(audio_seconds - video_seconds) > Fraction(AAC_FRAME, SAMPLE_RATE) + step:
+            raise fail(f"audio lasts {float(audio_seconds):.3f}s, video {float(video_seconds):.3f}s")
+    if keyframes < segments:
+        raise fail(f"{keyframes} keyframes decode, {segments} segments were joined")
     return {
         "frames": frames,
         "video_seconds": float(video_seconds),

@@ -99,15 +99,18 @@ def sweep_stale(folders: Iterable[Path], recursive: bool = False) -> list[Path]:
 
 
 @contextmanager
-def atomic_write(final: Path, keep_suffix: bool = False, make_parents: bool = True) -> Iterator[Path]:
+def atomic_write(
+    final: Path, keep_suffix: bool = False, make_parents: bool = True, tmp: Path | None = None
+) -> Iterator[Path]:
     """Yield a temporary path to write; on success rename it to ``final``, on failure remove it.
 
     The caller writes the whole file at the yielded path (with any library);
     nothing appears at ``final`` unless the block finishes without an exception.
+    ``tmp``: a name from :func:`temp_path` the caller already began writing (default: a new one).
     """
     if make_parents:
         final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_path(final, keep_suffix)
+    tmp = temp_path(final, keep_suffix) if tmp is None else tmp
     try:
         yield tmp
         check_driver()
