@@ -41,6 +41,15 @@ def _machine_busy() -> float:
     return (v[0] + v[1] + v[2] + v[5] + v[6]) / _CLK
 
 
+def _machine_steal() -> float:
+    """CPU seconds the hypervisor gave this virtual machine's cores to others since boot (``steal``).
+
+    On a shared host this is the disturbance no process table shows: the tool being timed waited
+    for a physical core while the guest looked busy."""
+    v = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return v[7] / _CLK if len(v) > 7 else 0.0
+
+
 def _boot_ticks_now() -> int:
     return int(float(Path("/proc/uptime").read_text().split()[0]) * _CLK)
 
@@ -118,7 +127,7 @@ _RETRIES = 3  # set by --retries
 def run(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> dict:
     """Run ``cmd`` (its output into ``log``) on a machine as idle as it gets; time it. Fails loudly."""
     idle = wait_for_idle(_MAX_IDLE_WAIT)
-    busy0 = _machine_busy()
+    busy0, steal0 = _machine_busy(), _machine_steal()
     t0 = time.perf_counter()
     with open(log, "w") as fh:
         proc = subprocess.Popen(
@@ -134,6 +143,7 @@ def run(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> dict:
     seconds = time.perf_counter() - t0
     foreign = watch.stop()
     busy = _machine_busy() - busy0
+    steal = _machine_steal() - steal0
     if rc != 0:
         tail = log.read_text(errors="replace")[-3000:]
         raise BenchError(f"command failed (exit {rc}): {' '.join(cmd)}\n{tail}")
@@ -141,14 +151,18 @@ def run(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> dict:
         "seconds": seconds,
         "machine_busy_cores": round(busy / seconds, 2),  # the tool's own use plus anything else running
         "other_processes_cpu_seconds": round(foreign, 2),  # CPU time other processes took meanwhile
+        "steal_seconds": round(steal, 2),  # CPU time the host gave other machines meanwhile
         **idle,
     }
 
 
 def disturbed(t: dict) -> bool:
-    """Whether other processes took more than 5% of the machine while a command ran."""
+    """Whether other processes, or other machines on the host (steal), took more than 5% of the
+    machine while a command ran."""
     cores = os.cpu_count() or 1
-    return not t["idle_before"] or t["other_processes_cpu_seconds"] > 0.05 * t["seconds"] * cores
+    limit = 0.05 * t["seconds"] * cores
+    others = max(t["other_processes_cpu_seconds"], t.get("steal_seconds", 0.0))
+    return not t["idle_before"] or others > limit
 
 
 def timed(step: str, cmd: list[str], log: Path, steps: list[dict], prepare=None, env=None) -> dict:  # type: ignore[no-untyped-def]
@@ -165,10 +179,10 @@ def timed(step: str, cmd: list[str], log: Path, steps: list[dict], prepare=None,
         steps.append(t)
         if not t["disturbed"] or attempt > _RETRIES:
             break
-        other = t["other_processes_cpu_seconds"]
+        other, steal = t["other_processes_cpu_seconds"], t["steal_seconds"]
         print(
-            f"  ({step}: {t['seconds']:.1f}s, but other processes took {other:.1f} CPU-s meanwhile; "
-            "measuring again)",
+            f"  ({step}: {t['seconds']:.1f}s, but other processes took {other:.1f} CPU-s meanwhile "
+            f"and the host {steal:.1f}; measuring again)",
             flush=True,
         )
     t["used"] = True
