@@ -160,7 +160,8 @@ def disturbed(t: dict) -> bool:
     """Whether other processes, or other machines on the host (steal), took more than 5% of the
     machine while a command ran."""
     cores = os.cpu_count() or 1
-    limit = 0.05 * t["seconds"] * cores
+    # at least 0.2 CPU-s: /proc counts in ticks, and a sub-second command's 5% is a few of them
+    limit = max(0.05 * t["seconds"] * cores, 0.2)
     others = max(t["other_processes_cpu_seconds"], t.get("steal_seconds", 0.0))
     return not t["idle_before"] or others > limit
 
