@@ -31,7 +31,7 @@ from farm.output.cache import Cache
 from farm.output.report import RenderReport
 from farm.planning.planner import RenderPlan
 
-#: three variants' worth of short segments: 'long' has six, 'short' two, shared with 'long'
+#: two variants of short segments: 'long' has six, 'short' two, shared with 'long'
 CUTS = {
     "long": [Shot("s24", 0, 36), Shot("s25", 0, 38)],
     "short": [Shot("s24", 0, 24)],

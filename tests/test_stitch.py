@@ -129,9 +129,7 @@ def test_every_input_is_opened_once_without_a_probe_decode(
         "(output)": 1,
     }
     # the check reads the written file once (under its temporary name)
-    assert [n for n in opened.elements() if "farm-tmp" in n and n != "(output)"] == [
-        n for n in opened if "farm-tmp" in n
-    ]
+    assert [count for name, count in opened.items() if "farm-tmp" in name] == [1]
     assert probing == []
 
 

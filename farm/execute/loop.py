@@ -65,13 +65,15 @@ class Work:
     users: Mapping[str, frozenset[str]]  # segment, audio or look key -> active variants needing it
     cached: frozenset[str]  # segment keys of active variants found in the cache
     waiting: Mapping[str, frozenset[str]]  # active variant -> the keys it waits for before stitching
+    digests: Mapping[str, str]  # variant -> what its finished file is made of (variant_digest)
     batch: WorkBatch  # the missing segments, audio tracks and looks
     warnings: tuple[str, ...] = ()  # damaged cache entries found (they are rendered again)
 
 
 def find_work(plan: RenderPlan, out_dir: Path, cache: Cache, backend: str) -> Work:
     """Decide which variants need work, who owns each segment, and what is missing."""
-    active = [name for name, vp in plan.variants.items() if not _up_to_date(vp, out_dir)]
+    digests = {name: variant_digest(vp) for name, vp in plan.variants.items()}
+    active = [name for name, vp in plan.variants.items() if not _up_to_date(vp, out_dir, digests[name])]
     owner: dict[str, str] = {}
     users: dict[str, set[str]] = {}
     for name in active:
@@ -106,6 +108,7 @@ def find_work(plan: RenderPlan, out_dir: Path, cache: Cache, backend: str) -> Wo
         users={key: frozenset(names) for key, names in users.items()},
         cached=cached,
         waiting=waiting,
+        digests=digests,
         batch=WorkBatch(
             tuple(segments),
             tuple(audio.values()),
@@ -118,8 +121,8 @@ def find_work(plan: RenderPlan, out_dir: Path, cache: Cache, backend: str) -> Wo
     )
 
 
-def _up_to_date(vp: VariantPlan, out_dir: Path) -> bool:
-    return stitched_plan_digest(output_path(out_dir, vp.name, vp.spec.output.codec)) == variant_digest(vp)
+def _up_to_date(vp: VariantPlan, out_dir: Path, digest: str) -> bool:
+    return stitched_plan_digest(output_path(out_dir, vp.name, vp.spec.output.codec)) == digest
 
 
 class RenderLoop:
@@ -173,7 +176,7 @@ class RenderLoop:
         self._progressive = ProgressiveStitch(
             active,
             {name: output_path(out_dir, name, vp.spec.output.codec) for name, vp in active.items()},
-            {name: variant_digest(vp) for name, vp in active.items()},
+            self.work.digests,
             cache,
             self.results,
             ready=self.work.cached | {vp.audio.key for vp in active.values()} - queued_audio,
@@ -242,16 +245,16 @@ class RenderLoop:
             return  # no variant waits for a look: the executor runs every look before any segment
         if outcome.kind == "segment":
             self._count_segment(outcome)
-        users = sorted(self.work.users.get(outcome.key, ()))
-        if outcome.error is None:
-            # the variants that still wait for more; one whose last piece this is is finished below
-            growing = [n for n in users if self._waiting[n] - {outcome.key}]
-            self._on_stitch_thread(self._progressive.advance, growing, outcome.key)
-        for name in users:
+        growing = []  # the variants that still wait for more: what landed may extend their files
+        for name in sorted(self.work.users.get(outcome.key, ())):
             pending = self._waiting[name]
             pending.discard(outcome.key)
-            if not pending and not self.results[name].done:
+            if pending:
+                growing.append(name)
+            elif not self.results[name].done:
                 self._stitch_later(name)
+        if outcome.error is None and growing:
+            self._on_stitch_thread(self._progressive.advance, growing, outcome.key)
 
     def _skip(self, key: str) -> bool:
         """Nobody needs ``key`` any more: every variant using it has failed."""
@@ -350,7 +353,7 @@ class RenderLoop:
             vp.spec.output.fps,
             vp.frames,
             vp.name,
-            plan_digest=variant_digest(vp),
+            plan_digest=self.work.digests[vp.name],
             started=started,
         )
 

@@ -219,12 +219,8 @@ class StitchWriter:
             )
             p.duration = d
             p.time_base = self._out_tb
-            if self._next_audio is not None:
-                due = p.dts
-                while (
-                    self._next_audio is not None and self._next_audio_key[0] < due * self._next_audio_key[1]
-                ):
-                    self._mux_audio()
+            while self._next_audio is not None and self._next_audio_key[0] < p.dts * self._next_audio_key[1]:
+                self._mux_audio()
             p.stream = self._vout
             self._out.mux(p)
 
