@@ -296,3 +296,36 @@ def test_the_queue_hands_out_every_call_once_whatever_the_sources_and_retries() 
             seen += [j.key for j in call]
         assert queue.pop() is None
         assert sorted(seen) == sorted([j.key for j in jobs] + [f"r{n}" for n in range(1, retries + 1)])
+
+
+def test_on_this_machines_ray_the_driver_renders_the_audio_beside_the_warm_workers(
+    project_dir: Path,
+) -> None:
+    """The audio track is the driver's work there, so no worker starts its segments late.
+
+    Behaviour checked: the track lands with its tones where the cut puts them, its
+    span names this process (marked as the driver), and every segment ran in a
+    worker process.
+    """
+    from media_check import audio_samples, tone_at
+
+    from farm.execute.ray_executor import RayExecutor
+    from farm.execute.timing import TimedExecutor
+    from farm.output.spans import worker_name
+
+    cut = [Shot("s24", 0, 24), Shot("s25", 25, 24)]
+    project = write_project(project_dir, {"cut": cut})
+    spans: list[dict] = []
+    report = farm.render(project, executor=TimedExecutor(RayExecutor(workers=2), spans))
+    v = report.variants["cut"]
+    assert v.error is None, v.error
+    samples, rate = audio_samples(Path(v.output))
+    assert rate * 2 <= len(samples) < rate * 2 + 1024  # 48 frames at 24 fps; AAC ends on a whole frame
+    assert tone_at(samples, rate, Fraction(1, 2)) == pytest.approx(SOURCES["s24"].tone, rel=0.02)
+    assert tone_at(samples, rate, Fraction(3, 2)) == pytest.approx(SOURCES["s25"].tone, rel=0.02)
+    audio = [s for s in spans if s.get("kind") == "audio"]
+    assert [s["track"] for s in audio] == [f"{worker_name()} (driver)"]
+    assert set(audio[0]["stages"]) == {"audio mix", "audio encode"}
+    segments = [s for s in spans if s.get("kind") == "segment"]
+    assert segments and all(s["track"] != audio[0]["track"] for s in segments)
+    assert all(not s["track"].endswith(f":{os.getpid()}") for s in segments)

@@ -26,6 +26,8 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future
+from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -118,6 +120,31 @@ class _Flight:
     actor: _Actor | None  # None: a task
 
 
+#: how often the loop looks at the driver's own work (audio) while it also waits on Ray
+_POLL_SECONDS = 0.02
+
+
+def _wait_any(waiting: list[Any]) -> list[Any]:
+    """The first of ``waiting`` to finish: Ray object references, or futures of the driver's threads."""
+    import ray
+
+    futures = [w for w in waiting if isinstance(w, Future)]
+    refs = [w for w in waiting if not isinstance(w, Future)]
+    if not futures:
+        done: list[Any] = ray.wait(refs, num_returns=1)[0]
+        return done
+    while True:
+        ready = [f for f in futures if f.done()]
+        if ready:
+            return ready
+        if not refs:
+            futures_wait(futures, return_when=FIRST_COMPLETED)
+            continue
+        done = ray.wait(refs, num_returns=1, timeout=_POLL_SECONDS)[0]
+        if done:
+            return done
+
+
 @dataclass
 class WarmFeed:
     """Runs a batch's CPU segments on warm actors (plus tasks where actors cannot take them).
@@ -144,9 +171,11 @@ class WarmFeed:
     _tries: dict[str, int] = field(default_factory=dict)
 
     def run(self, on_done: OnDone, skip: SkipQuery, other: dict[Any, Callable[[Any], None]]) -> None:
-        """Run every segment not skipped; ``other`` holds refs in flight (audio) and their handlers.
+        """Run every segment not skipped; ``other`` holds audio in flight and its handlers.
 
-        A handler may add to ``other`` (the next audio track to start).
+        Audio is in flight as Ray object references, or as futures of the driver's
+        threads (:mod:`farm.execute.driver_audio`).  A handler may add to ``other``
+        (the next audio track to start).
         """
         import ray
 
@@ -169,8 +198,7 @@ class WarmFeed:
                     idle.clear()
                 if not flights and not pending:
                     break
-                done, _ = ray.wait([*flights, *pending], num_returns=1)
-                for ref in done:
+                for ref in _wait_any([*flights, *pending]):
                     if ref in pending:
                         pending.pop(ref)(ref)
                         continue

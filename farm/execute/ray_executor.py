@@ -23,7 +23,7 @@ from farm.errors import BackendUnavailableError, InternalError
 from farm.execute import local_ray
 from farm.execute.budget import FailureBudget
 from farm.execute.local_ray import join_running_head
-from farm.execute.protocol import AudioUnit, OnDone, Outcome, SkipQuery, UnitKind, WorkBatch, outcome_of
+from farm.execute.protocol import OnDone, Outcome, SkipQuery, UnitKind, WorkBatch, outcome_of
 from farm.execute.tasks import SEGMENT_RETRIES, Tasks, remote_tasks, store_env
 from farm.planning.units import SegmentJob
 
@@ -202,53 +202,23 @@ class RayExecutor:
     def _run_warm(
         self, batch: WorkBatch, tasks: Tasks, task_env: dict[str, str], on_done: OnDone, skip: SkipQuery
     ) -> None:
-        """CPU segments on warm actors (:mod:`farm.execute.cpu_pool`); audio on them too, or pinned tasks."""
+        """CPU segments on warm actors (:mod:`farm.execute.cpu_pool`).
+
+        Audio is rendered by this process when Ray runs on this machine
+        (:mod:`farm.execute.audio_feed`), else on the actors, or as tasks pinned
+        to this node when the cache is an object store.
+        """
         import ray
 
+        from farm.execute.audio_feed import AudioFeed
         from farm.execute.cpu_pool import CpuWorker, WarmFeed
         from farm.execute.warm_workers import WarmWorkers, threads_per_worker
 
-        pending: dict[Any, Callable[[Any], None]] = {}
-
-        def audio_done(key: str, ref: Any) -> None:
-            on_done(_outcome(ref, "audio", key)[0])
-
-        def audio_on(handles: list[Any]) -> None:
-            """Each audio track on a worker, ahead of its segments: no process of its own to start."""
-            todo = [u for u in batch.audio if not skip(u.key)]
-            for n, u in enumerate(todo):
-                ref = handles[n % len(handles)].audio.remote(u.job, str(u.out_path), self._driver)
-                pending[ref] = partial(actor_audio_done, u)
-
-        def actor_audio_done(unit: AudioUnit, ref: Any) -> None:
-            try:
-                ray.get(ref)
-            except ray.exceptions.RayActorError:  # its worker died: as a task, retried like any
-                again = tasks.audio.options(num_cpus=0).remote(unit.job, str(unit.out_path), self._driver)
-                pending[again] = partial(audio_done, unit.key)
-                return
-            except ray.exceptions.RayError:
-                pass  # reported by audio_done
-            audio_done(unit.key, ref)
-
-        if batch.cache_url:  # audio runs where the driver stitches (tasks pinned there), not on any worker
-            audio = tasks.audio.options(num_cpus=0)  # beside the actors, which hold a CPU each
-            waiting = [u for u in reversed(batch.audio)]
-
-            def start_audio() -> None:
-                while waiting:
-                    u = waiting.pop()
-                    if not skip(u.key):
-                        ref = audio.remote(u.job, str(u.out_path), self._driver)
-                        pending[ref] = partial(task_audio_done, u.key)
-                        return
-
-            def task_audio_done(key: str, ref: Any) -> None:
-                audio_done(key, ref)
-                start_audio()
-
-            for _ in range(max(1, self.workers)):  # at most as many at a time as there are workers
-                start_audio()
+        audio = AudioFeed(batch, tasks, skip, on_done, self._driver, self.workers)
+        if batch.cache_url:  # written where the driver stitches (tasks pinned there), not on any worker
+            audio.pinned()
+        elif not self.address:  # this machine's Ray: the driver renders it, beside the workers
+            audio.in_driver()
         cache, backend = batch.cache_location, batch.backend
         # on this machine the workers share its cores: a thread each per codec and graph when there are
         # as many workers as cores, rather than every codec sizing itself to the whole machine
@@ -264,20 +234,24 @@ class RayExecutor:
         def settle(job: SegmentJob, outcome: Outcome, node: str | None) -> Outcome | None:
             return self._settle(_Unit("segment", job.key, lambda: None), outcome, node)
 
-        WarmFeed(
+        feed = WarmFeed(
             jobs=batch.segments,
             workers=self.workers,
             cache_root=cache,
             driver=self._driver,
             make_actor=make_actor,
             keep=self.joined is not None,
-            started=None if batch.cache_url else audio_on,
+            started=audio.on_actors if self.address and not batch.cache_url else None,
             settle=settle,
             submit_task=lambda job: self._submit_segment(tasks.segment, job, cache, backend),
             avoid=self.budget.avoid,
             excluded=lambda: set(self.budget.excluded),
             retries=SEGMENT_RETRIES,
-        ).run(on_done, skip, pending)
+        )
+        try:
+            feed.run(on_done, skip, audio.pending)
+        finally:
+            audio.close()
 
     def _submit_segment(self, task: Any, job: SegmentJob, cache: str, backend: str) -> Any:
         """Start a segment task, pinned away from the nodes the failure budget says to avoid."""

@@ -18,6 +18,7 @@ from farm.execute.loop import RenderLoop
 from farm.execute.protocol import Executor, OnDone, Outcome, SkipQuery, WorkBatch
 from farm.media.stitch import StitchPiece
 from farm.media.stitch_writer import StitchWriter
+from farm.output.spans import worker_name
 from farm.planning.planner import VariantPlan
 
 __all__ = ["TimedExecutor", "TimedLoop", "phase"]
@@ -70,13 +71,15 @@ class TimedExecutor:
             if outcome.kind == "look":
                 looks_done = now
             span = outcome.meta.get("span")
-            if outcome.kind == "segment" and outcome.rendered and isinstance(span, dict):
-                first_segment = min(first_segment or span["start"], span["start"])
+            if outcome.kind in ("segment", "audio") and outcome.rendered and isinstance(span, dict):
+                if outcome.kind == "segment":
+                    first_segment = min(first_segment or span["start"], span["start"])
+                here = span["worker"] == worker_name()  # audio the driver rendered (farm.execute.audio_feed)
                 self.spans.append(
                     {
-                        "track": span["worker"],
-                        "name": outcome.meta.get("label") or outcome.key[:12],
-                        "kind": "segment",
+                        "track": f"{span['worker']} (driver)" if here else span["worker"],
+                        "name": outcome.meta.get("label") or f"{outcome.kind} {outcome.key[:12]}",
+                        "kind": outcome.kind,
                         "start": span["start"],
                         "end": span["end"],
                         "stages": span["stages"],

@@ -144,11 +144,20 @@ def _gain(clip: AudioClip, lo: int, hi: int) -> np.ndarray:
 
 
 def render_audio(job: AudioJob, out_path: Path) -> dict[str, Any]:
-    """Mix and encode a variant's audio to ``out_path`` (.m4a), atomically."""
-    samples = mix(job)
+    """Mix and encode a variant's audio to ``out_path`` (.m4a), atomically.
+
+    The result says where and when it ran (``span``: this process, wall-clock
+    start and end, seconds mixing and encoding), as a segment's does.
+    """
+    from farm.output.spans import StageClock
+
+    clock = StageClock()
+    with clock.stage("audio mix"):
+        samples = mix(job)
     try:
-        _encode(samples, out_path)
-        return {"samples": len(samples), "key": job.key}
+        with clock.stage("audio encode"):
+            _encode(samples, out_path)
+        return {"samples": len(samples), "key": job.key, "span": clock.span()}
     except OSError as exc:
         from farm.output.cache import is_no_space, no_space_error
 

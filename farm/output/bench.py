@@ -40,6 +40,8 @@ COLOURS = {
     "verify": "#fdd835",
     "other": "#e0e0e0",
     "audio": "#00acc1",
+    "audio mix": "#00acc1",
+    "audio encode": "#00838f",
     "look": "#ab47bc",
 }
 
@@ -68,7 +70,7 @@ def wall_breakdown(spans: Sequence[dict[str, Any]], t0: float, t1: float) -> dic
 
 
 def worker_stages(spans: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Worker-seconds per stage over every segment span, and per worker: busy seconds and segments."""
+    """Worker-seconds per stage over every segment and audio span; per worker, busy seconds and segments."""
     totals = dict.fromkeys((*STAGES, "verify", "other"), 0.0)
     workers: dict[str, dict[str, float]] = {}
     for s in spans:
@@ -81,7 +83,7 @@ def worker_stages(spans: Sequence[dict[str, Any]]) -> dict[str, Any]:
             measured += sec
         totals["other"] += max(0.0, busy - measured)
         w = workers.setdefault(s["track"], {"segments": 0, "busy": 0.0})
-        w["segments"] += 1
+        w["segments"] += s.get("kind", "segment") == "segment"  # and audio tracks: busy, not counted
         w["busy"] += busy
     return {
         "stages": {k: round(v, 4) for k, v in totals.items() if v or k in STAGES},

@@ -1,0 +1,119 @@
+"""Where a batch's audio tracks render while warm CPU workers render its segments.
+
+An audio track is a few tenths of a CPU-second (decode, mix, AAC).  Three places:
+
+- **the driver**, when Ray runs on this machine: a thread of this process
+  renders the tracks one after another.  The driver has nothing else to do while
+  segments render and reads the same files the workers read; the operating
+  system shares the cores between it and the workers.  On a worker, a track
+  delays that worker's first segment and so the whole render, the other worker
+  idling at the end while the last chunk finishes;
+- **the actors**, on a remote cluster: each track ahead of one actor's segments
+  (no process of its own to start), again as a task if that actor dies;
+- **tasks pinned to the driver's node**, when the cache is an object store:
+  the audio is written where the driver stitches.
+
+Every track lands through ``on_done`` in the render loop's thread:
+:meth:`farm.execute.cpu_pool.WarmFeed.run` waits on the driver's futures beside
+Ray's object references.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
+from typing import Any
+
+from farm.errors import InternalError
+from farm.execute.protocol import AudioUnit, OnDone, Outcome, SkipQuery, WorkBatch
+from farm.execute.tasks import Tasks
+
+
+class AudioFeed:
+    """Starts a batch's audio tracks; their handlers go into ``pending`` (object reference or future)."""
+
+    def __init__(
+        self,
+        batch: WorkBatch,
+        tasks: Tasks,
+        skip: SkipQuery,
+        on_done: OnDone,
+        driver: tuple[str, int] | None,
+        workers: int,
+    ) -> None:
+        self.batch, self.tasks, self.skip, self.on_done = batch, tasks, skip, on_done
+        self.driver, self.workers = driver, workers
+        self.pending: dict[Any, Callable[[Any], None]] = {}
+        self._thread: ThreadPoolExecutor | None = None
+        self._waiting: list[AudioUnit] = []
+
+    def in_driver(self) -> None:
+        """Render the tracks one after another in a thread of this process."""
+        todo = [u for u in self.batch.audio if not self.skip(u.key)]
+        if todo:
+            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="farm-audio")
+            for unit in todo:
+                self.pending[self._thread.submit(_render_here, unit)] = self._landed_here
+
+    def on_actors(self, handles: list[Any]) -> None:
+        """Each track on an actor, ahead of its segments (``WarmFeed.started``)."""
+        todo = [u for u in self.batch.audio if not self.skip(u.key)]
+        for n, u in enumerate(todo):
+            ref = handles[n % len(handles)].audio.remote(u.job, str(u.out_path), self.driver)
+            self.pending[ref] = partial(self._landed_on_actor, u)
+
+    def pinned(self) -> None:
+        """As tasks pinned to this node, beside the actors, as many at a time as there are workers."""
+        self._waiting = list(reversed(self.batch.audio))
+        for _ in range(max(1, self.workers)):
+            self._start_pinned()
+
+    def close(self) -> None:
+        """The batch is over (done, failed or interrupted): no track starts any more."""
+        if self._thread is not None:
+            self._thread.shutdown(wait=False, cancel_futures=True)
+
+    def _start_pinned(self) -> None:
+        while self._waiting:
+            u = self._waiting.pop()
+            if not self.skip(u.key):
+                ref = self.tasks.audio.options(num_cpus=0).remote(u.job, str(u.out_path), self.driver)
+                self.pending[ref] = partial(self._landed_pinned, u.key)
+                return
+
+    def _landed_here(self, future: Future[Outcome]) -> None:
+        self.on_done(future.result())
+
+    def _landed(self, key: str, ref: Any) -> None:
+        from farm.execute.ray_executor import _outcome
+
+        self.on_done(_outcome(ref, "audio", key)[0])
+
+    def _landed_pinned(self, key: str, ref: Any) -> None:
+        self._landed(key, ref)
+        self._start_pinned()
+
+    def _landed_on_actor(self, unit: AudioUnit, ref: Any) -> None:
+        import ray
+
+        try:
+            ray.get(ref)
+        except ray.exceptions.RayActorError:  # its worker died: as a task, retried like any
+            again = self.tasks.audio.options(num_cpus=0).remote(unit.job, str(unit.out_path), self.driver)
+            self.pending[again] = partial(self._landed, unit.key)
+            return
+        except ray.exceptions.RayError:
+            pass  # reported by _landed
+        self._landed(unit.key, ref)
+
+
+def _render_here(unit: AudioUnit) -> Outcome:
+    from farm.execute.local import _run_unit
+    from farm.media.audio import render_audio
+
+    try:
+        return _run_unit(unit.key, "audio", partial(render_audio, unit.job, unit.out_path))
+    except Exception as exc:  # a bug, not bad input: reported like a worker's failure; the render goes on
+        error = InternalError(f"audio {unit.key[:12]} failed in the driver: {exc!r}")
+        return Outcome(key=unit.key, kind="audio", error=error)
