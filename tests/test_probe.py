@@ -36,3 +36,62 @@ def test_metadata_that_is_not_text_is_a_media_error(tmp_path: Path) -> None:
     assert info.value.exit_code == 65
     assert info.value.where.path == str(path)
     assert "cannot open: not a readable media file" in str(info.value)
+
+
+def _write_bframes(path: Path, codec: str) -> Path:
+    """Moving noise with B-frames (x264/x265 "medium"), in ``path``'s container (MKV and MPEG-TS have
+    no table of decode delays, so a decoder learns the reorder depth from the stream alone)."""
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    base = rng.integers(0, 255, (72, 96, 3), dtype=np.uint8)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=25)
+        stream.width, stream.height, stream.pix_fmt = 96, 72, "yuv420p"
+        stream.options = {"preset": "medium", "bf": "3"}
+        if codec == "libx265":
+            stream.options = {"preset": "medium", "x265-params": "log-level=error:bframes=3"}
+        for i in range(30):
+            frame = av.VideoFrame.from_ndarray(np.roll(base, i * 3, axis=1), format="rgb24")
+            frame.pts = i
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return path
+
+
+def _decoded(path: Path, opener: object) -> list[tuple[int | None, str]]:
+    import hashlib
+
+    with opener(path) as container:  # type: ignore[operator]
+        stream = container.streams.video[0]
+        return [
+            (f.pts, hashlib.sha1(b"".join(bytes(p) for p in f.planes)).hexdigest())
+            for f in container.decode(stream)
+        ]
+
+
+def test_an_open_that_decodes_no_frame_probes_and_decodes_as_a_full_one(
+    media_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Readers open media without ``find_stream_info``'s decoding (farm.media.inputs); nothing
+    they learn may change: the probe's every field, and every decoded frame and its order."""
+    from interlaced_media import write_pair
+
+    from farm.media import inputs
+    from farm.media.probe import _probe_uncached
+
+    files = sorted((media_dir / "media").glob("*.mp4"))
+    files += list(write_pair(tmp_path))
+    files += [_write_bframes(tmp_path / "b.mkv", "libx264"), _write_bframes(tmp_path / "b.ts", "libx264")]
+    files += [_write_bframes(tmp_path / "h.mkv", "libx265")]
+    from farm.errors import Where
+
+    for path in files:
+        fast = (_probe_uncached(path, "id", Where()), _decoded(path, inputs.open_input))
+        with monkeypatch.context() as m:
+            m.setattr(inputs, "NO_PROBE_DECODE", {})
+            full = (_probe_uncached(path, "id", Where()), _decoded(path, lambda p: av.open(str(p))))
+        assert fast == full, path
+        assert len(fast[1]) == len(fast[0].frame_pts) and [p for p, _ in fast[1]] == list(fast[0].frame_pts)

@@ -19,7 +19,7 @@ from stitch_reference import reference_mux, reference_verify
 
 from farm.errors import InternalError, Where
 from farm.media.stitch import StitchPiece, extend, start_stitch, stitch
-from farm.media.stitch_writer import NO_PROBE_DECODE
+from farm.media.inputs import NO_PROBE_DECODE
 
 FPS = Fraction(24)
 

@@ -23,6 +23,7 @@ from farm.backends.host_encode import codec_threads, encode_segment
 from farm.backends.schedule import decode_steps, job_where
 from farm.errors import MediaError, Where
 from farm.look.lutfiles import split_lut_paths
+from farm.media.inputs import open_input
 from farm.output.spans import StageClock, optional_stage
 from farm.planning.units import Geometry, SegmentJob, SourceRef
 
@@ -172,7 +173,7 @@ def _open(src: SourceRef) -> av.container.InputContainer:
         framerate = f"{rate.numerator}/{rate.denominator}"
         options = {"start_number": str(src.sequence_start), "framerate": framerate}
         return av.open(src.path, format="image2", options=options)
-    return av.open(src.path)
+    return open_input(src.path)  # the frames needed are decoded next
 
 
 def _build_graph(source: SourceRef, chain: list[tuple[str, str]], pix_fmt: str) -> Graph:

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from farm.errors import MediaError, Where
+from farm.media.inputs import open_input
 from farm.planning.units import AUDIO_SAMPLE_RATE, AudioClip
 
 SAMPLE_RATE = AUDIO_SAMPLE_RATE
@@ -56,7 +57,7 @@ def read_once(clip: AudioClip, first: int, count: int, opened: Any = None) -> np
     out = np.zeros((count, CHANNELS), dtype=np.float32)
     where = Where(path=clip.path, clip=None)
     try:
-        container = opened or av.open(clip.path)
+        container = opened or open_input(clip.path)
     except av.error.FFmpegError as exc:
         raise MediaError(f"cannot open for audio ({exc})", where) from None
     with nullcontext() if opened else container:
@@ -175,7 +176,7 @@ class SourceReader:
 
         where = Where(path=self.path, clip=None)
         try:
-            self._container = av.open(self.path)
+            self._container = open_input(self.path)
         except av.error.FFmpegError as exc:
             raise MediaError(f"cannot open for audio ({exc})", where) from None
         stream = self._container.streams.audio[0]

@@ -25,6 +25,7 @@ from farm.media.frame_tags import (
     frame_colour,
     has_alpha,
 )
+from farm.media.inputs import open_input
 from farm.output.atomic import write_text_atomic
 
 if TYPE_CHECKING:
@@ -190,7 +191,7 @@ def _probe_uncached(path: Path, identity: str, where: Where) -> SourceInfo:
     import av
 
     try:
-        container = av.open(str(path))
+        container = open_input(path)  # the first frame is decoded below
     except (av.error.FFmpegError, UnicodeDecodeError) as exc:
         # FFmpeg's errors carry its own words in strerror; a UnicodeDecodeError (metadata
         # that is not text) has no strerror at all

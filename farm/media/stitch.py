@@ -22,7 +22,8 @@ from typing import Any
 
 from farm.errors import FarmError, InternalError, OutputError, Where
 from farm.media.audio import AAC_FRAME, SAMPLE_RATE
-from farm.media.stitch_writer import DelayGrew, StitchWriter, open_input
+from farm.media.inputs import open_input
+from farm.media.stitch_writer import DelayGrew, StitchWriter
 from farm.output.atomic import atomic_write, temp_path
 
 #: a stitched file's ``comment`` tag: this prefix, then the digest of the plan it was made from

@@ -22,10 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from farm.errors import InternalError, Where
+from farm.media.inputs import open_input
 
-#: per-stream option for reading inputs: ``avformat_find_stream_info`` decodes a picture of each
-#: stream unless the decoder may skip every frame; the container header holds all the mux needs
-NO_PROBE_DECODE = {"skip_frame": "all"}
 #: what a damaged cached segment calls for
 _DAMAGED_HINT = "delete the cache entry and render again"
 
@@ -40,13 +38,6 @@ class DelayGrew(Exception):
     def __init__(self, delay: Fraction) -> None:
         super().__init__(f"a segment's decode delay is {delay} frames")
         self.delay = delay
-
-
-def open_input(path: Path) -> Any:
-    """``path`` opened for reading, its streams described without decoding a frame."""
-    import av
-
-    return av.open(str(path), options=NO_PROBE_DECODE)
 
 
 def output_format(video_stream: Any) -> str:
