@@ -18,8 +18,8 @@ from stitch_media import decoded_codes, write_audio, write_segment
 from stitch_reference import reference_mux, reference_verify
 
 from farm.errors import InternalError, Where
-from farm.media.stitch import StitchPiece, extend, start_stitch, stitch
 from farm.media.inputs import NO_PROBE_DECODE
+from farm.media.stitch import StitchPiece, extend, start_stitch, stitch
 
 FPS = Fraction(24)
 
