@@ -49,12 +49,19 @@ class AudioFeed:
         self._waiting: list[AudioUnit] = []
 
     def in_driver(self) -> None:
-        """Render the tracks one after another in a thread of this process."""
+        """Render the tracks one after another on the driver's media thread (``batch.driver_thread``).
+
+        That is the render loop's stitch thread, idle until segments land: the
+        driver never uses PyAV in two threads at once.  Without one, a thread of its own.
+        """
         todo = [u for u in self.batch.audio if not self.skip(u.key)]
-        if todo:
-            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="farm-audio")
-            for unit in todo:
-                self.pending[self._thread.submit(_render_here, unit)] = self._landed_here
+        if not todo:
+            return
+        thread = self.batch.driver_thread
+        if thread is None:
+            thread = self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="farm-audio")
+        for unit in todo:
+            self.pending[thread.submit(_render_here, unit)] = self._landed_here
 
     def on_actors(self, handles: list[Any]) -> None:
         """Each track on an actor, ahead of its segments (``WarmFeed.started``)."""
@@ -71,6 +78,9 @@ class AudioFeed:
 
     def close(self) -> None:
         """The batch is over (done, failed or interrupted): no track starts any more."""
+        for waiting in self.pending:
+            if isinstance(waiting, Future):
+                waiting.cancel()  # not started yet: never will
         if self._thread is not None:
             self._thread.shutdown(wait=False, cancel_futures=True)
 

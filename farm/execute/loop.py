@@ -21,6 +21,7 @@ variant some of whose work never ran ends as an internal error.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import sys
@@ -216,7 +217,8 @@ class RenderLoop:
             if not self.work.batch.empty:
                 executor = session.executor()
                 workers = executor.workers
-                executor.run(self.work.batch, self._on_done, self._skip)
+                batch = dataclasses.replace(self.work.batch, driver_thread=self._stitcher)
+                executor.run(batch, self._on_done, self._skip)
             session.close()
         except BaseException:
             self._progressive.stop()  # interrupted: the stitches already due still run, appends do not

@@ -14,6 +14,7 @@ default, local or on a cluster) and :class:`farm.execute.local.InProcessExecutor
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Executor as Executor_
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -73,6 +74,9 @@ class WorkBatch:
     cache_root: Path  # the cache segments are rendered into
     backend: str  # the backend that renders the segments: cpu | nvidia
     cache_url: str = ""  # the segment cache when it is an object store (s3://...); "" for a folder
+    #: the driver's one thread for media work (the render loop's stitch thread): an executor that
+    #: renders audio in the driver submits it there, so no two threads of the driver use PyAV at once
+    driver_thread: Executor_ | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
