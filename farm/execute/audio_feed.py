@@ -2,12 +2,14 @@
 
 An audio track is a few tenths of a CPU-second (decode, mix, AAC).  Three places:
 
-- **the driver**, when Ray runs on this machine: a thread of this process
-  renders the tracks one after another.  The driver has nothing else to do while
-  segments render and reads the same files the workers read; the operating
-  system shares the cores between it and the workers.  On a worker, a track
-  delays that worker's first segment and so the whole render, the other worker
-  idling at the end while the last chunk finishes;
+- **the driver**, when Ray runs on this machine: the render loop's stitch
+  thread renders the tracks one after another before it has anything to stitch
+  (:attr:`~farm.execute.protocol.WorkBatch.driver_thread`; the driver then
+  never uses PyAV in two threads at once).  The driver has nothing else to do
+  while segments render and reads the same files the workers read; the
+  operating system shares the cores between it and the workers.  On a worker, a
+  track delays that worker's first segment and so the whole render, the other
+  worker idling at the end while the last chunk finishes;
 - **the actors**, on a remote cluster: each track ahead of one actor's segments
   (no process of its own to start), again as a task if that actor dies;
 - **tasks pinned to the driver's node**, when the cache is an object store:
