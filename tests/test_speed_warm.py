@@ -314,7 +314,8 @@ def test_on_this_machines_ray_the_driver_renders_the_audio_beside_the_warm_worke
     from farm.output.spans import worker_name
 
     cut = [Shot("s24", 0, 24), Shot("s25", 25, 24)]
-    project = write_project(project_dir, {"cut": cut})
+    # 720p: the video outweighs the audio, so the driver takes the track (driver_share)
+    project = write_project(project_dir, {"cut": cut}, output={"width": 1280, "height": 720})
     spans: list[dict] = []
     report = farm.render(project, executor=TimedExecutor(RayExecutor(workers=2), spans))
     v = report.variants["cut"]
@@ -329,3 +330,26 @@ def test_on_this_machines_ray_the_driver_renders_the_audio_beside_the_warm_worke
     segments = [s for s in spans if s.get("kind") == "segment"]
     assert segments and all(s["track"] != audio[0]["track"] for s in segments)
     assert all(not s["track"].endswith(f":{os.getpid()}") for s in segments)
+
+
+def test_the_driver_takes_the_audio_tracks_that_keep_it_from_being_the_longest_chain() -> None:
+    """A 4K variant's or a few variants' audio is the driver's; 200 short shots' is shared out."""
+    from types import SimpleNamespace as NS
+
+    from farm.execute.audio_feed import driver_share
+
+    def batch(frames: int, size: tuple[int, int], tracks: list[float]) -> NS:
+        encode = NS(width=size[0], height=size[1])
+        segments = [NS(count=24, encode=encode)] * (frames // 24)
+        audio = [NS(key=str(n), job=NS(duration=Fraction(d))) for n, d in enumerate(tracks)]
+        return NS(segments=segments, audio=audio)
+
+    def split(b: NS) -> tuple[list[float], list[float]]:
+        here, there = driver_share(b, 2)  # type: ignore[arg-type]
+        return [float(u.job.duration) for u in here], [float(u.job.duration) for u in there]
+
+    assert split(batch(240, (1920, 1080), [10])) == ([10], [])  # the single 4K scenario
+    assert split(batch(672, (1920, 1080), [28, 24, 26])) == ([28, 26, 24], [])  # three sharing shots
+    # 200 short shots x 2 variants at 320x180: as much audio as video; one track each way
+    assert split(batch(9600, (320, 180), [200, 200])) == ([200], [200])
+    assert split(batch(0, (320, 180), [5])) == ([], [5])  # audio alone: the workers'

@@ -2,7 +2,8 @@
 
 An audio track is a few tenths of a CPU-second (decode, mix, AAC).  Three places:
 
-- **the driver**, when Ray runs on this machine: the render loop's stitch
+- **the driver**, when Ray runs on this machine, for as many tracks as keep it
+  from becoming the render's longest chain (:func:`driver_share`): the render loop's stitch
   thread renders the tracks one after another before it has anything to stitch
   (:attr:`~farm.execute.protocol.WorkBatch.driver_thread`; the driver then
   never uses PyAV in two threads at once).  The driver has nothing else to do
@@ -31,6 +32,35 @@ from farm.errors import InternalError
 from farm.execute.protocol import AudioUnit, OnDone, Outcome, SkipQuery, WorkBatch
 from farm.execute.tasks import Tasks
 
+#: rough CPU cost of a segment's output pixel (decode, scale, LUT, encode; 4K to 1080p here) and of
+#: a second of audio (decode, mix, AAC): only their ratio matters, to share the tracks out
+_SECONDS_PER_PIXEL = 2e-8
+_SECONDS_PER_AUDIO_SECOND = 0.02
+
+
+def driver_share(batch: WorkBatch, workers: int) -> tuple[list[AudioUnit], list[AudioUnit]]:
+    """The tracks the driver renders, and the rest (for the workers), longest first.
+
+    The driver takes tracks while its estimated audio work stays within one
+    process's share of the batch's (the workers' and its own): a variant's audio
+    is small beside its video at 4K, but 200 short shots at 320x180 have as much
+    audio as video, and all of it on the driver would outlast the workers.
+    """
+    video = sum(j.count * j.encode.width * j.encode.height for j in batch.segments) * _SECONDS_PER_PIXEL
+    tracks = sorted(batch.audio, key=lambda u: -u.job.duration)
+    cost = [float(u.job.duration) * _SECONDS_PER_AUDIO_SECOND for u in tracks]
+    share = (video + sum(cost)) / (max(1, workers) + 1)
+    here: list[AudioUnit] = []
+    there: list[AudioUnit] = []
+    load = 0.0
+    for unit, c in zip(tracks, cost, strict=True):
+        if load + c <= share:
+            here.append(unit)
+            load += c
+        else:
+            there.append(unit)
+    return here, there
+
 
 class AudioFeed:
     """Starts a batch's audio tracks; their handlers go into ``pending`` (object reference or future)."""
@@ -49,14 +79,17 @@ class AudioFeed:
         self.pending: dict[Any, Callable[[Any], None]] = {}
         self._thread: ThreadPoolExecutor | None = None
         self._waiting: list[AudioUnit] = []
+        self._for_actors: list[AudioUnit] = list(batch.audio)  # all of them unless in_driver keeps some
 
     def in_driver(self) -> None:
-        """Render the tracks one after another on the driver's media thread (``batch.driver_thread``).
+        """Render the driver's share of the tracks (:func:`driver_share`) one after another on its
+        media thread (``batch.driver_thread``); the rest go to the actors (:meth:`on_actors`).
 
         That is the render loop's stitch thread, idle until segments land: the
         driver never uses PyAV in two threads at once.  Without one, a thread of its own.
         """
-        todo = [u for u in self.batch.audio if not self.skip(u.key)]
+        here, self._for_actors = driver_share(self.batch, self.workers)
+        todo = [u for u in here if not self.skip(u.key)]
         if not todo:
             return
         thread = self.batch.driver_thread
@@ -66,8 +99,8 @@ class AudioFeed:
             self.pending[thread.submit(_render_here, unit)] = self._landed_here
 
     def on_actors(self, handles: list[Any]) -> None:
-        """Each track on an actor, ahead of its segments (``WarmFeed.started``)."""
-        todo = [u for u in self.batch.audio if not self.skip(u.key)]
+        """Each track not the driver's on an actor, ahead of its segments (``WarmFeed.started``)."""
+        todo = [u for u in self._for_actors if not self.skip(u.key)]
         for n, u in enumerate(todo):
             ref = handles[n % len(handles)].audio.remote(u.job, str(u.out_path), self.driver)
             self.pending[ref] = partial(self._landed_on_actor, u)

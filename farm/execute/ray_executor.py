@@ -241,7 +241,7 @@ class RayExecutor:
             driver=self._driver,
             make_actor=make_actor,
             keep=self.joined is not None,
-            started=audio.on_actors if self.address and not batch.cache_url else None,
+            started=None if batch.cache_url else audio.on_actors,
             settle=settle,
             submit_task=lambda job: self._submit_segment(tasks.segment, job, cache, backend),
             avoid=self.budget.avoid,
