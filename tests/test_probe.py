@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import av
 import pytest
@@ -61,10 +63,10 @@ def _write_bframes(path: Path, codec: str) -> Path:
     return path
 
 
-def _decoded(path: Path, opener: object) -> list[tuple[int | None, str]]:
+def _decoded(path: Path, opener: Callable[[Path], Any]) -> list[tuple[int | None, str]]:
     import hashlib
 
-    with opener(path) as container:  # type: ignore[operator]
+    with opener(path) as container:
         stream = container.streams.video[0]
         return [
             (f.pts, hashlib.sha1(b"".join(bytes(p) for p in f.planes)).hexdigest())
@@ -79,6 +81,7 @@ def test_an_open_that_decodes_no_frame_probes_and_decodes_as_a_full_one(
     they learn may change: the probe's every field, and every decoded frame and its order."""
     from interlaced_media import write_pair
 
+    from farm.errors import Where
     from farm.media import inputs
     from farm.media.probe import _probe_uncached
 
@@ -86,8 +89,6 @@ def test_an_open_that_decodes_no_frame_probes_and_decodes_as_a_full_one(
     files += list(write_pair(tmp_path))
     files += [_write_bframes(tmp_path / "b.mkv", "libx264"), _write_bframes(tmp_path / "b.ts", "libx264")]
     files += [_write_bframes(tmp_path / "h.mkv", "libx265")]
-    from farm.errors import Where
-
     for path in files:
         fast = (_probe_uncached(path, "id", Where()), _decoded(path, inputs.open_input))
         with monkeypatch.context() as m:

@@ -24,7 +24,7 @@ Ray's object references.
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from functools import partial
 from typing import Any
 
@@ -77,7 +77,6 @@ class AudioFeed:
         self.batch, self.tasks, self.skip, self.on_done = batch, tasks, skip, on_done
         self.driver, self.workers = driver, workers
         self.pending: dict[Any, Callable[[Any], None]] = {}
-        self._thread: ThreadPoolExecutor | None = None
         self._waiting: list[AudioUnit] = []
         self._for_actors: list[AudioUnit] = list(batch.audio)  # all of them unless in_driver keeps some
 
@@ -86,17 +85,16 @@ class AudioFeed:
         media thread (``batch.driver_thread``); the rest go to the actors (:meth:`on_actors`).
 
         That is the render loop's stitch thread, idle until segments land: the
-        driver never uses PyAV in two threads at once.  Without one, a thread of its own.
+        driver never uses PyAV in two threads at once.  A batch without one (an
+        executor driven by hand) leaves every track to the actors.
         """
-        here, self._for_actors = driver_share(self.batch, self.workers)
-        todo = [u for u in here if not self.skip(u.key)]
-        if not todo:
-            return
         thread = self.batch.driver_thread
         if thread is None:
-            thread = self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="farm-audio")
-        for unit in todo:
-            self.pending[thread.submit(_render_here, unit)] = self._landed_here
+            return
+        here, self._for_actors = driver_share(self.batch, self.workers)
+        for unit in here:
+            if not self.skip(unit.key):
+                self.pending[thread.submit(_render_here, unit)] = self._landed_here
 
     def on_actors(self, handles: list[Any]) -> None:
         """Each track not the driver's on an actor, ahead of its segments (``WarmFeed.started``)."""
@@ -112,12 +110,10 @@ class AudioFeed:
             self._start_pinned()
 
     def close(self) -> None:
-        """The batch is over (done, failed or interrupted): no track starts any more."""
+        """The batch is over (done, failed or interrupted): no track starts any more in the driver."""
         for waiting in self.pending:
             if isinstance(waiting, Future):
                 waiting.cancel()  # not started yet: never will
-        if self._thread is not None:
-            self._thread.shutdown(wait=False, cancel_futures=True)
 
     def _start_pinned(self) -> None:
         while self._waiting:

@@ -125,7 +125,7 @@ _POLL_SECONDS = 0.02
 
 
 def _wait_any(waiting: list[Any]) -> list[Any]:
-    """The first of ``waiting`` to finish: Ray object references, or futures of the driver's threads."""
+    """The first of ``waiting`` to finish: Ray object references, or futures of the driver's media thread."""
     import ray
 
     futures = [w for w in waiting if isinstance(w, Future)]
@@ -174,7 +174,7 @@ class WarmFeed:
         """Run every segment not skipped; ``other`` holds audio in flight and its handlers.
 
         Audio is in flight as Ray object references, or as futures of the driver's
-        threads (:mod:`farm.execute.driver_audio`).  A handler may add to ``other``
+        thread (:mod:`farm.execute.audio_feed`).  A handler may add to ``other``
         (the next audio track to start).
         """
         import ray

@@ -204,9 +204,9 @@ class RayExecutor:
     ) -> None:
         """CPU segments on warm actors (:mod:`farm.execute.cpu_pool`).
 
-        Audio is rendered by this process when Ray runs on this machine
-        (:mod:`farm.execute.audio_feed`), else on the actors, or as tasks pinned
-        to this node when the cache is an object store.
+        Audio (:mod:`farm.execute.audio_feed`): when Ray runs on this machine this
+        process renders its share and the actors the rest; on a remote cluster the
+        actors render it all; with an object-store cache, tasks pinned to this node.
         """
         import ray
 
