@@ -192,6 +192,8 @@ def verify(
         v = c.streams.video[0]
         vtb = Fraction(v.time_base)
         audio = c.streams.audio[0] if c.streams.audio else None
+        # read while the file is open: a stream's fields live in the demuxer, freed by the close
+        atb = Fraction(audio.time_base) if audio is not None else Fraction(0)
         decoder = v.codec_context
         decoder.skip_frame = "NONKEY"
         try:
@@ -220,7 +222,6 @@ def verify(
     video_seconds = Fraction(frames) / fps
     audio_seconds = Fraction(0)
     if has_audio:
-        atb = Fraction(audio.time_base) if audio is not None else Fraction(0)
         audio_start = min(audio_pts) * atb if audio_pts else Fraction(0)
         # durations are in the audio stream's time base; the first frame is encoder priming
         audio_seconds = audio_samples * atb + min(audio_start, Fraction(0))
