@@ -7,6 +7,10 @@ the B-frames or the order pieces are appended in.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections import Counter
 from fractions import Fraction
 from pathlib import Path
@@ -193,3 +197,24 @@ def test_a_file_that_fails_its_check_is_never_published(tmp_path: Path) -> None:
     with pytest.raises(InternalError, match="the stitched file failed its check: audio lasts 0.5"):
         stitch(pieces, short_audio, tmp_path / "v.mp4", FPS, 24, "v")
     assert not (tmp_path / "v.mp4").exists() and temp_files(tmp_path) == []
+
+
+def test_the_check_reads_nothing_the_close_freed(tmp_path: Path) -> None:
+    """glibc fills freed memory with a pattern (MALLOC_PERTURB_): a field read after the file's close
+    then reads garbage every time, not only when another thread happens to reuse the memory.  The
+    check once read the audio time base after the close and, in CI, saw audio lasting -5e9 s."""
+    pieces = make_pieces(tmp_path, [12, 24, 7])
+    frames = sum(p.count for p in pieces)
+    audio = write_audio(tmp_path / "a.m4a", Fraction(frames) / FPS)
+    expected = stitch(pieces, audio, tmp_path / "v.mp4", FPS, frames, "v")
+    script = (
+        "import json, sys; from fractions import Fraction; from farm.errors import Where; "
+        "from farm.media.stitch import verify; "
+        f"print(json.dumps(verify(sys.argv[1], Fraction(24), {frames}, 3, True, Where())))"
+    )
+    env = {**os.environ, "MALLOC_PERTURB_": "165", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    run = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "v.mp4")], capture_output=True, text=True, env=env
+    )
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout) == expected

@@ -5,8 +5,8 @@ An audio track is a few tenths of a CPU-second (decode, mix, AAC).  Three places
 - **the driver**, when Ray runs on this machine, for as many tracks as keep it
   from becoming the render's longest chain (:func:`driver_share`): the render loop's stitch
   thread renders the tracks one after another before it has anything to stitch
-  (:attr:`~farm.execute.protocol.WorkBatch.driver_thread`; the driver then
-  never uses PyAV in two threads at once).  The driver has nothing else to do
+  (:attr:`~farm.execute.protocol.WorkBatch.driver_thread`, so no thread of its
+  own is started for them).  The driver has nothing else to do
   while segments render and reads the same files the workers read; the
   operating system shares the cores between it and the workers.  On a worker, a
   track delays that worker's first segment and so the whole render, the other
@@ -84,9 +84,9 @@ class AudioFeed:
         """Render the driver's share of the tracks (:func:`driver_share`) one after another on its
         media thread (``batch.driver_thread``); the rest go to the actors (:meth:`on_actors`).
 
-        That is the render loop's stitch thread, idle until segments land: the
-        driver never uses PyAV in two threads at once.  A batch without one (an
-        executor driven by hand) leaves every track to the actors.
+        That is the render loop's stitch thread, idle until segments land.  A
+        batch without one (an executor driven by hand) leaves every track to the
+        actors.
         """
         thread = self.batch.driver_thread
         if thread is None:

@@ -74,8 +74,8 @@ class WorkBatch:
     cache_root: Path  # the cache segments are rendered into
     backend: str  # the backend that renders the segments: cpu | nvidia
     cache_url: str = ""  # the segment cache when it is an object store (s3://...); "" for a folder
-    #: the driver's one thread for media work (the render loop's stitch thread): an executor that
-    #: renders audio in the driver submits it there, so no two threads of the driver use PyAV at once
+    #: the driver's thread for media work (the render loop's stitch thread, idle until segments
+    #: land): an executor that renders audio in the driver submits it there
     driver_thread: Executor_ | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
