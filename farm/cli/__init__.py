@@ -59,11 +59,17 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 
 def entry() -> None:
-    """The ``farm`` program: :func:`main`, then the process ends.
+    """The ``farm`` program: :func:`main` in a child process (:mod:`farm.cli.supervise` words a native
+    crash), then the process ends.
 
     A render that joined a running Ray (``farm up``) leaves it by ending the process, output
     flushed, rather than by ``ray.shutdown()``, which waits about 0.3 s for nothing a user needs.
     """
+    from farm.cli import supervise
+
+    watched = supervise.watch()  # in the parent: the child ran the command, this is its status
+    if watched is not None:
+        sys.exit(watched)
     from farm.execute import local_ray
 
     local_ray.LEAVE_BY_EXIT = True

@@ -1,0 +1,193 @@
+"""A crash in native code ends a ``farm`` command with a message, not the shell's "Segmentation fault".
+
+A fault inside a C or C++ library (libav*, x264, NumPy, CuPy, a GPU driver)
+kills the process that hit it before Python can say a word: the shell prints
+"Segmentation fault" and the status is 139.  The driver of a render decodes,
+mixes and stitches media itself, so ``farm`` forks once, before it imports
+anything that does media work: the child runs the command with
+:mod:`faulthandler` writing every thread's Python stack to an unlinked file,
+and the parent, which holds no media library, waits for it.  When the child
+dies of a fatal signal, the parent names the signal and the farm function that
+called into the library, keeps the stacks in a file for the bug report, and
+ends with status 70 (internal error), as every internal error does.  Finished
+segments stay in the cache, so the same command resumes; the output being
+stitched was still under its temporary name, which the next render removes.
+
+Signals: the parent passes on those sent to it alone (``kill``, a job runner's
+SIGTERM).  What the kernel sends to the whole process group (a terminal's
+Ctrl-C) has reached the child already and is not passed on twice.  If the
+parent is killed outright, the kernel kills the child too
+(``PR_SET_PDEATHSIG``).  A child killed by any other signal ends the parent
+by the same signal, so a shell or a job runner sees what it would have seen.
+
+Linux only (``sigwaitinfo``, ``prctl``); elsewhere, or with
+``FARM_SUPERVISE=0``, the command runs in the one process.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import os
+import re
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import IO
+
+__all__ = ["EXIT_CRASH", "FATAL", "describe_crash", "watch"]
+
+#: the exit status of a command whose process crashed in native code (internal error, as 70 is)
+EXIT_CRASH = 70
+
+#: the signals a fault in native code ends a process with, in words
+FATAL: dict[int, str] = {
+    signal.SIGSEGV: "a segmentation fault (SIGSEGV)",
+    signal.SIGBUS: "a bus error (SIGBUS)",
+    signal.SIGILL: "an illegal instruction (SIGILL)",
+    signal.SIGFPE: "an arithmetic fault (SIGFPE)",
+    signal.SIGABRT: "an abort (SIGABRT)",
+}
+#: the signals a parent passes on when they were sent to it alone
+_PASSED_ON = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
+_WATCHED = {*_PASSED_ON, signal.SIGCHLD}
+#: ``si_code`` of a signal the kernel raised itself, a terminal's Ctrl-C to its foreground group among them
+_SI_KERNEL = 0x80
+_PR_SET_PDEATHSIG = 1
+
+_FRAME = re.compile(r'^\s+File "(?P<file>[^"]+)", line (?P<line>\d+) in (?P<func>\S+)')
+#: the child's faulthandler file, kept open for as long as the child runs
+_dump: IO[bytes] | None = None
+
+
+def _supported() -> bool:
+    return (
+        sys.platform.startswith("linux")
+        and hasattr(signal, "sigwaitinfo")
+        and os.environ.get("FARM_SUPERVISE", "1") != "0"
+    )
+
+
+def watch() -> int | None:
+    """Fork; in the child return None (run the command), in the parent the status to exit with.
+
+    Unsupervised (not Linux, ``FARM_SUPERVISE=0``): None, in the one process.
+    """
+    global _dump
+    if not _supported():
+        return None
+    dump = tempfile.TemporaryFile(prefix="farm-crash-")
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    parent = os.getpid()
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _WATCHED)
+    pid = os.fork()
+    if pid == 0:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        _die_with(parent)
+        _dump = dump
+        faulthandler.enable(file=dump, all_threads=True)
+        return None
+    try:
+        status = _wait(pid)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+    code = os.waitstatus_to_exitcode(status)
+    if code >= 0:
+        return code
+    return _died(-code, dump)
+
+
+def _die_with(parent: int) -> None:
+    """Ask the kernel to kill this process when its parent dies (and die now if it already has)."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        return  # no prctl: an orphaned child finishes its command and exits
+    if os.getppid() != parent:  # the parent died before prctl took hold
+        os._exit(128 + signal.SIGKILL)
+
+
+def _wait(pid: int) -> int:
+    """Wait for the child, passing on what was sent to this process alone; its wait status."""
+    while True:
+        info = signal.sigwaitinfo(_WATCHED)
+        if info.si_signo == signal.SIGCHLD:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                return status
+        elif info.si_code != _SI_KERNEL:  # the kernel's group signals reached the child too
+            try:
+                os.kill(pid, info.si_signo)
+            except ProcessLookupError:
+                pass
+
+
+def _died(sig: int, dump: IO[bytes]) -> int:
+    """The child died of ``sig``: say so; the status to exit with (or end by the same signal)."""
+    if sig in FATAL:
+        dump.seek(0)
+        stacks = dump.read().decode("utf-8", "replace")
+        kept = _keep(stacks)
+        print(f"farm: error: {describe_crash(sig, stacks, kept)}", file=sys.stderr, flush=True)
+        return EXIT_CRASH
+    if sig == signal.SIGKILL:
+        print(
+            "farm: error: the command was killed (SIGKILL); if nobody killed it, the kernel may have "
+            "run out of memory (see `dmesg`). Finished segments stay in the cache and are reused next time",
+            file=sys.stderr,
+            flush=True,
+        )
+        return 128 + sig
+    signal.signal(sig, signal.SIG_DFL)  # end as the child ended: a shell reports it the same way
+    os.kill(os.getpid(), sig)
+    return 128 + sig
+
+
+def _keep(stacks: str) -> Path | None:
+    """The stacks in a file beside other temporary files, for the bug report (None if empty or unwritable)."""
+    if not stacks.strip():
+        return None
+    path = Path(tempfile.gettempdir()) / f"farm-crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.txt"
+    try:
+        path.write_text(stacks, encoding="utf-8")
+    except OSError:
+        return None
+    return path
+
+
+def describe_crash(sig: int, stacks: str, kept: Path | None) -> str:
+    """One message for a process that died of ``sig``, from faulthandler's ``stacks``."""
+    where = _farm_frame(stacks)
+    at = f" in {where}" if where else ""
+    text = (
+        f"the command crashed inside a native library: {FATAL.get(sig, f'signal {sig}')}{at}. "
+        "This is a bug (in farm or in a library it calls), not a problem with the edit: "
+        "finished segments stay in the cache and the same command resumes; "
+        "the output being written was left under a temporary name, which the next render removes"
+    )
+    if kept is not None:
+        text += f". Python's stacks at the crash are in {kept} (attach it to the bug report)"
+    return text
+
+
+def _farm_frame(stacks: str) -> str | None:
+    """``function (farm/x/y.py, line N)``: the innermost farm frame of the thread that crashed."""
+    lines = stacks.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("Current thread")), None)
+    if start is None:
+        return None
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # .../farm
+    for line in lines[start + 1 :]:
+        match = _FRAME.match(line)
+        if match is None:
+            break  # the thread's stack has ended
+        file = match["file"]
+        if os.path.abspath(file).startswith(package + os.sep):
+            shown = os.path.relpath(file, os.path.dirname(package))
+            return f"{match['func']} ({shown}, line {match['line']})"
+    return None
