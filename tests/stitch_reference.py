@@ -93,8 +93,12 @@ def reference_mux(
             return
         with av.open(str(audio_path)) as ain:
             aout = out.add_stream_from_template(ain.streams.audio[0])
-            for packet in heapq.merge(video, _audio_packets(ain), key=_dts_seconds):
-                packet.stream = aout if packet.stream.type == "audio" else vout
+            # each packet tagged with its output stream: a video packet's own stream belongs to a
+            # segment file that may be closed by the time the merge hands the packet on
+            tagged_video = ((vout, p) for p in video)
+            tagged_audio = ((aout, p) for p in _audio_packets(ain))
+            for stream, packet in heapq.merge(tagged_video, tagged_audio, key=lambda t: _dts_seconds(t[1])):
+                packet.stream = stream
                 out.mux(packet)
 
 

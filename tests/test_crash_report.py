@@ -56,7 +56,7 @@ def test_a_native_crash_while_stitching_is_worded_and_the_same_command_resumes(
     assert "Traceback" not in stderr and "Fatal Python error" not in stderr
     assert "crashed inside a native library: a segmentation fault (SIGSEGV)" in stderr
     assert "in stitch (farm/media/stitch.py, line" in stderr  # the farm function that called the C code
-    found = re.search(r"stacks at the crash are in (\S+\.txt)", stderr)
+    found = re.search(r"stacks at the crash: (\S+\.txt)", stderr)
     assert found, stderr
     kept = Path(found[1])
     stacks = kept.read_text()

@@ -77,7 +77,10 @@ def watch() -> int | None:
     global _dump
     if not _supported():
         return None
-    dump = tempfile.TemporaryFile(prefix="farm-crash-")
+    try:
+        dump = tempfile.TemporaryFile(prefix="farm-crash-")
+    except OSError:
+        return None  # no writable temporary folder: unsupervised rather than not at all
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
     parent = os.getpid()
@@ -89,11 +92,8 @@ def watch() -> int | None:
         _dump = dump
         faulthandler.enable(file=dump, all_threads=True)
         return None
-    try:
-        status = _wait(pid)
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
-    code = os.waitstatus_to_exitcode(status)
+    # the signals stay blocked here: this process only reports and exits (a late Ctrl-C is no traceback)
+    code = os.waitstatus_to_exitcode(_wait(pid))
     if code >= 0:
         return code
     return _died(-code, dump)
@@ -144,6 +144,7 @@ def _died(sig: int, dump: IO[bytes]) -> int:
         )
         return 128 + sig
     signal.signal(sig, signal.SIG_DFL)  # end as the child ended: a shell reports it the same way
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {sig})
     os.kill(os.getpid(), sig)
     return 128 + sig
 
@@ -166,12 +167,11 @@ def describe_crash(sig: int, stacks: str, kept: Path | None) -> str:
     at = f" in {where}" if where else ""
     text = (
         f"the command crashed inside a native library: {FATAL.get(sig, f'signal {sig}')}{at}. "
-        "This is a bug (in farm or in a library it calls), not a problem with the edit: "
-        "finished segments stay in the cache and the same command resumes; "
-        "the output being written was left under a temporary name, which the next render removes"
+        "Nothing unfinished was published; finished segments stay in the cache and running the "
+        "same command again resumes"
     )
     if kept is not None:
-        text += f". Python's stacks at the crash are in {kept} (attach it to the bug report)"
+        text += f". If it crashes again, report it with Python's stacks at the crash: {kept}"
     return text
 
 
