@@ -8,12 +8,39 @@ shows, and from any stretch of audio which source it came from.
 
 from __future__ import annotations
 
+import ctypes
+import os
+import sys
 from pathlib import Path
 
 import pytest
 from coded import SOURCES
 
 from farm.media.synth import write_clip
+
+#: glibc's ``mallopt`` parameter that fills freed (and fresh) heap memory with a pattern
+_M_PERTURB = -6
+#: the pattern: a freed int64 or time base then reads as a large negative number
+_PERTURB_BYTE = 165
+
+
+def _poison_freed_memory() -> None:
+    """Freed memory filled with a pattern, in this process and in every process a test starts.
+
+    A field read after its owner was freed (a PyAV stream after its file's close) then reads
+    garbage every time, not only when another thread happens to reuse the memory: the stitch
+    check once failed one CI run in many that way.  ``FARM_TEST_PERTURB=0`` turns it off.
+    """
+    if os.environ.get("FARM_TEST_PERTURB", "1") == "0" or not sys.platform.startswith("linux"):
+        return
+    os.environ.setdefault("MALLOC_PERTURB_", str(_PERTURB_BYTE))  # Ray workers, farm subprocesses
+    try:
+        ctypes.CDLL(None).mallopt(_M_PERTURB, _PERTURB_BYTE)  # this process, from now on
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
+_poison_freed_memory()
 
 
 @pytest.fixture(scope="session")
