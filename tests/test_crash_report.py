@@ -53,9 +53,11 @@ def test_a_native_crash_while_stitching_is_worded_and_the_same_command_resumes(
     proc = _farm(*_render_args(project, out), crash=True)
     stdout, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 70, stderr
-    assert "Traceback" not in stderr and "Fatal Python error" not in stderr
+    assert stderr.startswith("farm: error: ") and stderr.count("\n") == 1  # one message, nothing else
     assert "crashed inside a native library: a segmentation fault (SIGSEGV)" in stderr
     assert "in stitch (farm/media/stitch.py, line" in stderr  # the farm function that called the C code
+    # what the thread that crashed was doing, with the variant and the file
+    assert f"while checking the stitched file (variant 'cut', file {out / 'cut.mp4'})." in stderr
     found = re.search(r"stacks at the crash: (\S+\.txt)", stderr)
     assert found, stderr
     kept = Path(found[1])
@@ -106,3 +108,42 @@ def test_an_interrupt_sent_to_farm_reaches_the_render(project_dir: Path, tmp_pat
     assert proc.returncode == 130, stderr
     assert "farm: interrupted; finished segments stay in the cache" in stderr
     assert not (tmp_path / "out" / "cut.mp4").exists()
+
+
+def test_each_thread_says_what_it_is_doing_until_it_is_done() -> None:
+    import mmap
+    import threading
+
+    from farm.errors import Where
+    from farm.output import activity
+
+    page = mmap.mmap(-1, activity.SIZE)
+    activity.install(page)
+    try:
+        inside, release = threading.Barrier(2), threading.Event()
+        seen: dict[str, int] = {}
+
+        def probe() -> None:
+            seen["probe"] = threading.get_ident()
+            with activity.doing("probing the source", Where(path="media/a.mp4")):
+                inside.wait()
+                release.wait()
+
+        worker = threading.Thread(target=probe)
+        worker.start()
+        with activity.doing("checking the stitched file", Where(variant="cut", path="out/cut.mp4")):
+            with activity.doing("appending a segment at output frame 48", Where(variant="cut")):
+                inside.wait()
+                lines = activity.lines(page)
+                here = lines[threading.get_ident()]
+                assert here == "appending a segment at output frame 48 (variant 'cut')"
+                assert lines[seen["probe"]] == "probing the source (file media/a.mp4)"
+            # the outer line is back once the inner block is done
+            assert activity.lines(page)[threading.get_ident()] == (
+                "checking the stitched file (variant 'cut', file out/cut.mp4)"
+            )
+        release.set()
+        worker.join()
+        assert activity.lines(page) == {}  # nothing is being done
+    finally:
+        activity.install(None)

@@ -27,6 +27,7 @@ Linux only (``sigwaitinfo``, ``prctl``); elsewhere, or with
 from __future__ import annotations
 
 import faulthandler
+import mmap
 import os
 import re
 import signal
@@ -35,6 +36,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import IO
+
+from farm.output import activity
 
 __all__ = ["EXIT_CRASH", "FATAL", "describe_crash", "watch"]
 
@@ -81,6 +84,7 @@ def watch() -> int | None:
         dump = tempfile.TemporaryFile(prefix="farm-crash-")
     except OSError:
         return None  # no writable temporary folder: unsupervised rather than not at all
+    page = mmap.mmap(-1, activity.SIZE)  # shared with the child: what each of its threads is doing
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
     parent = os.getpid()
@@ -91,12 +95,16 @@ def watch() -> int | None:
         _die_with(parent)
         _dump = dump
         faulthandler.enable(file=dump, all_threads=True)
+        activity.install(page)
+        # Ray's core would install Abseil's crash handler in this process too, which prints eight
+        # lines of unsymbolised addresses before this message (its workers keep Python's faulthandler)
+        os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
         return None
     # the signals stay blocked here: this process only reports and exits (a late Ctrl-C is no traceback)
     code = os.waitstatus_to_exitcode(_wait(pid))
     if code >= 0:
         return code
-    return _died(-code, dump)
+    return _died(-code, dump, page)
 
 
 def _die_with(parent: int) -> None:
@@ -127,13 +135,14 @@ def _wait(pid: int) -> int:
                 pass
 
 
-def _died(sig: int, dump: IO[bytes]) -> int:
+def _died(sig: int, dump: IO[bytes], page: mmap.mmap) -> int:
     """The child died of ``sig``: say so; the status to exit with (or end by the same signal)."""
     if sig in FATAL:
         dump.seek(0)
         stacks = dump.read().decode("utf-8", "replace")
         kept = _keep(stacks)
-        print(f"farm: error: {describe_crash(sig, stacks, kept)}", file=sys.stderr, flush=True)
+        message = describe_crash(sig, stacks, kept, activity.lines(page))
+        print(f"farm: error: {message}", file=sys.stderr, flush=True)
         return EXIT_CRASH
     if sig == signal.SIGKILL:
         print(
@@ -161,18 +170,28 @@ def _keep(stacks: str) -> Path | None:
     return path
 
 
-def describe_crash(sig: int, stacks: str, kept: Path | None) -> str:
-    """One message for a process that died of ``sig``, from faulthandler's ``stacks``."""
+def describe_crash(sig: int, stacks: str, kept: Path | None, doing: dict[int, str] | None = None) -> str:
+    """One message for a process that died of ``sig``, from faulthandler's ``stacks`` and what each
+    thread was ``doing`` (:func:`farm.output.activity.lines`)."""
     where = _farm_frame(stacks)
     at = f" in {where}" if where else ""
+    crashed = _crashed_thread(stacks)
+    task = (doing or {}).get(crashed) if crashed is not None else None
+    while_ = f", while {task}" if task else ""
     text = (
-        f"the command crashed inside a native library: {FATAL.get(sig, f'signal {sig}')}{at}. "
+        f"the command crashed inside a native library: {FATAL.get(sig, f'signal {sig}')}{at}{while_}. "
         "Nothing unfinished was published; finished segments stay in the cache and running the "
         "same command again resumes"
     )
     if kept is not None:
         text += f". If it crashes again, report it with Python's stacks at the crash: {kept}"
     return text
+
+
+def _crashed_thread(stacks: str) -> int | None:
+    """The id of the thread that crashed, as faulthandler printed it (``Current thread 0x...``)."""
+    found = re.search(r"^Current thread (0x[0-9a-fA-F]+)", stacks, re.MULTILINE)
+    return int(found[1], 16) if found else None
 
 
 def _farm_frame(stacks: str) -> str | None:

@@ -20,8 +20,9 @@ from typing import Any
 import numpy as np
 
 from farm.edit.timing import audio_samples_of
-from farm.errors import MediaError
+from farm.errors import MediaError, Where
 from farm.media.audio_source import SourceReader
+from farm.output.activity import doing
 from farm.output.atomic import atomic_write
 from farm.planning.keys import canonical_key, fraction_text
 from farm.planning.units import AUDIO_SAMPLE_RATE, AudioClip, AudioJob
@@ -152,10 +153,10 @@ def render_audio(job: AudioJob, out_path: Path) -> dict[str, Any]:
     from farm.output.spans import StageClock
 
     clock = StageClock()
-    with clock.stage("audio mix"):
+    with doing(f"mixing audio {job.key[:12]}", Where(path=str(out_path))), clock.stage("audio mix"):
         samples = mix(job)
     try:
-        with clock.stage("audio encode"):
+        with doing(f"encoding audio {job.key[:12]}", Where(path=str(out_path))), clock.stage("audio encode"):
             _encode(samples, out_path)
         return {"samples": len(samples), "key": job.key, "span": clock.span()}
     except OSError as exc:

@@ -26,6 +26,7 @@ from farm.media.frame_tags import (
     has_alpha,
 )
 from farm.media.inputs import open_input
+from farm.output.activity import doing
 from farm.output.atomic import write_text_atomic
 
 if TYPE_CHECKING:
@@ -171,7 +172,8 @@ def probe(path: Path, cache_dir: Path | None = None, where: Where | None = None)
                 return info
         except (ValueError, TypeError, KeyError):
             pass  # a stale or damaged probe is simply redone
-    info = _probe_uncached(path, identity, where)
+    with doing("probing the source", where):
+        info = _probe_uncached(path, identity, where)
     if cached is not None:
         text = info.to_json()
         try:

@@ -24,6 +24,7 @@ from farm.errors import FarmError, InternalError, OutputError, Where
 from farm.media.audio import AAC_FRAME, SAMPLE_RATE
 from farm.media.inputs import open_input
 from farm.media.stitch_writer import DelayGrew, StitchWriter
+from farm.output.activity import doing
 from farm.output.atomic import atomic_write, temp_path
 
 #: a stitched file's ``comment`` tag: this prefix, then the digest of the plan it was made from
@@ -142,7 +143,8 @@ def stitch(
                 except BaseException:
                     writer.abandon()  # closed before atomic_write removes it
                     raise
-                result = verify(tmp, fps, frames, len(pieces), audio_path is not None, where)
+                with doing("checking the stitched file", where):
+                    result = verify(tmp, fps, frames, len(pieces), audio_path is not None, where)
     finally:
         if writer is not None:
             discard(writer)

@@ -23,6 +23,7 @@ from typing import Any
 
 from farm.errors import InternalError, Where
 from farm.media.inputs import open_input
+from farm.output.activity import doing
 
 #: what a damaged cached segment calls for
 _DAMAGED_HINT = "delete the cache entry and render again"
@@ -96,7 +97,8 @@ class StitchWriter:
 
     def append(self, path: Path, count: int) -> None:
         """Append the segment at ``path``, which holds ``count`` frames, at output frame :attr:`frames`."""
-        with self._read(path) as (container, packets):
+        task = f"appending a segment at output frame {self.frames}"
+        with doing(task, self._where(path)), self._read(path) as (container, packets):
             if len(packets) != count:
                 raise InternalError(
                     f"segment {path.name} holds {len(packets)} frames, the plan needs {count}",
