@@ -301,19 +301,25 @@ def _gpu_run():  # type: ignore[no-untyped-def]
     return load_test_module("gpu_run", TESTS.parent / "benchmarks" / "gpu_run.py")
 
 
+def _gpu_parts():  # type: ignore[no-untyped-def]
+    from gpu_helpers import TESTS, load_test_module
+
+    return load_test_module("gpu_parts", TESTS.parent / "benchmarks" / "gpu_parts.py")
+
+
 def test_the_gpu_run_script_benchmarks_through_the_backend(fake_gpu, tmp_path):
-    """benchmarks/gpu_run.py's GPU parts, on small clips through the stand-ins."""
+    """benchmarks/gpu_run.py's GPU parts (gpu_parts.py), on small clips through the stand-ins."""
     from farm.media.synth import write_clip
 
     fake_gpu(nvenc_engines=0)
-    gpu_run = _gpu_run()
+    gpu_parts = _gpu_parts()
     clip = tmp_path / "clip.mp4"
     write_clip(clip, width=640, height=360, rate=24, frames=20, source_id=1, gop=12)
-    decode = gpu_run.bench_nvdec(clip, "h264")
+    decode = gpu_parts.bench_nvdec(clip, "h264")
     assert decode["frames"] == 20 and decode["engines"] == decode["sessions"] == 7 and not decode["errors"]
     assert decode["aggregate_fps"] > 0 and decode["published_fps"] == round(7 * 770 / 4, 1)
-    look = gpu_run.write_look(tmp_path / "look.cube")
-    result = gpu_run.bench_end_to_end(clip, "nvidia", "nvdec+cpu", look, tmp_path, size=(320, 180))
+    look = gpu_parts.write_look(tmp_path / "look.cube")
+    result = gpu_parts.bench_end_to_end(clip, "nvidia", "nvdec+cpu", look, tmp_path, size=(320, 180))
     assert result["frames"] == 20 and result["segments"] == 1 and result["fps"] > 0
 
 
