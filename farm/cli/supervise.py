@@ -89,7 +89,11 @@ def watch() -> int | None:
         stream.flush()
     parent = os.getpid()
     old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _WATCHED)
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError:  # out of processes or memory: run the command here rather than not at all
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        return None
     if pid == 0:
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
         _die_with(parent)
