@@ -9,6 +9,9 @@ left-sited one's — what reading both the same way would not do.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -94,3 +97,33 @@ def test_tagged_chroma_siting_is_probed_and_honoured(tmp_path: Path) -> None:
     moved = (top[edge, 8] - left[edge, 8]) / step
     print(f"the top-left clip's edge row moved {moved:.2f} of the step further than the left-sited one's")
     assert 0.1 < moved < 0.5, (top[edge, 8], left[edge, 8])
+
+
+#: what a probe thread's open looks like while another thread reads a siting: the level set, no capture
+_OPEN_WHILE_THE_LEVEL_IS_SET = """
+import sys, av
+import farm.media.siting
+av.logging.set_level(av.logging.INFO)
+try:
+    av.open(sys.argv[1])
+except av.error.FFmpegError:
+    pass
+av.logging.set_level(None)
+"""
+
+
+def test_what_libav_logs_in_other_threads_while_siting_is_read_stays_off_the_terminal(tmp_path: Path) -> None:
+    """Reading a frame's siting sets PyAV's log level for a moment; what another thread's open logs
+    then (a parallel probe) reaches Python's "libav" logger, which must not print it: `farm plan`
+    once printed "Could not find codec parameters for stream 0 ..." that way.  In a child process:
+    pytest's own log capture would hide what Python prints without it."""
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\x00\x00\x00\x18ftypisom" + bytes(64))  # no moov: libav logs an error
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    run = subprocess.run(
+        [sys.executable, "-c", _OPEN_WHILE_THE_LEVEL_IS_SET, str(broken)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert run.returncode == 0 and run.stderr == "", run.stderr

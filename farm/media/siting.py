@@ -10,6 +10,7 @@ source keeps libswscale's default (centre), as farm always did.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 
@@ -17,6 +18,11 @@ import av
 
 #: PyAV's log level and callback are process-wide: one capture at a time
 _CAPTURE = threading.Lock()
+# While a capture's level is set, what libav logs in other threads (a parallel probe's open) goes
+# to Python's "libav" logger, and without a handler of its own Python prints warnings on stderr:
+# a user saw "Could not find codec parameters for stream 0 ..." during `farm plan`.  libav stays
+# as silent as PyAV keeps it by default.
+logging.getLogger("libav").addHandler(logging.NullHandler())
 
 #: the sitings farm reads (libavutil's names; farm.backends.cpu.CHROMA_POSITIONS places them)
 SITINGS = ("left", "center", "topleft", "top", "bottomleft", "bottom")
