@@ -166,19 +166,11 @@ def segment_jobs(
     from farm.media.probe import probe
     from farm.planning.keys import file_digest
     from farm.planning.planner import gop_frames
-    from farm.planning.units import EncodeSpec, SegmentJob, SourceRef, fit_geometry
+    from farm.planning.sources import source_ref
+    from farm.planning.units import EncodeSpec, SegmentJob, fit_geometry
 
     info = probe(path)
-    src = SourceRef(
-        info.path,
-        info.identity,
-        info.time_base,
-        info.colorspace,
-        info.color_range,
-        info.width,
-        info.height,
-        info.sar,
-    )
+    src = source_ref(info)  # codec, bit depth and chroma siting too, as the planner gives them
     geometry = fit_geometry(*info.display_size, info.rotation, size[0], size[1], "fit")
     spec = EncodeSpec("h264", 20, "veryfast", size[0], size[1], info.rate, gop_frames(info.rate), family)
     jobs = []

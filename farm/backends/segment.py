@@ -13,7 +13,6 @@ import time
 from typing import Any
 
 from farm.errors import FarmError, InternalError, Where
-from farm.output.activity import doing
 from farm.output.cache import Cache, is_no_space, no_space_error
 from farm.output.spans import StageClock, timing
 from farm.planning.units import SegmentJob
@@ -42,13 +41,6 @@ def render_segment(job: SegmentJob, cache_root: str, backend: str = "cpu") -> di
 
 
 def _render(cache: Cache, job: SegmentJob, backend: str) -> dict[str, Any]:
-    src = job.source.path if job.source else None
-    what = f"rendering segment {job.key[:12]}" + (f" for {job.label}" if job.label else "")
-    with doing(what, Where(path=src, frames=job.source_range)):
-        return _render_here(cache, job, backend)
-
-
-def _render_here(cache: Cache, job: SegmentJob, backend: str) -> dict[str, Any]:
     tmp = cache.temp_path(cache.segment_path(job.key))
     t0 = time.perf_counter()
     # where the time goes (``farm bench``); FARM_VERIFY=1: measure what was encoded (``render --verify``)

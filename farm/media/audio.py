@@ -150,13 +150,18 @@ def render_audio(job: AudioJob, out_path: Path) -> dict[str, Any]:
     The result says where and when it ran (``span``: this process, wall-clock
     start and end, seconds mixing and encoding), as a segment's does.
     """
+    with doing(f"rendering audio {job.key[:12]}", Where(path=str(out_path))):
+        return _mix_and_encode(job, out_path)
+
+
+def _mix_and_encode(job: AudioJob, out_path: Path) -> dict[str, Any]:
     from farm.output.spans import StageClock
 
     clock = StageClock()
-    with doing(f"mixing audio {job.key[:12]}", Where(path=str(out_path))), clock.stage("audio mix"):
+    with clock.stage("audio mix"):
         samples = mix(job)
     try:
-        with doing(f"encoding audio {job.key[:12]}", Where(path=str(out_path))), clock.stage("audio encode"):
+        with clock.stage("audio encode"):
             _encode(samples, out_path)
         return {"samples": len(samples), "key": job.key, "span": clock.span()}
     except OSError as exc:

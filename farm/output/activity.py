@@ -3,7 +3,7 @@
 A crash in native code leaves no Python exception to name the variant, clip,
 file and frame range.  :mod:`farm.cli.supervise` gives the command's process a
 page of memory shared with the process watching it; the driver's media work
-(probing a source, rendering a segment or an audio track in the driver,
+(probing a source, rendering an audio track in the driver,
 appending a segment to an output, checking it) writes one line there per
 thread for as long as it runs (:func:`doing`).  After a crash the watcher reads
 the line of the thread that crashed.  Without a page (a Ray worker, the Python

@@ -98,21 +98,13 @@ def test_the_nvenc_family_on_a_gpu_without_nvenc_is_refused_with_69(media_dir, t
     from farm.backends.nvidia.pipeline import has_nvenc
     from farm.backends.segment import render_segment
     from farm.media.probe import probe
-    from farm.planning.units import EncodeSpec, SegmentJob, SourceRef, fit_geometry
+    from farm.planning.sources import source_ref
+    from farm.planning.units import EncodeSpec, SegmentJob, fit_geometry
 
     if has_nvenc():
         pytest.skip("this GPU has NVENC")
     info = probe(media_dir / "media" / "s24.mp4")
-    src = SourceRef(
-        info.path,
-        info.identity,
-        info.time_base,
-        info.colorspace,
-        info.color_range,
-        info.width,
-        info.height,
-        info.sar,
-    )
+    src = source_ref(info)
     job = SegmentJob(
         key="n" * 40,
         frames=(0, 1),
